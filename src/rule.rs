@@ -1,0 +1,177 @@
+//! The per (system × rule) state machine (DESIGN.md "Levels, thresholds and the state
+//! machine").
+//!
+//! - `met(L, v)`: `v ≥ T[L]` (above) or `v ≤ T[L]` (below).
+//! - `held(L, v)`: `v ≥ T[L]·(1−h)` (above) or `v ≤ T[L]·(1+h)` (below).
+//! - Raising: for each level the state remembers since when `met` has held at every
+//!   evaluation; the level rises to the highest level met for at least `for_ms`.
+//! - Lowering: `D` = the highest level ≤ the current one that is `held`, or none; when
+//!   `D` has been below the current level at every evaluation for at least `clear_for_ms`,
+//!   the level falls to `D` as computed at that evaluation.
+//! - An undefined value changes no level and resets every timer; an empty window under
+//!   `on_empty: "clear"` resets the raising timers and counts as `D = none`.
+
+use crate::level::Level;
+use crate::policy::{Direction, Rule};
+use crate::window::NONE;
+use serde::{Deserialize, Serialize};
+
+/// What a rule's aggregate gave at an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Eval {
+    /// A value.
+    Value(f64),
+    /// Not enough data (`min_samples`, empty denominator, ...).
+    Undefined,
+    /// Empty window under `on_empty: "clear"`.
+    Empty,
+}
+
+/// The state of one rule for one system.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// Current level.
+    pub level: Level,
+    /// For blue..red: since when `met` has held at every evaluation (`i64::MIN` = not met).
+    pub met_since: [i64; 4],
+    /// Since when the lowering target has been below the current level (`i64::MIN` = not).
+    pub below_since: i64,
+}
+
+impl Default for RuleState {
+    fn default() -> Self {
+        RuleState {
+            level: Level::None,
+            met_since: [NONE; 4],
+            below_since: NONE,
+        }
+    }
+}
+
+/// A change of level decided by [`step`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Change {
+    pub from: Level,
+    pub to: Level,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+}
+
+#[inline]
+fn met(dir: Direction, v: f64, t: f64) -> bool {
+    match dir {
+        Direction::Above => v >= t,
+        Direction::Below => v <= t,
+    }
+}
+
+#[inline]
+fn held(dir: Direction, v: f64, t: f64, h: f64) -> bool {
+    match dir {
+        Direction::Above => v >= t * (1.0 - h),
+        Direction::Below => v <= t * (1.0 + h),
+    }
+}
+
+#[inline]
+fn since(w: i64, t: i64) -> i64 {
+    w.saturating_sub(t)
+}
+
+/// Lowering towards `d` at time `w`.
+#[inline]
+fn lower(
+    st: &mut RuleState,
+    rule: &Rule,
+    t: &[Option<f64>; 4],
+    d: Level,
+    w: i64,
+    value: Option<f64>,
+) -> Option<Change> {
+    if d < st.level {
+        if st.below_since == NONE {
+            st.below_since = w;
+        }
+        if since(w, st.below_since) >= rule.clear_for_ms {
+            let from = st.level;
+            st.level = d;
+            st.below_since = NONE;
+            return Some(Change {
+                from,
+                to: d,
+                value,
+                threshold: d.slot().and_then(|s| t[s]),
+            });
+        }
+    } else {
+        st.below_since = NONE;
+    }
+    None
+}
+
+/// Advances the state machine of `rule` for a system of grade rank `grade` at time `w`.
+#[inline]
+pub(crate) fn step(
+    rule: &Rule,
+    grade: usize,
+    st: &mut RuleState,
+    w: i64,
+    eval: Eval,
+) -> Option<Change> {
+    let t = &rule.thresholds[grade];
+    match eval {
+        Eval::Undefined => {
+            st.met_since = [NONE; 4];
+            st.below_since = NONE;
+            None
+        }
+        Eval::Empty => {
+            st.met_since = [NONE; 4];
+            lower(st, rule, t, Level::None, w, None)
+        }
+        Eval::Value(v) => {
+            let dir = rule.direction;
+            for (i, ms) in st.met_since.iter_mut().enumerate() {
+                match t[i] {
+                    Some(th) if met(dir, v, th) => {
+                        if *ms == NONE {
+                            *ms = w;
+                        }
+                    }
+                    _ => *ms = NONE,
+                }
+            }
+            let mut r = Level::None;
+            for i in (0..4).rev() {
+                let ms = st.met_since[i];
+                if ms != NONE && since(w, ms) >= rule.for_ms {
+                    r = Level::WARNINGS[i];
+                    break;
+                }
+            }
+            if r > st.level {
+                let from = st.level;
+                st.level = r;
+                st.below_since = NONE;
+                return Some(Change {
+                    from,
+                    to: r,
+                    value: Some(v),
+                    threshold: r.slot().and_then(|s| t[s]),
+                });
+            }
+            let mut d = Level::None;
+            if let Some(c) = st.level.slot() {
+                for i in (0..=c).rev() {
+                    if let Some(th) = t[i] {
+                        if held(dir, v, th, rule.hysteresis) {
+                            d = Level::WARNINGS[i];
+                            break;
+                        }
+                    }
+                }
+            }
+            lower(st, rule, t, d, w, Some(v))
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Shared helpers for the integration tests: a small policy built around the rules under
+//! test, profiles of a low and a high grade, and transition shorthands.
+#![allow(dead_code)]
+
+use airisk::{Engine, EngineOptions, Level, Policy, Profile, SystemHandle, Transition};
+use serde_json::{Value, json};
+
+/// A policy with bucket_ms 1000, grades low (<5) and high (≥5), categories c1..c4,
+/// signals n (counter), k (counter), g (gauge), hb (counter), and the given rules.
+pub fn policy_doc(rules: Value) -> Value {
+    json!({
+        "schema": 1,
+        "categories": [{"id": "c1", "basis": "B1"}, {"id": "c2"}, {"id": "c3"}, {"id": "c4"}],
+        "grades": [{"id": "low"}, {"id": "high", "min_score": 5}],
+        "classification": {
+            "sectors": {"s0": 0, "s9": 9},
+            "data": {"public": 0},
+            "autonomy": {"hitl": 0}
+        },
+        "bucket_ms": 1000,
+        "signals": [
+            {"id": "n", "kind": "counter"},
+            {"id": "k", "kind": "counter", "category": "c1"},
+            {"id": "g", "kind": "gauge", "category": "c2"},
+            {"id": "hb", "kind": "counter", "category": "c3"}
+        ],
+        "rules": rules,
+        "responses": {
+            "levels": {
+                "blue": {"actions": ["log"], "report_within_s": null},
+                "yellow": {"actions": ["log", "notify_operator"], "report_within_s": 14400},
+                "orange": {"actions": ["notify_operator", "human_review", "throttle"], "report_within_s": 7200},
+                "red": {"actions": ["notify_operator", "suspend", "report_regulator"], "report_within_s": 3600}
+            },
+            "overrides": [{"category": "c2", "level": "orange", "actions": ["suspend", "report_regulator"], "report_within_s": 600}]
+        }
+    })
+}
+
+pub fn policy(rules: Value) -> Policy {
+    Policy::from_value(policy_doc(rules)).expect("test policy is valid")
+}
+
+/// One rule with the given overrides on top of: signal g, max over 1 bucket, thresholds
+/// low [1,2,3,4] high [1,2,3,4].
+pub fn rule(over: Value) -> Value {
+    let mut r = json!({
+        "id": "r", "category": "c1", "basis": "Art. T", "signal": "g", "aggregate": "max",
+        "window_ms": 1000,
+        "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}
+    });
+    for (k, v) in over.as_object().unwrap() {
+        if v.is_null() {
+            r.as_object_mut().unwrap().remove(k);
+        } else {
+            r[k] = v.clone();
+        }
+    }
+    r
+}
+
+pub fn profile(id: &str, high: bool) -> Profile {
+    Profile::from_json(
+        &json!({"id": id, "sector": if high {"s9"} else {"s0"}, "data": "public",
+                "autonomy": "hitl", "users": 1})
+        .to_string(),
+    )
+    .unwrap()
+}
+
+pub struct T {
+    pub engine: Engine,
+    pub sys: SystemHandle,
+}
+
+impl T {
+    pub fn new(rules: Value) -> T {
+        T::with(policy(rules), EngineOptions::default())
+    }
+    pub fn with(p: Policy, o: EngineOptions) -> T {
+        let engine = Engine::with_options(p, o);
+        let sys = engine.register(profile("sys", false)).unwrap();
+        T { engine, sys }
+    }
+    pub fn obs(&self, signal: &str, v: f64, ts: i64) -> Level {
+        let s = self.engine.signal(signal).unwrap();
+        self.engine.observe(self.sys, s, v, ts).unwrap()
+    }
+    pub fn drain(&self) -> Vec<Transition> {
+        let mut v = Vec::new();
+        self.engine.drain(&mut v);
+        v
+    }
+    /// Rule-scope transitions as (ts, from, to, value).
+    pub fn rule_moves(&self) -> Vec<(i64, Level, Level, Option<f64>)> {
+        self.drain()
+            .into_iter()
+            .filter(|t| t.rule.is_some())
+            .map(|t| (t.ts, t.from, t.to, t.value))
+            .collect()
+    }
+}
+
+pub use airisk::Level::{Blue as B, None as N, Orange as O, Red as R, Yellow as Y};
