@@ -26,9 +26,11 @@
 pub mod classify;
 pub mod engine;
 mod error;
+pub mod ffi;
 mod json;
 pub mod level;
 pub mod policy;
+pub mod replay;
 pub mod response;
 pub mod rule;
 pub mod window;

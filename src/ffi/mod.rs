@@ -1,0 +1,1 @@
+//! The C ABI (`include/airisk.h`). Only C-facing functions live here.

@@ -1,0 +1,1 @@
+//! Event logs (JSON Lines) and their replay through an engine.
