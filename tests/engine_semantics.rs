@@ -31,7 +31,9 @@ fn buckets_use_div_euclid_for_negative_timestamps() {
 #[test]
 fn stale_exactly_at_ring_edge() {
     // A 3-bucket window makes B = 3 for n.
-    let t = T::new(json!([rule(json!({"aggregate": "count", "signal": "n", "window_ms": 3000}))]));
+    let t = T::new(json!([rule(
+        json!({"aggregate": "count", "signal": "n", "window_ms": 3000})
+    )]));
     let n = t.engine.signal("n").unwrap();
     t.engine.observe(t.sys, n, 1.0, 5500).unwrap(); // idx(w) = 5
     // bucket 2 = 5 - 3 → stale; bucket 3 is the oldest kept.
@@ -77,10 +79,14 @@ fn stale_is_per_signal_ring_size() {
 fn late_observation_lands_in_its_own_bucket() {
     // n: B = 3 (rule a); rule b counts only the newest 2 buckets.
     let t = T::new(json!([
-        rule(json!({"id": "a", "aggregate": "count", "signal": "n", "window_ms": 3000,
-            "thresholds": {"low": [2, null, null, null], "high": [2, null, null, null]}})),
-        rule(json!({"id": "b", "aggregate": "count", "signal": "n", "window_ms": 2000,
-            "thresholds": {"low": [2, null, null, null], "high": [2, null, null, null]}}))
+        rule(
+            json!({"id": "a", "aggregate": "count", "signal": "n", "window_ms": 3000,
+            "thresholds": {"low": [2, null, null, null], "high": [2, null, null, null]}})
+        ),
+        rule(
+            json!({"id": "b", "aggregate": "count", "signal": "n", "window_ms": 2000,
+            "thresholds": {"low": [2, null, null, null], "high": [2, null, null, null]}})
+        )
     ]));
     t.obs("n", 1.0, 5000);
     t.obs("n", 1.0, 3500); // bucket 3: inside the 3-bucket window only
@@ -96,7 +102,9 @@ fn late_observation_lands_in_its_own_bucket() {
 
 #[test]
 fn watermark_never_goes_back() {
-    let t = T::new(json!([rule(json!({"aggregate": "count", "signal": "n", "window_ms": 5000}))]));
+    let t = T::new(json!([rule(
+        json!({"aggregate": "count", "signal": "n", "window_ms": 5000})
+    )]));
     t.obs("n", 1.0, 5000);
     t.obs("n", 1.0, 4000);
     assert_eq!(t.engine.watermark(t.sys).unwrap(), Some(5000));
@@ -113,7 +121,10 @@ fn first_value(agg: serde_json::Value, obs: &[(&str, f64, i64)]) -> Option<f64> 
     for (s, v, ts) in obs {
         t.obs(s, *v, *ts);
     }
-    t.drain().into_iter().find(|x| x.rule.is_some()).and_then(|x| x.value)
+    t.drain()
+        .into_iter()
+        .find(|x| x.rule.is_some())
+        .and_then(|x| x.value)
 }
 
 #[test]
@@ -125,24 +136,35 @@ fn aggregate_count_sum_mean_max_min() {
     // of the whole window via a threshold the last observation crosses.
     let th_hi = |x: f64| json!({"low": [x, null, null, null], "high": [x, null, null, null]});
     assert_eq!(
-        first_value(rule(json!({"aggregate": "count", "window_ms": 2000, "thresholds": th_hi(3.0)})), &obs),
+        first_value(
+            rule(json!({"aggregate": "count", "window_ms": 2000, "thresholds": th_hi(3.0)})),
+            &obs
+        ),
         Some(3.0)
     );
     assert_eq!(
-        first_value(rule(json!({"aggregate": "sum", "window_ms": 2000, "thresholds": th_hi(9.0)})), &obs),
+        first_value(
+            rule(json!({"aggregate": "sum", "window_ms": 2000, "thresholds": th_hi(9.0)})),
+            &obs
+        ),
         Some(9.0)
     );
     // means 1, 1.5, 3: first crosses 3 at the third observation.
     let obs_mean = [("g", 1.0, 100), ("g", 2.0, 200), ("g", 6.0, 1100)];
     assert_eq!(
-        first_value(rule(json!({"aggregate": "mean", "window_ms": 2000, "thresholds": th_hi(3.0)})), &obs_mean),
+        first_value(
+            rule(json!({"aggregate": "mean", "window_ms": 2000, "thresholds": th_hi(3.0)})),
+            &obs_mean
+        ),
         Some(3.0)
     );
     assert_eq!(first_value(mk("max"), &obs), Some(2.0));
     assert_eq!(
         first_value(
-            rule(json!({"aggregate": "min", "window_ms": 2000, "direction": "below",
-                "thresholds": {"low": [1.5, null, null, null], "high": [1.5, null, null, null]}})),
+            rule(
+                json!({"aggregate": "min", "window_ms": 2000, "direction": "below",
+                "thresholds": {"low": [1.5, null, null, null], "high": [1.5, null, null, null]}})
+            ),
             &obs
         ),
         Some(1.0)
@@ -152,9 +174,11 @@ fn aggregate_count_sum_mean_max_min() {
 #[test]
 fn window_covers_exactly_n_buckets_ending_at_watermark() {
     // sum over 2 buckets: observations in buckets 0, 1, 2 → at w in bucket 2 only 1+2 count.
-    let t = T::new(json!([rule(json!({"aggregate": "sum", "signal": "n", "window_ms": 2000,
+    let t = T::new(json!([rule(
+        json!({"aggregate": "sum", "signal": "n", "window_ms": 2000,
         "thresholds": {"low": [100, null, null, null], "high": [100, null, null, null]},
-        "direction": "above"}))]));
+        "direction": "above"})
+    )]));
     t.obs("n", 50.0, 0);
     t.obs("n", 49.0, 1000); // 99
     assert!(t.rule_moves().is_empty());
@@ -166,8 +190,10 @@ fn window_covers_exactly_n_buckets_ending_at_watermark() {
 
 #[test]
 fn aggregate_rate_is_sum_over_sum_of_per() {
-    let r = rule(json!({"aggregate": "rate", "signal": "k", "per": "n", "window_ms": 5000,
-        "thresholds": {"low": [0.25, null, null, null], "high": [0.25, null, null, null]}}));
+    let r = rule(
+        json!({"aggregate": "rate", "signal": "k", "per": "n", "window_ms": 5000,
+        "thresholds": {"low": [0.25, null, null, null], "high": [0.25, null, null, null]}}),
+    );
     let t = T::new(json!([r]));
     t.obs("n", 10.0, 0);
     t.obs("k", 2.0, 100); // 0.2
@@ -209,9 +235,11 @@ fn silence_before_any_observation_uses_first_watermark_from_other_signal() {
 #[test]
 fn undefined_below_min_samples_for_count_and_sum() {
     for agg in ["count", "sum"] {
-        let t = T::new(json!([rule(json!({"aggregate": agg, "signal": "n", "window_ms": 10000,
+        let t = T::new(json!([rule(
+            json!({"aggregate": agg, "signal": "n", "window_ms": 10000,
             "min_samples": 3,
-            "thresholds": {"low": [1, null, null, null], "high": [1, null, null, null]}}))]));
+            "thresholds": {"low": [1, null, null, null], "high": [1, null, null, null]}})
+        )]));
         t.obs("n", 5.0, 0);
         t.obs("n", 5.0, 1);
         assert!(t.rule_moves().is_empty(), "{agg}: 2 < min_samples");
@@ -223,9 +251,11 @@ fn undefined_below_min_samples_for_count_and_sum() {
 #[test]
 fn count_with_zero_min_samples_is_defined_on_empty_window() {
     // count over an empty window is 0, a defined value: direction below fires on it.
-    let t = T::new(json!([rule(json!({"aggregate": "count", "signal": "n", "window_ms": 1000,
+    let t = T::new(json!([rule(
+        json!({"aggregate": "count", "signal": "n", "window_ms": 1000,
         "direction": "below",
-        "thresholds": {"low": [0, null, null, null], "high": [0, null, null, null]}}))]));
+        "thresholds": {"low": [0, null, null, null], "high": [0, null, null, null]}})
+    )]));
     t.engine.tick(0);
     assert_eq!(t.rule_moves(), vec![(0, N, B, Some(0.0))]);
 }
@@ -245,9 +275,11 @@ fn undefined_mean_max_min_need_at_least_one_sample() {
 
 #[test]
 fn undefined_rate_on_zero_or_small_denominator() {
-    let t = T::new(json!([rule(json!({"aggregate": "rate", "signal": "k", "per": "n",
+    let t = T::new(json!([rule(
+        json!({"aggregate": "rate", "signal": "k", "per": "n",
         "window_ms": 10000, "min_samples": 10,
-        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}}))]));
+        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}})
+    )]));
     t.obs("k", 5.0, 0); // denominator 0
     t.obs("n", 9.0, 1); // 9 < 10
     assert!(t.rule_moves().is_empty());
@@ -259,8 +291,10 @@ fn undefined_rate_on_zero_or_small_denominator() {
 fn undefined_holds_level_and_resets_timers() {
     // for_ms 3000; blue met at 0 and 2000, then an undefined evaluation at 2500 (window
     // empty → mean undefined), then met again at 4000: the timer restarted at 4000.
-    let t = T::new(json!([rule(json!({"aggregate": "mean", "window_ms": 1000, "for_ms": 3000,
-        "thresholds": {"low": [1, null, null, null], "high": [1, null, null, null]}}))]));
+    let t = T::new(json!([rule(
+        json!({"aggregate": "mean", "window_ms": 1000, "for_ms": 3000,
+        "thresholds": {"low": [1, null, null, null], "high": [1, null, null, null]}})
+    )]));
     t.obs("g", 5.0, 0);
     t.obs("g", 5.0, 2000);
     t.engine.tick(3500); // window [3] empty → undefined; timers reset
@@ -280,12 +314,16 @@ fn undefined_holds_level_and_resets_timers() {
 #[test]
 fn wilson_lower_bound_for_above_and_upper_for_below() {
     // k = 10, n = 100, z = 1.96: lower 0.055229, upper 0.174367 (hand-computed).
-    let above = rule(json!({"id": "a", "aggregate": "rate", "signal": "k", "per": "n",
+    let above = rule(
+        json!({"id": "a", "aggregate": "rate", "signal": "k", "per": "n",
         "window_ms": 10000, "wilson_z": 1.96,
-        "thresholds": {"low": [0.05, null, null, null], "high": [0.05, null, null, null]}}));
-    let below = rule(json!({"id": "b", "aggregate": "rate", "signal": "k", "per": "n",
+        "thresholds": {"low": [0.05, null, null, null], "high": [0.05, null, null, null]}}),
+    );
+    let below = rule(
+        json!({"id": "b", "aggregate": "rate", "signal": "k", "per": "n",
         "window_ms": 10000, "wilson_z": 1.96, "direction": "below",
-        "thresholds": {"low": [0.2, null, null, null], "high": [0.2, null, null, null]}}));
+        "thresholds": {"low": [0.2, null, null, null], "high": [0.2, null, null, null]}}),
+    );
     let t = T::new(json!([above, below]));
     t.obs("k", 10.0, 0);
     t.obs("n", 100.0, 1);
@@ -303,9 +341,11 @@ fn wilson_lower_bound_for_above_and_upper_for_below() {
 #[test]
 fn wilson_keeps_small_samples_from_firing() {
     // 1/2 = 0.5 raw, but the Wilson lower bound with z = 1.96 is 0.0945 < 0.1.
-    let t = T::new(json!([rule(json!({"aggregate": "rate", "signal": "k", "per": "n",
+    let t = T::new(json!([rule(
+        json!({"aggregate": "rate", "signal": "k", "per": "n",
         "window_ms": 10000, "wilson_z": 1.96,
-        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}}))]));
+        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}})
+    )]));
     t.obs("n", 2.0, 0);
     t.obs("k", 1.0, 1);
     assert!(t.rule_moves().is_empty());
@@ -319,7 +359,10 @@ fn raising_without_for_is_immediate_and_jumps_to_highest_met() {
     t.obs("g", 3.5, 0);
     let m = t.drain();
     assert_eq!(m.len(), 2); // rule + system
-    assert_eq!((m[0].from, m[0].to, m[0].value, m[0].threshold), (N, O, Some(3.5), Some(3.0)));
+    assert_eq!(
+        (m[0].from, m[0].to, m[0].value, m[0].threshold),
+        (N, O, Some(3.5), Some(3.0))
+    );
 }
 
 #[test]
@@ -411,7 +454,9 @@ fn transition_to_none_has_null_threshold_and_no_actions() {
 
 #[test]
 fn on_empty_clear_lowers_to_none_with_null_value() {
-    let t = T::new(json!([rule(json!({"on_empty": "clear", "clear_for_ms": 2000}))]));
+    let t = T::new(json!([rule(
+        json!({"on_empty": "clear", "clear_for_ms": 2000})
+    )]));
     t.obs("g", 2.5, 0);
     t.drain();
     t.engine.tick(1000); // empty window: below since 1000
@@ -444,9 +489,11 @@ fn on_empty_clear_resets_raising_timers() {
 
 #[test]
 fn on_empty_clear_for_rate_needs_both_signal_and_per_empty() {
-    let t = T::new(json!([rule(json!({"aggregate": "rate", "signal": "k", "per": "n",
+    let t = T::new(json!([rule(
+        json!({"aggregate": "rate", "signal": "k", "per": "n",
         "window_ms": 1000, "on_empty": "clear",
-        "thresholds": {"low": [0.5, null, null, null], "high": [0.5, null, null, null]}}))]));
+        "thresholds": {"low": [0.5, null, null, null], "high": [0.5, null, null, null]}})
+    )]));
     t.obs("n", 1.0, 0);
     t.obs("k", 1.0, 1);
     assert_eq!(t.rule_moves(), vec![(1, N, B, Some(1.0))]);
@@ -457,8 +504,10 @@ fn on_empty_clear_for_rate_needs_both_signal_and_per_empty() {
 #[test]
 fn direction_below_meets_at_or_under_and_holds_with_upper_band() {
     // Four-fifths style: blue ≤ 0.8, yellow ≤ 0.7, orange ≤ 0.6, red ≤ 0.5, h = 0.1.
-    let t = T::new(json!([rule(json!({"direction": "below", "hysteresis": 0.1,
-        "thresholds": {"low": [0.8, 0.7, 0.6, 0.5], "high": [0.8, 0.7, 0.6, 0.5]}}))]));
+    let t = T::new(json!([rule(
+        json!({"direction": "below", "hysteresis": 0.1,
+        "thresholds": {"low": [0.8, 0.7, 0.6, 0.5], "high": [0.8, 0.7, 0.6, 0.5]}})
+    )]));
     t.obs("g", 0.9, 0);
     assert!(t.rule_moves().is_empty());
     t.obs("g", 0.7, 1000);
@@ -532,7 +581,10 @@ fn escalation_is_capped_at_red_and_counts_distinct_categories() {
     ]);
     let mut doc = policy_doc(rules);
     doc["escalation"] = json!({"min_categories": 2, "at_least": "blue", "raise_by": 3});
-    let t = T::with(airisk::Policy::from_value(doc).unwrap(), EngineOptions::default());
+    let t = T::with(
+        airisk::Policy::from_value(doc).unwrap(),
+        EngineOptions::default(),
+    );
     t.obs("g", 1.0, 0);
     t.obs("n", 1.0, 0); // two rules, one category → no escalation
     assert_eq!(t.engine.system_level(t.sys).unwrap(), B);
@@ -548,7 +600,10 @@ fn transitions_carry_the_response_of_the_new_level() {
     t.obs("g", 2.0, 0);
     let m = t.drain();
     let r = &m[0];
-    assert_eq!(r.actions.iter().map(|a| a.name()).collect::<Vec<_>>(), ["log", "notify_operator"]);
+    assert_eq!(
+        r.actions.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        ["log", "notify_operator"]
+    );
     assert_eq!(r.report_within_s, Some(14400));
     assert_eq!(r.basis.as_deref(), Some("Art. T"));
     assert_eq!(r.category.as_deref(), Some("c1"));
@@ -636,14 +691,15 @@ fn sink_receives_transitions_and_may_call_the_engine() {
     let t = Arc::new(T::new(json!([rule(json!({}))])));
     let got: Arc<Mutex<Vec<(u64, Level)>>> = Arc::default();
     let (g2, t2) = (got.clone(), Arc::downgrade(&t));
-    t.engine.set_sink(Some(Arc::new(move |tr: &airisk::Transition| {
-        // Re-entrant call: no engine lock is held here.
-        if let Some(t) = t2.upgrade() {
-            let _ = t.engine.system_level(t.sys).unwrap();
-            let _ = t.engine.stats();
-        }
-        g2.lock().unwrap().push((tr.seq, tr.to));
-    })));
+    t.engine
+        .set_sink(Some(Arc::new(move |tr: &airisk::Transition| {
+            // Re-entrant call: no engine lock is held here.
+            if let Some(t) = t2.upgrade() {
+                let _ = t.engine.system_level(t.sys).unwrap();
+                let _ = t.engine.stats();
+            }
+            g2.lock().unwrap().push((tr.seq, tr.to));
+        })));
     t.obs("g", 2.0, 0);
     assert_eq!(*got.lock().unwrap(), vec![(1, Y), (2, Y)]);
     assert_eq!(t.engine.queued(), 0);
@@ -660,7 +716,10 @@ fn invalid_values_and_unknown_ids_are_counted_and_change_nothing() {
     let n = t.engine.signal("n").unwrap();
     let g = t.engine.signal("g").unwrap();
     for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
-        assert!(matches!(t.engine.observe(t.sys, n, v, 0), Err(Error::Value { .. })));
+        assert!(matches!(
+            t.engine.observe(t.sys, n, v, 0),
+            Err(Error::Value { .. })
+        ));
     }
     // A gauge may be negative.
     t.engine.observe(t.sys, g, -1.0, 0).unwrap();
@@ -711,12 +770,22 @@ fn update_profile_regrades_and_keeps_rule_state() {
     let t = T::new(json!([r]));
     t.obs("g", 4.0, 0); // low grade: none
     assert!(t.rule_moves().is_empty());
-    let c = t.engine.update_profile(t.sys, profile("sys", true)).unwrap();
+    let c = t
+        .engine
+        .update_profile(t.sys, profile("sys", true))
+        .unwrap();
     assert_eq!(&*c.grade, "high");
-    assert!(t.rule_moves().is_empty(), "nothing happens until the next evaluation");
+    assert!(
+        t.rule_moves().is_empty(),
+        "nothing happens until the next evaluation"
+    );
     t.obs("g", 4.0, 100);
     assert_eq!(t.rule_moves(), vec![(100, N, R, Some(4.0))]);
-    assert!(t.engine.update_profile(t.sys, profile("other", true)).is_err());
+    assert!(
+        t.engine
+            .update_profile(t.sys, profile("other", true))
+            .is_err()
+    );
 }
 
 #[test]
@@ -724,7 +793,10 @@ fn deregistered_system_is_not_evaluated_and_id_stays_readable() {
     let t = T::new(json!([rule(json!({}))]));
     let g = t.engine.signal("g").unwrap();
     t.engine.deregister(t.sys).unwrap();
-    assert!(matches!(t.engine.observe(t.sys, g, 1.0, 0), Err(Error::UnknownSystem(0))));
+    assert!(matches!(
+        t.engine.observe(t.sys, g, 1.0, 0),
+        Err(Error::UnknownSystem(0))
+    ));
     t.engine.tick(1000);
     assert!(t.drain().is_empty());
     assert_eq!(&*t.engine.system_id(t.sys).unwrap(), "sys");

@@ -70,7 +70,9 @@ fn duplicate_ids() {
 
 #[test]
 fn duplicate_json_keys_are_malformed() {
-    let text = base().to_string().replacen("\"schema\":1", "\"schema\":1,\"schema\":1", 1);
+    let text = base()
+        .to_string()
+        .replacen("\"schema\":1", "\"schema\":1,\"schema\":1", 1);
     match Policy::from_json(&text) {
         Err(Error::Json(m)) => assert!(m.contains("duplicate key \"schema\""), "{m}"),
         other => panic!("{other:?}"),
@@ -93,7 +95,11 @@ fn rule_naming_unknown_signal_category_or_grade() {
 #[test]
 fn grade_without_thresholds() {
     let d = policy_doc(json!([rule(json!({"thresholds": {"low": [1, 2, 3, 4]}}))]));
-    expect_issue(&d, "rules[0].thresholds.high", "grade \"high\" has no thresholds");
+    expect_issue(
+        &d,
+        "rules[0].thresholds.high",
+        "grade \"high\" has no thresholds",
+    );
 }
 
 #[test]
@@ -128,7 +134,11 @@ fn thresholds_must_be_monotone_in_direction() {
 #[test]
 fn window_must_be_a_positive_multiple_of_bucket() {
     let d = policy_doc(json!([rule(json!({"window_ms": 1500}))]));
-    expect_issue(&d, "rules[0].window_ms", "positive multiple of bucket_ms (1000)");
+    expect_issue(
+        &d,
+        "rules[0].window_ms",
+        "positive multiple of bucket_ms (1000)",
+    );
     let d = policy_doc(json!([rule(json!({"window_ms": 0}))]));
     expect_issue(&d, "rules[0].window_ms", "positive multiple");
     let d = policy_doc(json!([rule(json!({"window_ms": -2000}))]));
@@ -162,13 +172,18 @@ fn hysteresis_in_zero_to_one() {
 #[test]
 fn min_score_strictly_increasing() {
     let mut d = base();
-    d["grades"] = json!([{"id": "low"}, {"id": "mid", "min_score": 5}, {"id": "high", "min_score": 5}]);
+    d["grades"] =
+        json!([{"id": "low"}, {"id": "mid", "min_score": 5}, {"id": "high", "min_score": 5}]);
     d["rules"][0]["thresholds"] = json!({"low": [1,2,3,4], "mid": [1,2,3,4], "high": [1,2,3,4]});
     expect_issue(&d, "grades[2].min_score", "strictly increasing");
     d["grades"][2]["min_score"] = json!(4);
     expect_issue(&d, "grades[2].min_score", "strictly increasing");
     d["grades"][2] = json!({"id": "high"});
-    expect_issue(&d, "grades[2].min_score", "every grade but the first needs a min_score");
+    expect_issue(
+        &d,
+        "grades[2].min_score",
+        "every grade but the first needs a min_score",
+    );
 }
 
 #[test]
@@ -178,10 +193,17 @@ fn two_to_eight_grades() {
     d["rules"][0]["thresholds"] = json!({"only": [1,2,3,4]});
     expect_issue(&d, "grades", "2 to 8 grades; found 1");
     let grades: Vec<Value> = (0..9)
-        .map(|i| if i == 0 { json!({"id": "g0"}) } else { json!({"id": format!("g{i}"), "min_score": i}) })
+        .map(|i| {
+            if i == 0 {
+                json!({"id": "g0"})
+            } else {
+                json!({"id": format!("g{i}"), "min_score": i})
+            }
+        })
         .collect();
-    let th: serde_json::Map<String, Value> =
-        (0..9).map(|i| (format!("g{i}"), json!([1, 2, 3, 4]))).collect();
+    let th: serde_json::Map<String, Value> = (0..9)
+        .map(|i| (format!("g{i}"), json!([1, 2, 3, 4])))
+        .collect();
     d["grades"] = Value::Array(grades);
     d["rules"][0]["thresholds"] = Value::Object(th);
     expect_issue(&d, "grades", "2 to 8 grades; found 9");
@@ -197,30 +219,54 @@ fn floor_naming_unknown_grade_sector_or_capability() {
         {"id": "f3", "when": {"sectors": ["s0"]}, "grade": "extreme"},
         {"id": "f4", "when": {"data": ["secret"], "vulnerable_groups": ["x"], "autonomy": ["y"]}, "grade": "low"}
     ]);
-    expect_issue(&d, "classification.floors[0].when.sectors[1]", "unknown sector \"mars\"");
+    expect_issue(
+        &d,
+        "classification.floors[0].when.sectors[1]",
+        "unknown sector \"mars\"",
+    );
     expect_issue(
         &d,
         "classification.floors[1].when.capabilities[0]",
         "unknown capability \"telepathy\"",
     );
-    expect_issue(&d, "classification.floors[2].grade", "unknown grade \"extreme\"");
-    expect_issue(&d, "classification.floors[3].when.data[0]", "unknown data class");
+    expect_issue(
+        &d,
+        "classification.floors[2].grade",
+        "unknown grade \"extreme\"",
+    );
+    expect_issue(
+        &d,
+        "classification.floors[3].when.data[0]",
+        "unknown data class",
+    );
     expect_issue(
         &d,
         "classification.floors[3].when.vulnerable_groups[0]",
         "unknown vulnerable group",
     );
-    expect_issue(&d, "classification.floors[3].when.autonomy[0]", "unknown autonomy");
+    expect_issue(
+        &d,
+        "classification.floors[3].when.autonomy[0]",
+        "unknown autonomy",
+    );
 }
 
 #[test]
 fn unknown_action_name() {
     let mut d = base();
     d["responses"]["levels"]["red"]["actions"] = json!(["notify_operator", "panic"]);
-    expect_issue(&d, "responses.levels.red.actions[1]", "unknown action \"panic\"");
+    expect_issue(
+        &d,
+        "responses.levels.red.actions[1]",
+        "unknown action \"panic\"",
+    );
     let mut d = base();
     d["responses"]["overrides"][0]["actions"] = json!(["shout"]);
-    expect_issue(&d, "responses.overrides[0].actions[0]", "unknown action \"shout\"");
+    expect_issue(
+        &d,
+        "responses.overrides[0].actions[0]",
+        "unknown action \"shout\"",
+    );
 }
 
 #[test]
@@ -234,7 +280,13 @@ fn all_errors_are_collected() {
     d["responses"]["levels"]["red"]["actions"] = json!(["x"]);
     let v = issues(&d);
     assert!(v.len() >= 5, "{v:#?}");
-    for p in ["bogus", "rules[0].signal", "rules[1].hysteresis", "rules[2].window_ms", "responses.levels.red.actions[0]"] {
+    for p in [
+        "bogus",
+        "rules[0].signal",
+        "rules[1].hysteresis",
+        "rules[2].window_ms",
+        "responses.levels.red.actions[0]",
+    ] {
         assert!(v.iter().any(|s| s.starts_with(p)), "missing {p}: {v:#?}");
     }
 }
@@ -259,8 +311,14 @@ fn other_checks_name_path_and_reason() {
     let d = policy_doc(json!([rule(json!({"for_ms": -1}))]));
     expect_issue(&d, "rules[0].for_ms", "must be ≥ 0");
     let d = policy_doc(json!([rule(json!({"wilson_z": 1.96}))]));
-    expect_issue(&d, "rules[0].wilson_z", "only allowed with aggregate \"rate\"");
-    let d = policy_doc(json!([rule(json!({"thresholds": {"low": [1, "2", 3, 4], "high": [1, 2, 3, 4]}}))]));
+    expect_issue(
+        &d,
+        "rules[0].wilson_z",
+        "only allowed with aggregate \"rate\"",
+    );
+    let d = policy_doc(json!([rule(
+        json!({"thresholds": {"low": [1, "2", 3, 4], "high": [1, 2, 3, 4]}})
+    )]));
     expect_issue(&d, "rules[0].thresholds.low[1]", "expected a number");
     let mut d = base();
     d["escalation"] = json!({"min_categories": 0, "at_least": "purple"});
@@ -270,7 +328,8 @@ fn other_checks_name_path_and_reason() {
     d["responses"]["overrides"][0]["category"] = json!("nope");
     expect_issue(&d, "responses.overrides[0].category", "unknown category");
     let mut d = base();
-    d["classification"]["scale"] = json!([{"min_users": 10, "score": 1}, {"min_users": 5, "score": 2}]);
+    d["classification"]["scale"] =
+        json!([{"min_users": 10, "score": 1}, {"min_users": 5, "score": 2}]);
     expect_issue(&d, "classification.scale[1].min_users", "must increase");
     let mut d = base();
     d["categories"][0]["id"] = json!("");
@@ -293,7 +352,9 @@ fn malformed_json_reports_line_and_column() {
 
 #[test]
 fn rule_category_defaults_to_its_signals() {
-    let d = policy_doc(json!([rule(json!({"category": null, "signal": "k", "aggregate": "sum"}))]));
+    let d = policy_doc(json!([rule(
+        json!({"category": null, "signal": "k", "aggregate": "sum"})
+    )]));
     let p = Policy::from_value(d).unwrap();
     assert_eq!(p.rules()[0].category, Some(0));
 }
