@@ -74,7 +74,12 @@ impl XorShift {
 
 /// A realistic observation mix: mostly interactions, some flags and gauges, all quiet
 /// enough that steady state emits no transitions.
-pub fn stream(e: &Engine, hs: &[SystemHandle], n: usize, seed: u64) -> Vec<(SystemHandle, SignalId, f64)> {
+pub fn stream(
+    e: &Engine,
+    hs: &[SystemHandle],
+    n: usize,
+    seed: u64,
+) -> Vec<(SystemHandle, SignalId, f64)> {
     let mix: [(&str, f64, u64); 6] = [
         ("interactions", 1.0, 60),
         ("operations", 1.0, 10),
@@ -83,8 +88,10 @@ pub fn stream(e: &Engine, hs: &[SystemHandle], n: usize, seed: u64) -> Vec<(Syst
         ("disparity_ratio", 0.97, 5),
         ("should_refuse_probes", 1.0, 5),
     ];
-    let sig: Vec<(SignalId, f64, u64)> =
-        mix.iter().map(|(s, v, w)| (e.signal(s).unwrap(), *v, *w)).collect();
+    let sig: Vec<(SignalId, f64, u64)> = mix
+        .iter()
+        .map(|(s, v, w)| (e.signal(s).unwrap(), *v, *w))
+        .collect();
     let total: u64 = sig.iter().map(|x| x.2).sum();
     let mut r = XorShift(seed | 1);
     (0..n)

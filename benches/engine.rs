@@ -17,7 +17,9 @@ fn observe(c: &mut Criterion) {
     let before = live_bytes();
     let (e, hs) = engine_with(10_000);
     let per_system = (live_bytes() - before) as f64 / 10_000.0;
-    eprintln!("memory per registered system (default policy, 10 000 systems): {per_system:.0} bytes");
+    eprintln!(
+        "memory per registered system (default policy, 10 000 systems): {per_system:.0} bytes"
+    );
     let evs = stream(&e, &hs, 1 << 20, 7);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
@@ -56,7 +58,11 @@ fn threads(c: &mut Criterion) {
     // Disjoint: thread t observes only systems with handle % 2 == t (different shards).
     let parts: Vec<Vec<_>> = (0..2)
         .map(|t| {
-            let mine: Vec<_> = hs.iter().copied().filter(|h| h.0 as usize % 2 == t).collect();
+            let mine: Vec<_> = hs
+                .iter()
+                .copied()
+                .filter(|h| h.0 as usize % 2 == t)
+                .collect();
             stream(&e, &mine, 1 << 18, 11 + t as u64)
         })
         .collect();

@@ -88,22 +88,17 @@ const SHARDS: usize = 1 << SHARD_BITS;
 #[derive(Debug, Clone)]
 pub(crate) struct SystemState {
     pub id: Arc<str>,
-    pub profile: Profile,
+    pub profile: Box<Profile>,
     pub grade: u32,
     /// Largest ts seen (observation or tick), or NONE.
     pub watermark: i64,
     /// First watermark, or NONE.
     pub first_watermark: i64,
-    /// All rings' buckets.
-    pub buckets: Box<[f64]>,
-    /// Per signal: newest bucket index held by its ring, or NONE.
-    pub heads: Box<[i64]>,
-    /// Per signal: largest ts among accepted observations, or NONE.
-    pub last_ts: Box<[i64]>,
-    /// Per rule.
-    pub rules: Box<[RuleState]>,
     /// System level.
     pub level: Level,
+    /// The state arena (see [`crate::window`]): `[0, S)` ring heads and `[S, 2S)` last
+    /// observation times per signal (i64 bits), then rule records, then buckets.
+    pub arena: Box<[u64]>,
 }
 
 #[derive(Default)]
@@ -115,7 +110,7 @@ struct ShardCounters {
 
 #[derive(Default)]
 struct Shard {
-    systems: Vec<Option<Box<SystemState>>>,
+    systems: Vec<Option<SystemState>>,
     counters: ShardCounters,
 }
 
@@ -221,25 +216,27 @@ impl Engine {
 
     fn new_state(&self, profile: Profile, grade: u32) -> SystemState {
         let c = &self.policy.0;
-        let mut buckets = vec![0.0; c.ring_slots as usize].into_boxed_slice();
-        let mut heads = vec![NONE; c.signals.len()].into_boxed_slice();
-        for (i, spec) in c.rings.iter().enumerate() {
-            // Initialise every slot (min = +inf, max = -inf).
+        let ns = c.signals.len();
+        let mut arena = vec![0u64; c.arena_words as usize].into_boxed_slice();
+        for w in &mut arena[..2 * ns] {
+            *w = NONE as u64;
+        }
+        for r in &c.rules {
+            arena[r.rec as usize..r.rec as usize + 6].copy_from_slice(&RuleState::INITIAL);
+        }
+        for spec in &c.rings {
+            // Initialise every bucket and cache (min = +inf, max = -inf).
             let mut h = NONE;
-            window::advance(&mut buckets, spec, &mut h, 0);
-            heads[i] = NONE;
+            window::advance(&mut arena, spec, &mut h, 0);
         }
         SystemState {
             id: Arc::from(profile.id.as_str()),
-            profile,
+            profile: Box::new(profile),
             grade,
             watermark: NONE,
             first_watermark: NONE,
-            buckets,
-            heads,
-            last_ts: vec![NONE; c.signals.len()].into_boxed_slice(),
-            rules: vec![RuleState::default(); c.rules.len()].into_boxed_slice(),
             level: Level::None,
+            arena,
         }
     }
 
@@ -250,7 +247,7 @@ impl Engine {
     /// the same id, [`Error::Limit`] past [`MAX_SYSTEMS`].
     pub fn register(&self, profile: Profile) -> Result<SystemHandle> {
         let cls = classify(&self.policy, &profile)?;
-        let state = Box::new(self.new_state(profile, cls.grade_rank));
+        let state = self.new_state(profile, cls.grade_rank);
         let id = state.id.clone();
         let mut reg = self.registry.write();
         if reg.ids.contains_key(&*id) {
@@ -308,7 +305,7 @@ impl Engine {
         let Some(sys) = shard
             .systems
             .get_mut((h.0 >> SHARD_BITS) as usize)
-            .and_then(|s| s.as_deref_mut())
+            .and_then(Option::as_mut)
         else {
             return Err(Error::UnknownSystem(h.0));
         };
@@ -322,7 +319,7 @@ impl Engine {
             ));
         }
         sys.grade = cls.grade_rank;
-        sys.profile = profile;
+        *sys.profile = profile;
         Ok(cls)
     }
 
@@ -333,7 +330,7 @@ impl Engine {
     pub fn system_profile(&self, h: SystemHandle) -> Result<(u32, Profile)> {
         let shard = self.shard(h).lock();
         match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok((s.grade, s.profile.clone())),
+            Some(Some(s)) => Ok((s.grade, (*s.profile).clone())),
             _ => Err(Error::UnknownSystem(h.0)),
         }
     }
@@ -374,7 +371,7 @@ impl Engine {
             let Some(sys) = shard
                 .systems
                 .get_mut((h.0 >> SHARD_BITS) as usize)
-                .and_then(|s| s.as_deref_mut())
+                .and_then(Option::as_mut)
             else {
                 drop(guard);
                 self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
@@ -418,10 +415,14 @@ impl Engine {
                 sys.first_watermark = ts_ms;
             }
             let wb = bucket_index(sys.watermark, c.bucket_ms);
-            window::advance(&mut sys.buckets, spec, &mut sys.heads[s], wb);
-            window::add(&mut sys.buckets, spec, b, value);
-            if sys.last_ts[s] == NONE || ts_ms > sys.last_ts[s] {
-                sys.last_ts[s] = ts_ms;
+            let mut head = sys.arena[s] as i64;
+            window::advance(&mut sys.arena, spec, &mut head, wb);
+            sys.arena[s] = head as u64;
+            window::add(&mut sys.arena, spec, head, b, value);
+            let ns = c.signals.len();
+            let last = sys.arena[ns + s] as i64;
+            if last == NONE || ts_ms > last {
+                sys.arena[ns + s] = ts_ms as u64;
             }
             shard.counters.observed += 1;
             let mut changed = false;
@@ -453,7 +454,7 @@ impl Engine {
                 let Some(sys) = shard
                     .systems
                     .get_mut((h.0 >> SHARD_BITS) as usize)
-                    .and_then(|s| s.as_deref_mut())
+                    .and_then(Option::as_mut)
                 else {
                     continue;
                 };
@@ -492,13 +493,16 @@ impl Engine {
         let rule = &c.rules[r];
         let w = sys.watermark;
         let eval = self.aggregate(sys, r);
-        let st = &mut sys.rules[r];
+        let rec = &mut sys.arena[rule.rec as usize..rule.rec as usize + 6];
+        let mut st = RuleState::load(rec);
+        let change = step(rule, sys.grade as usize, &mut st, w, eval);
+        st.store(rec);
         let Some(Change {
             from,
             to,
             value,
             threshold,
-        }) = step(rule, sys.grade as usize, st, w, eval)
+        }) = change
         else {
             return false;
         };
@@ -533,8 +537,9 @@ impl Engine {
         let w = sys.watermark;
         let s = rule.signal as usize;
         if rule.aggregate == Aggregate::SilenceMs {
-            let last = if sys.last_ts[s] != NONE {
-                sys.last_ts[s]
+            let last = sys.arena[c.signals.len() + s] as i64;
+            let last = if last != NONE {
+                last
             } else {
                 sys.first_watermark
             };
@@ -542,14 +547,18 @@ impl Engine {
         }
         let wb = bucket_index(w, c.bucket_ms);
         let spec = &c.rings[s];
-        window::advance(&mut sys.buckets, spec, &mut sys.heads[s], wb);
-        let a = window::window(&sys.buckets, spec, sys.heads[s], rule.window_buckets);
+        let mut head = sys.arena[s] as i64;
+        window::advance(&mut sys.arena, spec, &mut head, wb);
+        sys.arena[s] = head as u64;
+        let a = window::cached(&sys.arena, spec, rule.sig_cache);
         let min = rule.min_samples as f64;
         if rule.aggregate == Aggregate::Rate {
             let per = rule.per.unwrap_or(rule.signal) as usize;
             let pspec = &c.rings[per];
-            window::advance(&mut sys.buckets, pspec, &mut sys.heads[per], wb);
-            let d = window::window(&sys.buckets, pspec, sys.heads[per], rule.window_buckets);
+            let mut head = sys.arena[per] as i64;
+            window::advance(&mut sys.arena, pspec, &mut head, wb);
+            sys.arena[per] = head as u64;
+            let d = window::cached(&sys.arena, pspec, rule.per_cache);
             if rule.on_empty == OnEmpty::Clear && a.count == 0.0 && d.count == 0.0 {
                 return Eval::Empty;
             }
@@ -598,16 +607,14 @@ impl Engine {
     /// Recomputes the system level; pushes a system-scope transition if it changed.
     fn eval_system(&self, h: SystemHandle, sys: &mut SystemState, p: &mut Pending) {
         let c = &*self.policy.0;
-        let mut level = sys
-            .rules
-            .iter()
-            .map(|r| r.level)
-            .max()
-            .unwrap_or(Level::None);
+        let rule_level = |r: &crate::policy::Rule| {
+            Level::from_u8(sys.arena[r.rec as usize + 5] as u8).unwrap_or(Level::None)
+        };
+        let mut level = c.rules.iter().map(rule_level).max().unwrap_or(Level::None);
         if let Some(esc) = c.escalation {
             let mut seen = [0u64; 16];
-            for (r, st) in c.rules.iter().zip(sys.rules.iter()) {
-                if st.level >= esc.at_least {
+            for r in &c.rules {
+                if rule_level(r) >= esc.at_least {
                     if let Some(cat) = r.category {
                         seen[(cat >> 6) as usize & 15] |= 1 << (cat & 63);
                     }
@@ -739,7 +746,13 @@ impl Engine {
     pub fn rule_levels(&self, h: SystemHandle) -> Result<Vec<Level>> {
         let shard = self.shard(h).lock();
         match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok(s.rules.iter().map(|r| r.level).collect()),
+            Some(Some(s)) => Ok(self
+                .policy
+                .0
+                .rules
+                .iter()
+                .map(|r| Level::from_u8(s.arena[r.rec as usize + 5] as u8).unwrap_or(Level::None))
+                .collect()),
             _ => Err(Error::UnknownSystem(h.0)),
         }
     }
@@ -785,8 +798,7 @@ impl Engine {
     pub fn state_bytes_per_system(&self) -> usize {
         let c = &*self.policy.0;
         std::mem::size_of::<SystemState>()
-            + c.ring_slots as usize * 8
-            + c.signals.len() * 16
-            + c.rules.len() * std::mem::size_of::<RuleState>()
+            + std::mem::size_of::<Profile>()
+            + c.arena_words as usize * 8
     }
 }

@@ -280,6 +280,15 @@ pub struct Rule {
     pub on_empty: OnEmpty,
     /// Wilson score z for `rate`.
     pub wilson_z: Option<f64>,
+    /// Arena offset of this rule's record (state, then its caches).
+    #[serde(skip)]
+    pub(crate) rec: u32,
+    /// Arena offset of its window cache of `signal`.
+    #[serde(skip)]
+    pub(crate) sig_cache: u32,
+    /// Arena offset of its window cache of `per`.
+    #[serde(skip)]
+    pub(crate) per_cache: u32,
 }
 
 /// System-level escalation.
@@ -341,16 +350,30 @@ impl Responses {
     }
 }
 
-/// Per-signal ring layout.
-#[derive(Debug, Clone, Copy)]
+/// Per-signal ring layout inside a system's state arena (see [`crate::window`]).
+#[derive(Debug, Clone)]
 pub(crate) struct RingSpec {
     /// Buckets kept (B).
     pub len: u32,
     /// Fields kept per bucket (bit set of `FIELD_*`).
     pub fields: u8,
-    /// Offset of this ring in the system's bucket storage (in f64 units).
+    /// Offset of this ring's buckets in the arena (in words).
     pub offset: u32,
+    /// The window caches fed by this ring: (window length in buckets, arena offset). One per
+    /// rule reading the ring as `signal` or `per`; each sits in its rule's record.
+    pub caches: SmallVec<[(u32, u32); 4]>,
 }
+
+impl RingSpec {
+    /// Words per bucket (and per cache entry).
+    #[inline]
+    pub fn stride(&self) -> usize {
+        self.fields.count_ones() as usize
+    }
+}
+
+/// Words of a rule record before its caches: met_since ×4, below_since, level.
+pub(crate) const RULE_WORDS: u32 = 6;
 
 pub(crate) const FIELD_COUNT: u8 = 1;
 pub(crate) const FIELD_SUM: u8 = 2;
@@ -376,8 +399,8 @@ pub(crate) struct Compiled {
     /// Rules evaluated when a signal is observed (its `signal` or `per`), declaration order.
     pub by_signal: Vec<SmallVec<[u32; 4]>>,
     pub rings: Vec<RingSpec>,
-    /// Total f64 slots of bucket storage per system.
-    pub ring_slots: u32,
+    /// Words of a system's state arena.
+    pub arena_words: u32,
     pub escalation: Option<Escalation>,
     pub responses: Responses,
 }
@@ -1194,6 +1217,7 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
             len: 1,
             fields: 0,
             offset: 0,
+            caches: SmallVec::new(),
         })
         .collect();
     let mut by_signal: Vec<SmallVec<[u32; 4]>> = vec![SmallVec::new(); signals.len()];
@@ -1223,10 +1247,29 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
             s.fields |= FIELD_SUM | if clear { FIELD_COUNT } else { 0 };
         }
     }
-    let mut offset: u64 = 0;
+    // Arena layout: heads and last_ts per signal, then one record per rule (state and its
+    // window caches, so evaluating a rule touches one place), then the rings' buckets.
+    let mut offset: u64 = 2 * signals.len() as u64;
+    for r in &mut rules {
+        let n = r.window_buckets.max(1);
+        r.rec = offset.min(u32::MAX as u64) as u32;
+        offset += RULE_WORDS as u64;
+        if r.aggregate != Aggregate::SilenceMs {
+            let ring = &mut rings[r.signal as usize];
+            r.sig_cache = offset.min(u32::MAX as u64) as u32;
+            ring.caches.push((n, r.sig_cache));
+            offset += ring.stride() as u64;
+        }
+        if let Some(p) = r.per {
+            let ring = &mut rings[p as usize];
+            r.per_cache = offset.min(u32::MAX as u64) as u32;
+            ring.caches.push((n, r.per_cache));
+            offset += ring.stride() as u64;
+        }
+    }
     for r in &mut rings {
         r.offset = offset.min(u32::MAX as u64) as u32;
-        offset += r.len as u64 * r.fields.count_ones() as u64;
+        offset += r.len as u64 * r.stride() as u64;
     }
     let total_buckets: u64 = rings.iter().map(|r| r.len as u64).sum();
     if total_buckets > MAX_BUCKETS_PER_SYSTEM {
@@ -1254,7 +1297,7 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
         rules,
         by_signal,
         rings,
-        ring_slots: offset.min(u32::MAX as u64) as u32,
+        arena_words: offset.min(u32::MAX as u64) as u32,
         escalation,
         responses,
     })
@@ -1535,5 +1578,8 @@ fn compile_rule(
         hysteresis,
         on_empty,
         wilson_z,
+        rec: 0,
+        sig_cache: 0,
+        per_cache: 0,
     })
 }

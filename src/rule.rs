@@ -48,6 +48,38 @@ impl Default for RuleState {
     }
 }
 
+impl RuleState {
+    /// Reads a rule record (met_since ×4, below_since, level) from a state arena.
+    #[inline]
+    pub(crate) fn load(w: &[u64]) -> RuleState {
+        RuleState {
+            met_since: [w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64],
+            below_since: w[4] as i64,
+            level: Level::from_u8(w[5] as u8).unwrap_or(Level::None),
+        }
+    }
+
+    /// Writes a rule record into a state arena.
+    #[inline]
+    pub(crate) fn store(&self, w: &mut [u64]) {
+        for (x, m) in w.iter_mut().zip(self.met_since) {
+            *x = m as u64;
+        }
+        w[4] = self.below_since as u64;
+        w[5] = self.level as u64;
+    }
+
+    /// The record of a rule that was never evaluated.
+    pub(crate) const INITIAL: [u64; 6] = [
+        NONE as u64,
+        NONE as u64,
+        NONE as u64,
+        NONE as u64,
+        NONE as u64,
+        0,
+    ];
+}
+
 /// A change of level decided by [`step`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Change {

@@ -3,12 +3,18 @@
 //! Time is cut into buckets of `bucket_ms`; bucket index = `ts_ms.div_euclid(bucket_ms)`.
 //! Each (system, signal) keeps a ring of `B` buckets (B = the largest window, in buckets, of
 //! any rule using the signal as `signal` or `per`; 1 if none), holding only the fields the
-//! policy's rules on that signal need (count, sum, min, max). All rings of a system live in
-//! one flat `f64` slice, laid out by [`RingSpec`](crate::policy::RingSpec).
+//! policy's rules on that signal need (count, sum, min, max).
+//!
+//! A system's whole state is one arena of 64-bit words (f64 values are stored as their
+//! bits): per signal its ring head and last timestamp, per rule a record (state machine,
+//! then the window aggregates the rule reads), then the rings' buckets. One allocation per
+//! system keeps an observation to a handful of cache lines, and makes a snapshot a copy.
 //!
 //! A ring's `head` is the newest bucket index it holds. Rings advance lazily: before a ring
-//! is written or read at watermark `w`, [`advance`] clears the slots of the buckets between
-//! its head and `idx(w)`.
+//! is written or read at watermark `w`, [`advance`] clears the slots between its head and
+//! `idx(w)` and recomputes the window caches it feeds. [`add`] adds an observation to its
+//! bucket and to every cache whose window holds that bucket, so evaluating a rule reads its
+//! own cache instead of scanning the window.
 
 use crate::policy::{FIELD_COUNT, FIELD_MAX, FIELD_MIN, FIELD_SUM, RingSpec};
 
@@ -21,11 +27,6 @@ pub fn bucket_index(ts_ms: i64, bucket_ms: i64) -> i64 {
     ts_ms.div_euclid(bucket_ms)
 }
 
-#[inline]
-fn field_offset(fields: u8, f: u8) -> usize {
-    (fields & (f - 1)).count_ones() as usize
-}
-
 /// The window aggregates of one ring.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Agg {
@@ -35,108 +36,166 @@ pub(crate) struct Agg {
     pub max: f64,
 }
 
-#[inline]
-fn clear_slot(s: &mut [f64], fields: u8) {
-    let mut i = 0;
-    if fields & FIELD_COUNT != 0 {
-        s[i] = 0.0;
-        i += 1;
-    }
-    if fields & FIELD_SUM != 0 {
-        s[i] = 0.0;
-        i += 1;
-    }
-    if fields & FIELD_MIN != 0 {
-        s[i] = f64::INFINITY;
-        i += 1;
-    }
-    if fields & FIELD_MAX != 0 {
-        s[i] = f64::NEG_INFINITY;
-    }
-}
-
-/// The storage of one ring inside a system's bucket slice.
-#[inline]
-fn ring<'a>(store: &'a mut [f64], spec: &RingSpec) -> &'a mut [f64] {
-    let stride = spec.fields.count_ones() as usize;
-    let start = spec.offset as usize;
-    &mut store[start..start + stride * spec.len as usize]
-}
-
-/// Advances a ring so that its newest bucket is `to`, clearing the buckets in between.
-#[inline]
-pub(crate) fn advance(store: &mut [f64], spec: &RingSpec, head: &mut i64, to: i64) {
-    let stride = spec.fields.count_ones() as usize;
-    if stride == 0 {
-        if *head == NONE || to > *head {
-            *head = to;
-        }
-        return;
-    }
-    let len = spec.len as i64;
-    let r = ring(store, spec);
-    if *head == NONE || to.saturating_sub(*head) >= len {
-        for s in r.chunks_exact_mut(stride) {
-            clear_slot(s, spec.fields);
-        }
-        *head = to;
-        return;
-    }
-    if to <= *head {
-        return;
-    }
-    let mut i = *head + 1;
-    while i <= to {
-        let slot = i.rem_euclid(len) as usize;
-        clear_slot(&mut r[slot * stride..(slot + 1) * stride], spec.fields);
-        i += 1;
-    }
-    *head = to;
-}
-
-/// Adds one observation to bucket `b` (which must be within the ring: `head-len < b <= head`).
-#[inline]
-pub(crate) fn add(store: &mut [f64], spec: &RingSpec, b: i64, value: f64) {
-    let stride = spec.fields.count_ones() as usize;
-    if stride == 0 {
-        return;
-    }
-    let slot = b.rem_euclid(spec.len as i64) as usize;
-    let r = ring(store, spec);
-    let s = &mut r[slot * stride..(slot + 1) * stride];
-    let f = spec.fields;
-    if f & FIELD_COUNT != 0 {
-        s[field_offset(f, FIELD_COUNT)] += 1.0;
-    }
-    if f & FIELD_SUM != 0 {
-        s[field_offset(f, FIELD_SUM)] += value;
-    }
-    if f & FIELD_MIN != 0 {
-        let m = &mut s[field_offset(f, FIELD_MIN)];
-        if value < *m {
-            *m = value;
-        }
-    }
-    if f & FIELD_MAX != 0 {
-        let m = &mut s[field_offset(f, FIELD_MAX)];
-        if value > *m {
-            *m = value;
-        }
-    }
-}
-
-/// Aggregates the last `n` buckets ending at the ring's head (`head-n+1 ..= head`).
-/// The ring must have been advanced to the evaluation watermark. Fields the ring does not
-/// keep read as 0 (count, sum) or ±∞ (min, max).
-#[inline]
-pub(crate) fn window(store: &[f64], spec: &RingSpec, head: i64, n: u32) -> Agg {
-    let mut a = Agg {
+impl Agg {
+    pub const EMPTY: Agg = Agg {
         count: 0.0,
         sum: 0.0,
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
     };
-    let stride = spec.fields.count_ones() as usize;
+}
+
+#[inline]
+fn get(s: &[u64], i: usize) -> f64 {
+    f64::from_bits(s[i])
+}
+
+#[inline]
+fn set(s: &mut [u64], i: usize, v: f64) {
+    s[i] = v.to_bits();
+}
+
+/// Writes `a` into an entry of `fields` layout (a bucket or a cache).
+#[inline]
+fn store_agg(s: &mut [u64], fields: u8, a: &Agg) {
+    let mut i = 0;
+    if fields & FIELD_COUNT != 0 {
+        set(s, i, a.count);
+        i += 1;
+    }
+    if fields & FIELD_SUM != 0 {
+        set(s, i, a.sum);
+        i += 1;
+    }
+    if fields & FIELD_MIN != 0 {
+        set(s, i, a.min);
+        i += 1;
+    }
+    if fields & FIELD_MAX != 0 {
+        set(s, i, a.max);
+    }
+}
+
+/// Reads an entry of `fields` layout. Fields not kept read as 0 (count, sum) or ±∞.
+#[inline]
+fn load_agg(s: &[u64], f: u8) -> Agg {
+    let mut i = 0;
+    let mut a = Agg::EMPTY;
+    if f & FIELD_COUNT != 0 {
+        a.count = get(s, i);
+        i += 1;
+    }
+    if f & FIELD_SUM != 0 {
+        a.sum = get(s, i);
+        i += 1;
+    }
+    if f & FIELD_MIN != 0 {
+        a.min = get(s, i);
+        i += 1;
+    }
+    if f & FIELD_MAX != 0 {
+        a.max = get(s, i);
+    }
+    a
+}
+
+/// The cached window aggregate at arena offset `off` (a rule's `sig_cache`/`per_cache`).
+#[inline]
+pub(crate) fn cached(store: &[u64], spec: &RingSpec, off: u32) -> Agg {
+    load_agg(
+        &store[off as usize..off as usize + spec.stride()],
+        spec.fields,
+    )
+}
+
+/// Advances a ring so that its newest bucket is `to`, clearing the buckets in between and
+/// recomputing the window caches it feeds. Does nothing when `to` is not newer than `head`.
+#[inline]
+pub(crate) fn advance(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i64) {
+    if *head != NONE && to <= *head {
+        return;
+    }
+    let stride = spec.stride();
+    if stride == 0 {
+        *head = to;
+        return;
+    }
+    let len = spec.len as i64;
+    let start = spec.offset as usize;
+    let r = &mut store[start..start + stride * spec.len as usize];
+    if *head == NONE || to.saturating_sub(*head) >= len {
+        for s in r.chunks_exact_mut(stride) {
+            store_agg(s, spec.fields, &Agg::EMPTY);
+        }
+    } else {
+        let mut i = *head + 1;
+        while i <= to {
+            let slot = i.rem_euclid(len) as usize;
+            store_agg(
+                &mut r[slot * stride..(slot + 1) * stride],
+                spec.fields,
+                &Agg::EMPTY,
+            );
+            i += 1;
+        }
+    }
+    *head = to;
+    for &(n, off) in &spec.caches {
+        let a = window(store, spec, to, n);
+        store_agg(
+            &mut store[off as usize..off as usize + stride],
+            spec.fields,
+            &a,
+        );
+    }
+}
+
+#[inline]
+fn add_to(s: &mut [u64], f: u8, value: f64) {
+    let mut i = 0;
+    if f & FIELD_COUNT != 0 {
+        set(s, i, get(s, i) + 1.0);
+        i += 1;
+    }
+    if f & FIELD_SUM != 0 {
+        set(s, i, get(s, i) + value);
+        i += 1;
+    }
+    if f & FIELD_MIN != 0 {
+        if value < get(s, i) {
+            set(s, i, value);
+        }
+        i += 1;
+    }
+    if f & FIELD_MAX != 0 && value > get(s, i) {
+        set(s, i, value);
+    }
+}
+
+/// Adds one observation to bucket `b` of a ring whose head is `head` (the caller has
+/// checked `head − len < b ≤ head`), and to every window cache whose window holds `b`.
+#[inline]
+pub(crate) fn add(store: &mut [u64], spec: &RingSpec, head: i64, b: i64, value: f64) {
+    let stride = spec.stride();
+    if stride == 0 {
+        return;
+    }
+    let slot = b.rem_euclid(spec.len as i64) as usize;
+    let f = spec.fields;
+    let at = spec.offset as usize + slot * stride;
+    add_to(&mut store[at..at + stride], f, value);
+    for &(n, off) in &spec.caches {
+        if b > head - n as i64 {
+            add_to(&mut store[off as usize..off as usize + stride], f, value);
+        }
+    }
+}
+
+/// Aggregates the last `n` buckets ending at the ring's head (`head-n+1 ..= head`) by
+/// scanning them: the reference the caches are computed from.
+pub(crate) fn window(store: &[u64], spec: &RingSpec, head: i64, n: u32) -> Agg {
+    let mut a = Agg::EMPTY;
+    let stride = spec.stride();
     if stride == 0 || head == NONE {
         return a;
     }
@@ -145,38 +204,23 @@ pub(crate) fn window(store: &[f64], spec: &RingSpec, head: i64, n: u32) -> Agg {
     let n = (n as i64).min(len).max(1);
     let start = spec.offset as usize;
     let r = &store[start..start + stride * spec.len as usize];
-    let oc = (f & FIELD_COUNT != 0).then(|| field_offset(f, FIELD_COUNT));
-    let os = (f & FIELD_SUM != 0).then(|| field_offset(f, FIELD_SUM));
-    let omin = (f & FIELD_MIN != 0).then(|| field_offset(f, FIELD_MIN));
-    let omax = (f & FIELD_MAX != 0).then(|| field_offset(f, FIELD_MAX));
-    // Walk the n slots ending at head's slot, oldest first, as two contiguous runs.
     let head_slot = head.rem_euclid(len);
     let first = (head_slot - n + 1).rem_euclid(len) as usize;
-    let mut visit = |s: &[f64]| {
-        if let Some(o) = oc {
-            a.count += s[o];
-        }
-        if let Some(o) = os {
-            a.sum += s[o];
-        }
-        if let Some(o) = omin {
-            if s[o] < a.min {
-                a.min = s[o];
-            }
-        }
-        if let Some(o) = omax {
-            if s[o] > a.max {
-                a.max = s[o];
-            }
-        }
-    };
     let n = n as usize;
     let run1 = (spec.len as usize - first).min(n);
-    for s in r[first * stride..(first + run1) * stride].chunks_exact(stride) {
-        visit(s);
-    }
-    for s in r[..(n - run1) * stride].chunks_exact(stride) {
-        visit(s);
+    let slots = r[first * stride..(first + run1) * stride]
+        .chunks_exact(stride)
+        .chain(r[..(n - run1) * stride].chunks_exact(stride));
+    for s in slots {
+        let b = load_agg(s, f);
+        a.count += b.count;
+        a.sum += b.sum;
+        if b.min < a.min {
+            a.min = b.min;
+        }
+        if b.max > a.max {
+            a.max = b.max;
+        }
     }
     a
 }
@@ -203,32 +247,48 @@ pub fn wilson(k: f64, n: f64, z: f64, lower: bool) -> f64 {
 mod tests {
     use super::*;
 
+    /// A ring of `len` buckets at offset 9, caches for windows 1, 2, 4 at 0, 3, 6.
+    fn spec(len: u32) -> RingSpec {
+        RingSpec {
+            len,
+            fields: FIELD_COUNT | FIELD_SUM | FIELD_MAX,
+            offset: 9,
+            caches: [(1, 0), (2, 3), (4, 6)].into_iter().collect(),
+        }
+    }
+
     #[test]
     fn ring_advances_clears_and_windows() {
-        let spec = RingSpec {
-            len: 4,
-            fields: FIELD_COUNT | FIELD_SUM | FIELD_MAX,
-            offset: 0,
-        };
-        let mut store = vec![0.0; 12];
+        let spec = spec(4);
+        let mut store = vec![0u64; 9 + 4 * 3];
         let mut head = NONE;
         advance(&mut store, &spec, &mut head, 10);
-        add(&mut store, &spec, 10, 2.0);
-        add(&mut store, &spec, 9, 5.0);
+        add(&mut store, &spec, head, 10, 2.0);
+        add(&mut store, &spec, head, 9, 5.0);
         let a = window(&store, &spec, head, 2);
         assert_eq!((a.count, a.sum, a.max), (2.0, 7.0, 5.0));
         let a = window(&store, &spec, head, 1);
         assert_eq!((a.count, a.sum, a.max), (1.0, 2.0, 2.0));
+        let c = |store: &[u64], j: u32| cached(store, &spec, 3 * j);
+        assert_eq!(c(&store, 1), window(&store, &spec, head, 2));
+        assert_eq!(c(&store, 0), window(&store, &spec, head, 1));
         advance(&mut store, &spec, &mut head, 12);
-        // bucket 9 is now out of a 4-bucket ring? No: ring holds 9..=12.
+        // The ring holds buckets 9..=12.
         let a = window(&store, &spec, head, 4);
         assert_eq!((a.count, a.sum), (2.0, 7.0));
+        assert_eq!(c(&store, 2), a);
+        assert_eq!(c(&store, 1), Agg::EMPTY);
         advance(&mut store, &spec, &mut head, 13);
         let a = window(&store, &spec, head, 4);
         assert_eq!((a.count, a.sum), (1.0, 2.0));
+        assert_eq!(c(&store, 2), a);
+        add(&mut store, &spec, head, 11, 1.0); // late: in the 4-bucket window only
+        assert_eq!(c(&store, 2).count, 2.0);
+        assert_eq!(c(&store, 1).count, 0.0);
         advance(&mut store, &spec, &mut head, 100);
         let a = window(&store, &spec, head, 4);
         assert_eq!((a.count, a.sum, a.max), (0.0, 0.0, f64::NEG_INFINITY));
+        assert_eq!(c(&store, 2), a);
     }
 
     #[test]
