@@ -62,7 +62,7 @@ pub fn engine_with(n: usize) -> (Engine, Vec<SystemHandle>) {
 
 pub struct XorShift(pub u64);
 impl XorShift {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -96,8 +96,8 @@ pub fn stream(
     let mut r = XorShift(seed | 1);
     (0..n)
         .map(|_| {
-            let h = hs[(r.next() % hs.len() as u64) as usize];
-            let mut k = r.next() % total;
+            let h = hs[(r.next_u64() % hs.len() as u64) as usize];
+            let mut k = r.next_u64() % total;
             let mut pick = sig[0];
             for s in &sig {
                 if k < s.2 {
