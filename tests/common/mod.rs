@@ -101,4 +101,5 @@ impl T {
     }
 }
 
+#[allow(unused_imports)]
 pub use airisk::Level::{Blue as B, None as N, Orange as O, Red as R, Yellow as Y};
