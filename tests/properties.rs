@@ -55,7 +55,12 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Runs the ops; observations' ts = clock + dt (dt < 0 gives late/stale ones).
-fn run(ops: &[Op]) -> (Engine, Vec<Transition>, Vec<(usize, Vec<Level>)>) {
+/// Rule levels of a system after an operation.
+type LevelsAfter = Vec<(usize, Vec<Level>)>;
+/// Per system: (ts, rule, from, to).
+type BySystem = HashMap<String, Vec<(i64, Option<String>, Level, Level)>>;
+
+fn run(ops: &[Op]) -> (Engine, Vec<Transition>, LevelsAfter) {
     let e = Engine::new(law_policy());
     let hs: Vec<SystemHandle> = (0..3)
         .map(|i| e.register(profile(&format!("s{i}"), i == 1)).unwrap())
@@ -174,7 +179,7 @@ proptest! {
             }
             let mut out = Vec::new();
             e.drain(&mut out);
-            let mut by: HashMap<String, Vec<(i64, Option<String>, Level, Level)>> = HashMap::new();
+            let mut by: BySystem = HashMap::new();
             for t in out {
                 by.entry(t.system_id.to_string()).or_default()
                     .push((t.ts, t.rule_id.as_deref().map(str::to_owned), t.from, t.to));
