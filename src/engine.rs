@@ -17,6 +17,7 @@
 
 use crate::classify::{Classification, Profile, classify};
 use crate::error::{Error, Result};
+use crate::journal::{Durability, Journal, OpenReport};
 use crate::level::Level;
 use crate::policy::{Aggregate, OnEmpty, Policy};
 use crate::response::{Scope, Transition};
@@ -55,6 +56,9 @@ pub struct Stats {
     pub dropped: u64,
     /// Systems currently registered.
     pub systems: u64,
+    /// Journal records that could not be written (I/O errors); 0 without a journal.
+    #[serde(default)]
+    pub journal_errors: u64,
 }
 
 /// Engine options.
@@ -81,8 +85,8 @@ pub const MAX_SYSTEMS: u32 = 1 << 26;
 /// engine lock held.
 pub type Sink = Arc<dyn Fn(&Transition) + Send + Sync>;
 
-const SHARD_BITS: u32 = 6;
-const SHARDS: usize = 1 << SHARD_BITS;
+pub(crate) const SHARD_BITS: u32 = 6;
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 
 /// One system's whole state.
 #[derive(Debug, Clone)]
@@ -102,30 +106,30 @@ pub(crate) struct SystemState {
 }
 
 #[derive(Default)]
-struct ShardCounters {
-    observed: u64,
-    rejected_stale: u64,
-    rejected_invalid: u64,
+pub(crate) struct ShardCounters {
+    pub observed: u64,
+    pub rejected_stale: u64,
+    pub rejected_invalid: u64,
 }
 
 #[derive(Default)]
-struct Shard {
-    systems: Vec<Option<SystemState>>,
-    counters: ShardCounters,
+pub(crate) struct Shard {
+    pub systems: Vec<Option<SystemState>>,
+    pub counters: ShardCounters,
 }
 
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(crate) struct Padded<T>(pub T);
 
-struct Registry {
-    ids: HashMap<Arc<str>, u32>,
+pub(crate) struct Registry {
+    pub ids: HashMap<Arc<str>, u32>,
     /// Handle → id, for every handle ever issued (strings stay valid after deregistration).
-    names: Vec<Arc<str>>,
+    pub names: Vec<Arc<str>>,
 }
 
-struct Queue {
-    items: VecDeque<Transition>,
-    cap: usize,
+pub(crate) struct Queue {
+    pub items: VecDeque<Transition>,
+    pub cap: usize,
 }
 
 /// Transitions produced while a shard lock is held, delivered after it is released.
@@ -133,17 +137,20 @@ type Pending = SmallVec<[Transition; 4]>;
 
 /// The engine. See the [module docs](self).
 pub struct Engine {
-    policy: Policy,
-    registry: RwLock<Registry>,
-    count: AtomicU32,
-    shards: Box<[Padded<Mutex<Shard>>]>,
-    queue: Mutex<Queue>,
+    pub(crate) policy: Policy,
+    pub(crate) registry: RwLock<Registry>,
+    pub(crate) count: AtomicU32,
+    pub(crate) shards: Box<[Padded<Mutex<Shard>>]>,
+    pub(crate) queue: Mutex<Queue>,
     sink: RwLock<Option<Sink>>,
     has_sink: AtomicBool,
-    seq: AtomicU64,
-    dropped: AtomicU64,
-    rejected_unknown: AtomicU64,
-    systems: AtomicU64,
+    pub(crate) seq: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) rejected_unknown: AtomicU64,
+    pub(crate) systems: AtomicU64,
+    journal: Mutex<Option<Journal>>,
+    has_journal: AtomicBool,
+    journal_errors: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -183,6 +190,9 @@ impl Engine {
             dropped: AtomicU64::new(0),
             rejected_unknown: AtomicU64::new(0),
             systems: AtomicU64::new(0),
+            journal: Mutex::new(None),
+            has_journal: AtomicBool::new(false),
+            journal_errors: AtomicU64::new(0),
         }
     }
 
@@ -214,7 +224,7 @@ impl Engine {
         self.registry.read().names.get(h.0 as usize).cloned()
     }
 
-    fn new_state(&self, profile: Profile, grade: u32) -> SystemState {
+    pub(crate) fn new_state(&self, profile: Profile, grade: u32) -> SystemState {
         let c = &self.policy.0;
         let ns = c.signals.len();
         let mut arena = vec![0u64; c.arena_words as usize].into_boxed_slice();
@@ -247,7 +257,24 @@ impl Engine {
     /// the same id, [`Error::Limit`] past [`MAX_SYSTEMS`].
     pub fn register(&self, profile: Profile) -> Result<SystemHandle> {
         let cls = classify(&self.policy, &profile)?;
+        let record = self
+            .has_journal
+            .load(Ordering::Acquire)
+            .then(|| profile_record("register", &profile, &cls));
         let state = self.new_state(profile, cls.grade_rank);
+        self.insert_state_journaled(state, record)
+    }
+
+    /// Registers a fully built system state under the next handle.
+    pub(crate) fn insert_state(&self, state: SystemState) -> Result<SystemHandle> {
+        self.insert_state_journaled(state, None)
+    }
+
+    fn insert_state_journaled(
+        &self,
+        state: SystemState,
+        record: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<SystemHandle> {
         let id = state.id.clone();
         let mut reg = self.registry.write();
         if reg.ids.contains_key(&*id) {
@@ -269,6 +296,10 @@ impl Engine {
         reg.names.push(id);
         self.count.store(h + 1, Ordering::Release);
         self.systems.fetch_add(1, Ordering::Relaxed);
+        if let Some(mut rec) = record {
+            rec.insert("handle".into(), h.into());
+            self.journal_record(&rec);
+        }
         Ok(SystemHandle(h))
     }
 
@@ -291,6 +322,13 @@ impl Engine {
         };
         reg.ids.remove(&*state.id);
         self.systems.fetch_sub(1, Ordering::Relaxed);
+        if self.has_journal.load(Ordering::Acquire) {
+            let mut rec = serde_json::Map::new();
+            rec.insert("kind".into(), "deregister".into());
+            rec.insert("system".into(), (*state.id).into());
+            rec.insert("handle".into(), h.0.into());
+            self.journal_record(&rec);
+        }
         Ok(())
     }
 
@@ -319,6 +357,11 @@ impl Engine {
             ));
         }
         sys.grade = cls.grade_rank;
+        if self.has_journal.load(Ordering::Acquire) {
+            let mut rec = profile_record("update_profile", &profile, &cls);
+            rec.insert("handle".into(), h.0.into());
+            self.journal_record(&rec);
+        }
         *sys.profile = profile;
         Ok(cls)
     }
@@ -336,7 +379,7 @@ impl Engine {
     }
 
     #[inline]
-    fn shard(&self, h: SystemHandle) -> &Mutex<Shard> {
+    pub(crate) fn shard(&self, h: SystemHandle) -> &Mutex<Shard> {
         &self.shards[(h.0 as usize) & (SHARDS - 1)].0
     }
 
@@ -655,20 +698,73 @@ impl Engine {
     /// are numbered in the order they happened). Without a sink, the transitions are queued
     /// here too, under the queue lock, so the queue is in `seq` order.
     fn sequence(&self, p: &mut Pending) {
-        if self.has_sink.load(Ordering::Acquire) {
-            for t in p.iter_mut() {
-                t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            }
-            return;
-        }
-        let mut q = self.queue.lock();
-        for mut t in p.drain(..) {
+        let mut queue = (!self.has_sink.load(Ordering::Acquire)).then(|| self.queue.lock());
+        let mut journal = self
+            .has_journal
+            .load(Ordering::Acquire)
+            .then(|| self.journal.lock());
+        for t in p.iter_mut() {
             t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            if q.items.len() >= q.cap {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                q.items.push_back(t);
+            if let Some(Some(j)) = journal.as_deref_mut() {
+                if j.append(&transition_record(t)).is_err() {
+                    self.journal_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
+        }
+        if let Some(q) = queue.as_mut() {
+            for t in p.drain(..) {
+                if q.items.len() >= q.cap {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    q.items.push_back(t);
+                }
+            }
+        }
+    }
+
+    fn journal_record(&self, rec: &serde_json::Map<String, serde_json::Value>) {
+        if let Some(j) = self.journal.lock().as_mut() {
+            if j.append(rec).is_err() {
+                self.journal_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Opens (or creates) an audit journal at `path` and records every later registration,
+    /// deregistration, profile update and transition in it (see [`crate::journal`]). An
+    /// existing file is verified first and a torn last line is truncated (reported). Replaces
+    /// any journal already open. A record that cannot be written is counted in
+    /// [`Stats::journal_errors`]; the engine goes on.
+    ///
+    /// # Errors
+    /// [`Error::Io`], or [`Error::State`] when the existing file does not verify.
+    pub fn open_journal(
+        &self,
+        path: &std::path::Path,
+        durability: Durability,
+    ) -> Result<OpenReport> {
+        let (j, report) = Journal::open(path, durability)?;
+        let mut slot = self.journal.lock();
+        *slot = Some(j);
+        self.has_journal.store(true, Ordering::Release);
+        Ok(report)
+    }
+
+    /// Closes the journal (syncing it unless its durability is `Never`).
+    pub fn close_journal(&self) {
+        let mut slot = self.journal.lock();
+        self.has_journal.store(false, Ordering::Release);
+        *slot = None;
+    }
+
+    /// Forces the journal's records to stable storage, if a journal is open.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn sync_journal(&self) -> Result<()> {
+        match self.journal.lock().as_mut() {
+            Some(j) => j.sync(),
+            None => Ok(()),
         }
     }
 
@@ -790,6 +886,7 @@ impl Engine {
         s.transitions = self.seq.load(Ordering::Acquire);
         s.dropped = self.dropped.load(Ordering::Relaxed);
         s.systems = self.systems.load(Ordering::Relaxed);
+        s.journal_errors = self.journal_errors.load(Ordering::Relaxed);
         s
     }
 
@@ -801,4 +898,30 @@ impl Engine {
             + std::mem::size_of::<Profile>()
             + c.arena_words as usize * 8
     }
+}
+
+fn profile_record(
+    kind: &str,
+    profile: &Profile,
+    cls: &Classification,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("kind".into(), kind.into());
+    m.insert("system".into(), profile.id.clone().into());
+    m.insert("grade".into(), (*cls.grade).into());
+    m.insert("score".into(), cls.score.into());
+    m.insert(
+        "profile".into(),
+        serde_json::to_value(profile).unwrap_or_default(),
+    );
+    m
+}
+
+fn transition_record(t: &Transition) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = match serde_json::to_value(t) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    m.insert("kind".into(), "transition".into());
+    m
 }

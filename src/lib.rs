@@ -27,12 +27,14 @@ pub mod classify;
 pub mod engine;
 mod error;
 pub mod ffi;
+pub mod journal;
 mod json;
 pub mod level;
 pub mod policy;
 pub mod replay;
 pub mod response;
 pub mod rule;
+pub mod snapshot;
 pub mod window;
 
 pub use classify::{Classification, Factor, FactorKind, FloorHit, Profile, classify};

@@ -1,0 +1,416 @@
+//! Snapshot and restore: an engine's whole state as bytes, and one system's state for moving
+//! it between engines.
+//!
+//! # Format (version 1, little-endian)
+//! `"AIRISKSN"`, `u32` version, `u64` policy fingerprint, `u32` arena words, counters
+//! (`seq`, `dropped`, `rejected_unknown`, `observed`, `rejected_stale`, `rejected_invalid`
+//! as `u64`), `u32` handles issued, then per handle: its id (`u32` length + UTF-8), a `u8`
+//! presence flag and, when present, the system record (profile JSON, grade rank, watermark,
+//! first watermark, level, arena words); then the queued transitions in compact form; then an
+//! FNV-1a 64 checksum of everything before it. A system export (`"AIRISKSY"`) is the same
+//! system record with the version, fingerprint and arena size in front and a checksum after.
+//!
+//! A snapshot restores only under the same policy: the fingerprint of the canonical policy
+//! document (keys sorted, whitespace removed) must match, so reformatting the JSON is fine but
+//! any change of a number, id or rule is refused with [`Error::State`].
+
+use crate::classify::Profile;
+use crate::engine::{Engine, EngineOptions, SHARD_BITS, SHARDS, SystemHandle, SystemState};
+use crate::error::{Error, Result};
+use crate::level::{Actions, Level};
+use crate::policy::{Policy, fnv1a};
+use crate::response::{Scope, Transition};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+const MAGIC: &[u8; 8] = b"AIRISKSN";
+const MAGIC_SYSTEM: &[u8; 8] = b"AIRISKSY";
+/// Current snapshot format version.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+struct W(Vec<u8>);
+
+impl W {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.u64(v as u64);
+    }
+    fn f64o(&mut self, v: Option<f64>) {
+        match v {
+            Some(x) => {
+                self.u8(1);
+                self.u64(x.to_bits());
+            }
+            None => self.u8(0),
+        }
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn checksum(mut self) -> Vec<u8> {
+        let h = fnv1a(&self.0);
+        self.u64(h);
+        self.0
+    }
+}
+
+struct R<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+fn short() -> Error {
+    Error::State("snapshot is truncated or corrupt".into())
+}
+
+impl<'a> R<'a> {
+    /// Checks the trailing checksum and returns a reader over the content.
+    fn open(bytes: &'a [u8], magic: &[u8; 8]) -> Result<R<'a>> {
+        if bytes.len() < 8 + 4 + 8 || &bytes[..8] != magic {
+            return Err(Error::State(format!(
+                "not an airisk {} (bad magic)",
+                if magic == MAGIC {
+                    "snapshot"
+                } else {
+                    "system export"
+                }
+            )));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 8);
+        let want = u64::from_le_bytes(sum.try_into().map_err(|_| short())?);
+        if fnv1a(body) != want {
+            return Err(Error::State(
+                "snapshot checksum mismatch: the data is corrupt".into(),
+            ));
+        }
+        Ok(R { b: body, at: 8 })
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).ok_or_else(short)?;
+        let s = self.b.get(self.at..end).ok_or_else(short)?;
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| short())?,
+        ))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| short())?,
+        ))
+    }
+    fn i64(&mut self) -> Result<i64> {
+        Ok(self.u64()? as i64)
+    }
+    fn f64o(&mut self) -> Result<Option<f64>> {
+        Ok(match self.u8()? {
+            0 => None,
+            _ => Some(f64::from_bits(self.u64()?)),
+        })
+    }
+    fn str(&mut self) -> Result<&'a str> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?)
+            .map_err(|_| Error::State("snapshot holds invalid UTF-8".into()))
+    }
+    fn done(&self) -> Result<()> {
+        if self.at == self.b.len() {
+            Ok(())
+        } else {
+            Err(Error::State("snapshot has trailing data".into()))
+        }
+    }
+}
+
+fn check_header(r: &mut R<'_>, policy: &Policy) -> Result<()> {
+    let v = r.u32()?;
+    if v != SNAPSHOT_VERSION {
+        return Err(Error::State(format!(
+            "snapshot format version {v} is not supported (this library reads {SNAPSHOT_VERSION})"
+        )));
+    }
+    let fp = r.u64()?;
+    if fp != policy.fingerprint() {
+        return Err(Error::State(format!(
+            "snapshot was taken under a different policy (fingerprint {fp:016x}; this policy is {:016x}): restore with the same policy",
+            policy.fingerprint()
+        )));
+    }
+    let words = r.u32()?;
+    if words != policy.0.arena_words {
+        return Err(Error::State(
+            "snapshot state layout does not match the policy".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn write_system(w: &mut W, s: &SystemState) {
+    w.str(&serde_json::to_string(&*s.profile).unwrap_or_default());
+    w.u32(s.grade);
+    w.i64(s.watermark);
+    w.i64(s.first_watermark);
+    w.u8(s.level as u8);
+    for x in s.arena.iter() {
+        w.u64(*x);
+    }
+}
+
+fn read_system(r: &mut R<'_>, e: &Engine, id: &str) -> Result<SystemState> {
+    let profile = Profile::from_json(r.str()?)
+        .map_err(|err| Error::State(format!("snapshot profile of {id:?}: {err}")))?;
+    if profile.id != id {
+        return Err(Error::State(
+            "snapshot profile id does not match its system".into(),
+        ));
+    }
+    let grade = r.u32()?;
+    if grade as usize >= e.policy().grades().len() {
+        return Err(Error::State("snapshot grade out of range".into()));
+    }
+    let mut s = e.new_state(profile, grade);
+    s.watermark = r.i64()?;
+    s.first_watermark = r.i64()?;
+    s.level = Level::from_u8(r.u8()?)
+        .ok_or_else(|| Error::State("snapshot level out of range".into()))?;
+    for x in s.arena.iter_mut() {
+        *x = r.u64()?;
+    }
+    Ok(s)
+}
+
+impl Engine {
+    /// The engine's whole state as bytes: every system (profile, grade, handle), windows,
+    /// rule states with their timers, system levels, `seq`, stats and the queued
+    /// transitions. Taken at one consistent point (all shard locks held).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let c = &*self.policy.0;
+        let reg = self.registry.read();
+        let shards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        let q = self.queue.lock();
+        let mut w = W(Vec::with_capacity(
+            64 + reg.names.len() * (c.arena_words as usize * 8 + 256),
+        ));
+        w.0.extend_from_slice(MAGIC);
+        w.u32(SNAPSHOT_VERSION);
+        w.u64(self.policy.fingerprint());
+        w.u32(c.arena_words);
+        w.u64(self.seq.load(Ordering::Acquire));
+        w.u64(self.dropped.load(Ordering::Relaxed));
+        w.u64(self.rejected_unknown.load(Ordering::Relaxed));
+        let (mut o, mut st, mut inv) = (0, 0, 0);
+        for sh in &shards {
+            o += sh.counters.observed;
+            st += sh.counters.rejected_stale;
+            inv += sh.counters.rejected_invalid;
+        }
+        w.u64(o);
+        w.u64(st);
+        w.u64(inv);
+        w.u32(reg.names.len() as u32);
+        for (h, id) in reg.names.iter().enumerate() {
+            w.str(id);
+            let sys = shards[h & (SHARDS - 1)]
+                .systems
+                .get(h >> SHARD_BITS)
+                .and_then(Option::as_ref);
+            match sys {
+                Some(s) => {
+                    w.u8(1);
+                    write_system(&mut w, s);
+                }
+                None => w.u8(0),
+            }
+        }
+        w.u32(q.items.len() as u32);
+        for t in &q.items {
+            w.u64(t.seq);
+            w.i64(t.ts);
+            w.u8(matches!(t.scope, Scope::System) as u8);
+            w.u32(t.system);
+            w.u32(t.grade);
+            w.u32(t.rule.unwrap_or(u32::MAX));
+            w.u8(t.from as u8);
+            w.u8(t.to as u8);
+            w.f64o(t.value);
+            w.f64o(t.threshold);
+            w.u32(t.actions.0);
+            w.i64(t.report_within_s.unwrap_or(-1));
+        }
+        w.checksum()
+    }
+
+    /// Rebuilds an engine from [`Engine::snapshot`] bytes, under the same policy.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the bytes are not a snapshot, are corrupt (checksum), are of an
+    /// unknown version, or were taken under a different policy.
+    pub fn restore(policy: Policy, bytes: &[u8]) -> Result<Engine> {
+        Engine::restore_with_options(policy, bytes, EngineOptions::default())
+    }
+
+    /// [`Engine::restore`] with options (queue capacity). Queued transitions beyond the
+    /// capacity are counted as dropped.
+    ///
+    /// # Errors
+    /// As [`Engine::restore`].
+    pub fn restore_with_options(
+        policy: Policy,
+        bytes: &[u8],
+        options: EngineOptions,
+    ) -> Result<Engine> {
+        let mut r = R::open(bytes, MAGIC)?;
+        check_header(&mut r, &policy)?;
+        let e = Engine::with_options(policy, options);
+        let seq = r.u64()?;
+        let dropped = r.u64()?;
+        let unknown = r.u64()?;
+        let (o, st, inv) = (r.u64()?, r.u64()?, r.u64()?);
+        let n = r.u32()?;
+        let mut names: Vec<Arc<str>> = Vec::with_capacity(n.min(1 << 20) as usize);
+        {
+            let mut reg = e.registry.write();
+            for h in 0..n {
+                let id: Arc<str> = Arc::from(r.str()?);
+                let present = r.u8()? != 0;
+                let mut shard = e.shards[(h as usize) & (SHARDS - 1)].0.lock();
+                if present {
+                    let s = read_system(&mut r, &e, &id)?;
+                    if reg.ids.insert(id.clone(), h).is_some() {
+                        return Err(Error::State(format!("snapshot registers {id:?} twice")));
+                    }
+                    shard.systems.push(Some(s));
+                    e.systems.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    shard.systems.push(None);
+                }
+                names.push(id);
+            }
+            reg.names = names;
+            e.count.store(n, Ordering::Release);
+        }
+        let nq = r.u32()?;
+        let c = e.policy.0.clone();
+        let reg = e.registry.read();
+        let mut q = e.queue.lock();
+        let mut extra_dropped = 0;
+        for _ in 0..nq {
+            let seq_t = r.u64()?;
+            let ts = r.i64()?;
+            let system_scope = r.u8()? != 0;
+            let system = r.u32()?;
+            let grade = r.u32()?;
+            let rule = r.u32()?;
+            let from = Level::from_u8(r.u8()?).ok_or_else(short)?;
+            let to = Level::from_u8(r.u8()?).ok_or_else(short)?;
+            let value = r.f64o()?;
+            let threshold = r.f64o()?;
+            let actions = Actions(r.u32()?);
+            let rep = r.i64()?;
+            let system_id = reg.names.get(system as usize).cloned().ok_or_else(short)?;
+            let grade_id = c
+                .grades
+                .get(grade as usize)
+                .map(|g| g.id.clone())
+                .ok_or_else(short)?;
+            let rd = if system_scope {
+                None
+            } else {
+                Some(c.rules.get(rule as usize).ok_or_else(short)?)
+            };
+            let t = Transition {
+                seq: seq_t,
+                ts,
+                scope: if system_scope {
+                    Scope::System
+                } else {
+                    Scope::Rule
+                },
+                system,
+                system_id,
+                grade,
+                grade_id,
+                rule: rd.map(|r| r.index),
+                rule_id: rd.map(|r| r.id.clone()),
+                category: rd
+                    .and_then(|r| r.category)
+                    .map(|i| c.categories[i as usize].id.clone()),
+                from,
+                to,
+                value,
+                threshold,
+                actions,
+                report_within_s: (rep >= 0).then_some(rep),
+                basis: rd.and_then(|r| r.basis.clone()),
+            };
+            if q.items.len() < q.cap {
+                q.items.push_back(t);
+            } else {
+                extra_dropped += 1;
+            }
+        }
+        drop(q);
+        drop(reg);
+        r.done()?;
+        e.seq.store(seq, Ordering::Release);
+        e.dropped.store(dropped + extra_dropped, Ordering::Relaxed);
+        e.rejected_unknown.store(unknown, Ordering::Relaxed);
+        {
+            let mut s0 = e.shards[0].0.lock();
+            s0.counters.observed = o;
+            s0.counters.rejected_stale = st;
+            s0.counters.rejected_invalid = inv;
+        }
+        Ok(e)
+    }
+
+    /// One system's state (profile, grade, windows, rule states, level) as bytes, to move it
+    /// to another engine with [`Engine::restore_system`]. The system stays registered here.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSystem`].
+    pub fn snapshot_system(&self, h: SystemHandle) -> Result<Vec<u8>> {
+        let shard = self.shard(h).lock();
+        let s = shard
+            .systems
+            .get((h.0 >> SHARD_BITS) as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Error::UnknownSystem(h.0))?;
+        let mut w = W(Vec::with_capacity(256 + s.arena.len() * 8));
+        w.0.extend_from_slice(MAGIC_SYSTEM);
+        w.u32(SNAPSHOT_VERSION);
+        w.u64(self.policy.fingerprint());
+        w.u32(self.policy.0.arena_words);
+        w.str(&s.id);
+        write_system(&mut w, s);
+        Ok(w.checksum())
+    }
+
+    /// Registers a system exported by [`Engine::snapshot_system`] (from an engine with the
+    /// same policy) under a new handle of this engine, with its windows and rule states.
+    ///
+    /// # Errors
+    /// [`Error::State`] (corrupt, other policy), [`Error::Duplicate`] if the id is registered.
+    pub fn restore_system(&self, bytes: &[u8]) -> Result<SystemHandle> {
+        let mut r = R::open(bytes, MAGIC_SYSTEM)?;
+        check_header(&mut r, &self.policy)?;
+        let id = r.str()?.to_owned();
+        let s = read_system(&mut r, self, &id)?;
+        r.done()?;
+        self.insert_state(s)
+    }
+}
