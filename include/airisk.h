@@ -486,6 +486,25 @@ airisk_status airisk_engine_new_with_capacity(const char *policy_json,
                                               struct airisk_engine **out);
 
 /**
+ * Creates an engine from the policy JSON `(policy_json, len)` and a snapshot
+ * `(snapshot, snapshot_len)` written by `airisk_snapshot` under the same policy. On
+ * `AIRISK_OK`, `*out` is a new engine the caller owns (release with `airisk_engine_free`);
+ * on failure it is unchanged. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`,
+ * `AIRISK_ERR_JSON`, `AIRISK_ERR_POLICY`, `AIRISK_ERR_STATE` (not a snapshot, corrupt,
+ * another format version, or taken under a different policy — the detail says which).
+ * Passing `policy_json = NULL, len = 0` uses the default policy. Thread-safe.
+ *
+ * # Safety
+ * `policy_json` NULL or `len` readable bytes; `snapshot` NULL or `snapshot_len` readable
+ * bytes; `out` NULL or valid for writing one pointer.
+ */
+airisk_status airisk_engine_restore(const char *policy_json,
+                                    size_t len,
+                                    const uint8_t *snapshot,
+                                    size_t snapshot_len,
+                                    struct airisk_engine **out);
+
+/**
  * The engine's counters. On `AIRISK_OK`, `*out` is set; on failure (`AIRISK_ERR_NULL`) it
  * is unchanged. Thread-safe (a snapshot; counters of concurrent calls may or may not be
  * included).
@@ -494,6 +513,25 @@ airisk_status airisk_engine_new_with_capacity(const char *policy_json,
  * `e` must be NULL or a live engine; `out` NULL or valid for writing one `airisk_stats`.
  */
 airisk_status airisk_engine_stats(const struct airisk_engine *e, struct airisk_stats *out);
+
+/**
+ * Opens (creating if absent) an SM3-chained audit journal at the UTF-8 path `(path, len)`
+ * and records every later registration, deregistration and transition in it. An existing
+ * journal is verified first; a torn last line (a crash mid-write) is truncated and
+ * everything before it kept; a journal that does not verify is refused
+ * (`AIRISK_ERR_STATE`, the first broken line in `airisk_last_error`). `durability`: 0 never
+ * fsync, 1 fsync every record, N ≥ 2 every N records. Replaces a journal already open.
+ * Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`, `AIRISK_ERR_STATE`.
+ * Records that later fail to write are counted (`airisk_stats` is unchanged; see the
+ * README). Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.
+ */
+airisk_status airisk_journal_open(struct airisk_engine *e,
+                                  const char *path,
+                                  size_t len,
+                                  uint32_t durability);
 
 /**
  * Copies the detail of this thread's last failed call (like `errno`: successful calls do
@@ -643,6 +681,24 @@ airisk_status airisk_signal(const struct airisk_engine *e,
                             const char *name,
                             size_t len,
                             uint32_t *out_signal);
+
+/**
+ * Writes the engine's whole state (systems, windows, rule states and timers, levels,
+ * `seq`, stats, queued transitions) into `(buf, cap)` as an opaque, versioned,
+ * checksummed byte string for `airisk_engine_restore`. `*out_len` receives the number of
+ * bytes the snapshot needs. When `cap` is smaller, nothing is written to `buf`, `*out_len`
+ * still receives the needed size and the status is `AIRISK_ERR_BUFFER` (a size query is
+ * `buf = NULL, cap = 0`). The state may change between a size query and the real call:
+ * allocate some slack or retry. Thread-safe (taken at one consistent point).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `buf` NULL or valid for writing `cap` bytes; `out_len`
+ * NULL or valid for writing one `size_t`.
+ */
+airisk_status airisk_snapshot(const struct airisk_engine *e,
+                              uint8_t *buf,
+                              size_t cap,
+                              size_t *out_len);
 
 /**
  * A static NUL-terminated description of any status value, such as

@@ -269,6 +269,20 @@ fn c_status_paths() {
 }
 
 #[test]
+fn c_snapshot_restore_and_journal() {
+    let exe = build(
+        "test_state",
+        Lang::C,
+        "c11",
+        &["tests/c/test_state.c"],
+        Link::Static,
+    );
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    run_valgrind(&exe);
+}
+
+#[test]
 fn c_threads() {
     let exe = build(
         "test_threads",

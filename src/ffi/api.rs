@@ -785,3 +785,115 @@ pub unsafe extern "C" fn airisk_engine_stats(
         Ok(())
     })
 }
+
+/// Writes the engine's whole state (systems, windows, rule states and timers, levels,
+/// `seq`, stats, queued transitions) into `(buf, cap)` as an opaque, versioned,
+/// checksummed byte string for `airisk_engine_restore`. `*out_len` receives the number of
+/// bytes the snapshot needs. When `cap` is smaller, nothing is written to `buf`, `*out_len`
+/// still receives the needed size and the status is `AIRISK_ERR_BUFFER` (a size query is
+/// `buf = NULL, cap = 0`). The state may change between a size query and the real call:
+/// allocate some slack or retry. Thread-safe (taken at one consistent point).
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `buf` NULL or valid for writing `cap` bytes; `out_len`
+/// NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_snapshot(
+    e: *const airisk_engine,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> airisk_status {
+    boundary("airisk_snapshot", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out_len) = unsafe { (engine(e)?, out(out_len, "out_len")?) };
+        if buf.is_null() && cap > 0 {
+            return Err(Fail::null("buf"));
+        }
+        let bytes = e.engine.snapshot();
+        if cap < bytes.len() {
+            out_len.write(bytes.len());
+            return Err(Fail::new(
+                AIRISK_ERR_BUFFER,
+                format!("the snapshot needs {} bytes; `cap` is {cap}", bytes.len()),
+            ));
+        }
+        // SAFETY: `buf` is non-NULL (cap ≥ len > 0, or len = 0 and nothing is copied) and
+        // valid for `cap ≥ bytes.len()` bytes; `bytes` is Rust-owned, so no overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        out_len.write(bytes.len());
+        Ok(())
+    })
+}
+
+/// Creates an engine from the policy JSON `(policy_json, len)` and a snapshot
+/// `(snapshot, snapshot_len)` written by `airisk_snapshot` under the same policy. On
+/// `AIRISK_OK`, `*out` is a new engine the caller owns (release with `airisk_engine_free`);
+/// on failure it is unchanged. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`,
+/// `AIRISK_ERR_JSON`, `AIRISK_ERR_POLICY`, `AIRISK_ERR_STATE` (not a snapshot, corrupt,
+/// another format version, or taken under a different policy — the detail says which).
+/// Passing `policy_json = NULL, len = 0` uses the default policy. Thread-safe.
+///
+/// # Safety
+/// `policy_json` NULL or `len` readable bytes; `snapshot` NULL or `snapshot_len` readable
+/// bytes; `out` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_engine_restore(
+    policy_json: *const c_char,
+    len: usize,
+    snapshot: *const u8,
+    snapshot_len: usize,
+    out: *mut *mut airisk_engine,
+) -> airisk_status {
+    boundary("airisk_engine_restore", || {
+        // SAFETY: the caller guarantees `out` is NULL or writable.
+        let out = unsafe { out_ptr(out) }?;
+        // SAFETY: the caller guarantees `snapshot` is NULL or `snapshot_len` readable bytes.
+        let bytes = unsafe { slice(snapshot, snapshot_len, "snapshot", false) }?;
+        let policy = if policy_json.is_null() && len == 0 {
+            Policy::default_policy()
+        } else {
+            // SAFETY: the caller guarantees `policy_json` is `len` readable bytes.
+            Policy::from_json(unsafe { str_arg(policy_json, len, "policy_json") }?)?
+        };
+        let strings = Arc::new(Strings::new(&policy));
+        let engine = Engine::restore(policy, bytes)?;
+        let mut h = 0u32;
+        while let Some(id) = engine.system_id(SystemHandle(h)) {
+            strings.add_system(h, &id);
+            h += 1;
+        }
+        out.write(Box::into_raw(Box::new(airisk_engine { engine, strings })));
+        Ok(())
+    })
+}
+
+/// Opens (creating if absent) an SM3-chained audit journal at the UTF-8 path `(path, len)`
+/// and records every later registration, deregistration and transition in it. An existing
+/// journal is verified first; a torn last line (a crash mid-write) is truncated and
+/// everything before it kept; a journal that does not verify is refused
+/// (`AIRISK_ERR_STATE`, the first broken line in `airisk_last_error`). `durability`: 0 never
+/// fsync, 1 fsync every record, N ≥ 2 every N records. Replaces a journal already open.
+/// Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`, `AIRISK_ERR_STATE`.
+/// Records that later fail to write are counted (`airisk_stats` is unchanged; see the
+/// README). Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_journal_open(
+    e: *mut airisk_engine,
+    path: *const c_char,
+    len: usize,
+    durability: u32,
+) -> airisk_status {
+    boundary("airisk_journal_open", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, path) = unsafe { (engine(e)?, str_arg(path, len, "path")?) };
+        e.engine.open_journal(
+            std::path::Path::new(path),
+            crate::journal::Durability::from_u32(durability),
+        )?;
+        Ok(())
+    })
+}
