@@ -441,7 +441,8 @@ impl Engine {
             let spec = &c.rings[s];
             let b = bucket_index(ts_ms, c.bucket_ms);
             if sys.watermark != NONE {
-                let oldest = bucket_index(sys.watermark, c.bucket_ms) - spec.len as i64;
+                let oldest =
+                    bucket_index(sys.watermark, c.bucket_ms).saturating_sub(spec.len as i64);
                 if b <= oldest {
                     shard.counters.rejected_stale += 1;
                     return Err(Error::Stale {

@@ -128,15 +128,17 @@ pub(crate) fn advance(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i6
             store_agg(s, spec.fields, &Agg::EMPTY);
         }
     } else {
-        let mut i = *head + 1;
-        while i <= to {
-            let slot = i.rem_euclid(len) as usize;
+        // to - head < len here; count steps instead of indexes so i64::MAX cannot overflow.
+        let steps = to - *head;
+        let mut slot = (*head).rem_euclid(len);
+        for _ in 0..steps {
+            slot = if slot + 1 == len { 0 } else { slot + 1 };
+            let s = slot as usize;
             store_agg(
-                &mut r[slot * stride..(slot + 1) * stride],
+                &mut r[s * stride..(s + 1) * stride],
                 spec.fields,
                 &Agg::EMPTY,
             );
-            i += 1;
         }
     }
     *head = to;
@@ -185,7 +187,7 @@ pub(crate) fn add(store: &mut [u64], spec: &RingSpec, head: i64, b: i64, value: 
     let at = spec.offset as usize + slot * stride;
     add_to(&mut store[at..at + stride], f, value);
     for &(n, off) in &spec.caches {
-        if b > head - n as i64 {
+        if b > head.saturating_sub(n as i64) {
             add_to(&mut store[off as usize..off as usize + stride], f, value);
         }
     }
