@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The engine never reads the clock: time is what the caller says, so every run is
-//! reproducible. See `DESIGN.md`-derived docs on each module: [`policy`], [`classify`],
+//! reproducible. See `DESIGN.md`-derived docs on each module: [`policy`], [`mod@classify`],
 //! [`window`], [`rule`], [`engine`], [`response`], and the C ABI in `include/airisk.h`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

@@ -11,8 +11,8 @@
 //! system keeps an observation to a handful of cache lines, and makes a snapshot a copy.
 //!
 //! A ring's `head` is the newest bucket index it holds. Rings advance lazily: before a ring
-//! is written or read at watermark `w`, [`advance`] clears the slots between its head and
-//! `idx(w)` and recomputes the window caches it feeds. [`add`] adds an observation to its
+//! is written or read at watermark `w`, `advance` clears the slots between its head and
+//! `idx(w)` and recomputes the window caches it feeds. `add` adds an observation to its
 //! bucket and to every cache whose window holds that bucket, so evaluating a rule reads its
 //! own cache instead of scanning the window.
 
