@@ -1583,3 +1583,19 @@ fn compile_rule(
         per_cache: 0,
     })
 }
+
+/// Serialises as the policy document (the parsed source).
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.source.serialize(s)
+    }
+}
+
+/// Deserialises a policy document and validates it ([`Policy::from_value`]); validation
+/// problems become one serde error listing them with their paths.
+impl<'de> serde::Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Policy::from_value(v).map_err(serde::de::Error::custom)
+    }
+}

@@ -358,3 +358,17 @@ fn rule_category_defaults_to_its_signals() {
     let p = Policy::from_value(d).unwrap();
     assert_eq!(p.rules()[0].category, Some(0));
 }
+
+#[test]
+fn policy_round_trips_through_serde() {
+    let p = Policy::from_value(base()).unwrap();
+    let text = serde_json::to_string(&p).unwrap();
+    let q: Policy = serde_json::from_str(&text).unwrap();
+    assert_eq!(p.fingerprint(), q.fingerprint());
+    let mut bad = base();
+    bad["rules"][0]["hysteresis"] = json!(3);
+    let e = serde_json::from_value::<Policy>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rules[0].hysteresis"), "{e}");
+}
