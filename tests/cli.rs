@@ -1,0 +1,573 @@
+//! The `airisk` command line, run as a process: every subcommand's success path, exit
+//! codes, error reporting (JSON paths, line numbers), stdin input and option placement.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airisk");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn profile_path(name: &str) -> PathBuf {
+    root().join("seeds/profiles").join(format!("{name}.json"))
+}
+
+/// A fresh directory under the system temp dir (no tempfile crate).
+fn tmp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "airisk-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run airisk")
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn airisk");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn profile_json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(profile_path(name)).unwrap()).unwrap()
+}
+
+fn register_line(name: &str) -> String {
+    json!({"op": "register", "ts": 0, "profile": profile_json(name)}).to_string()
+}
+
+// ------------------------------------------------------------------ validate
+
+#[test]
+fn validate_accepts_the_default_policy() {
+    let o = run(&["validate", "seeds/policy/default.json"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(out(&o), "ok\n");
+}
+
+#[test]
+fn validate_lists_every_problem_with_its_json_path() {
+    let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    // Two problems: thresholds that decrease for direction "above", and an unknown field.
+    p["rules"][3]["thresholds"]["major"] = json!([0.5, 0.1, 0.2, 0.3]);
+    p["rules"][0]["colour"] = json!("red");
+    let d = tmp_dir();
+    let f = write(&d, "bad.json", &p.to_string());
+    let o = run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let stdout = out(&o);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("rules[3].thresholds.major")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("rules[0]") && l.contains("colour")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ok\n"));
+    // Captured (not a terminal), the problems are on stderr too.
+    assert!(err(&o).contains("rules[3].thresholds.major"), "{}", err(&o));
+}
+
+#[test]
+fn validate_reports_malformed_json_and_missing_files() {
+    let d = tmp_dir();
+    let f = write(&d, "broken.json", "{\"schema\": 1,\n  \"grades\": [}");
+    let o = run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("line 2"), "{}", out(&o));
+    let o = run(&["validate", "/nonexistent/policy.json"]);
+    assert_eq!(code(&o), 1);
+    assert!(err(&o).contains("cannot read"), "{}", err(&o));
+}
+
+// ------------------------------------------------------------------ classify
+
+#[test]
+fn classify_prints_grade_score_and_explanation() {
+    let o = run(&["classify", "seeds/profiles/hospital-triage-chatbot.json"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["grade"], "major");
+    assert_eq!(v["score"], 10);
+    assert_eq!(v["id"], "hospital-triage-chatbot");
+    assert_eq!(v["score_grade"], "significant");
+    let factors = v["factors"].as_array().unwrap();
+    let sum: i64 = factors.iter().map(|f| f["points"].as_i64().unwrap()).sum();
+    assert_eq!(sum, 10);
+    assert!(factors.iter().all(|f| f["basis"].is_string()));
+    let floors: Vec<&str> = v["floors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        floors.contains(&"clinical-automated-decision"),
+        "{floors:?}"
+    );
+}
+
+#[test]
+fn classify_matches_every_expected_example_as_json_lines() {
+    let expected: Value =
+        serde_json::from_str(include_str!("../seeds/profiles/expected.json")).unwrap();
+    let mut names: Vec<String> = expected.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| format!("seeds/profiles/{n}"))
+        .collect();
+    let mut args = vec!["classify"];
+    args.extend(paths.iter().map(String::as_str));
+    let o = run(&args);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), names.len(), "one JSON per line:\n{text}");
+    for (line, name) in lines.iter().zip(&names) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["grade"], expected[name]["grade"], "{name}");
+        assert_eq!(v["score"], expected[name]["score"], "{name}");
+    }
+}
+
+#[test]
+fn classify_table_shows_factors_points_basis_and_floors() {
+    let o = run(&[
+        "classify",
+        "--format",
+        "table",
+        "seeds/profiles/autonomous-bus.json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let t = out(&o);
+    assert!(t.contains("grade critical"), "{t}");
+    assert!(t.contains("score 12"), "{t}");
+    assert!(
+        t.contains("factor") && t.contains("points") && t.contains("basis"),
+        "{t}"
+    );
+    assert!(
+        t.contains("sector autonomous_driving") && t.contains("+5"),
+        "{t}"
+    );
+    assert!(
+        t.contains("mitigation safety_validation") && t.contains("-1"),
+        "{t}"
+    );
+    assert!(t.contains("driverless-passenger-service"), "{t}");
+}
+
+#[test]
+fn classify_rejects_a_bad_profile_naming_the_field() {
+    let d = tmp_dir();
+    let mut p = profile_json("shopping-recommender");
+    p["sector"] = json!("time_travel");
+    let bad = write(&d, "bad.json", &p.to_string());
+    let o = run(&["classify", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).is_empty());
+    let e = err(&o);
+    assert!(e.contains("sector") && e.contains("time_travel"), "{e}");
+
+    let missing = write(&d, "missing.json", r#"{"id": "x", "sector": "finance"}"#);
+    let o = run(&["classify", missing.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(err(&o).contains("data"), "{}", err(&o));
+
+    // A good and a bad profile: the good one is printed, the exit status is still 1.
+    let o = run(&[
+        "classify",
+        "seeds/profiles/delivery-drone.json",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("\"delivery-drone\""));
+}
+
+#[test]
+fn classify_uses_the_given_policy_wherever_the_option_is() {
+    let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    // Make shopping worth 10 more points: general (7) becomes critical (17).
+    p["classification"]["sectors"]["consumer_services"]["score"] = json!(11);
+    let d = tmp_dir();
+    let pol = write(&d, "p.json", &p.to_string());
+    for args in [
+        vec![
+            "classify",
+            "--policy",
+            pol.to_str().unwrap(),
+            "seeds/profiles/shopping-recommender.json",
+        ],
+        vec![
+            "classify",
+            "seeds/profiles/shopping-recommender.json",
+            "--policy",
+            pol.to_str().unwrap(),
+        ],
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        let v: Value = serde_json::from_str(&out(&o)).unwrap();
+        assert_eq!(v["score"], 17);
+        assert_eq!(v["grade"], "critical");
+    }
+}
+
+// ------------------------------------------------------------------ replay
+
+fn check_transition_form(v: &Value) {
+    for k in [
+        "seq",
+        "ts",
+        "scope",
+        "system",
+        "grade",
+        "rule",
+        "category",
+        "from",
+        "to",
+        "value",
+        "threshold",
+        "actions",
+        "report_within_s",
+        "basis",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+    assert_eq!(v.as_object().unwrap().len(), 14, "{v}");
+}
+
+#[test]
+fn replay_prints_transitions_as_json_lines_and_a_summary() {
+    let d = tmp_dir();
+    let log = [
+        register_line("autonomous-bus"),
+        r#"{"op": "observe", "ts": 600000, "system": "autonomous-bus", "signal": "safety_incidents", "value": 1}"#.into(),
+        r#"{"ts": 600000, "system": "autonomous-bus", "signal": "heartbeat"}"#.into(),
+        r#"{"op": "tick", "ts": 800000}"#.into(),
+    ]
+    .join("\n");
+    let f = write(&d, "events.jsonl", &log);
+    let o = run(&["replay", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let lines: Vec<Value> = out(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", out(&o));
+    for v in &lines {
+        check_transition_form(v);
+    }
+    let (r, s) = (&lines[0], &lines[1]);
+    assert_eq!(r["seq"], 1);
+    assert_eq!(r["ts"], 600000);
+    assert_eq!(r["scope"], "rule");
+    assert_eq!(r["system"], "autonomous-bus");
+    assert_eq!(r["grade"], "critical");
+    assert_eq!(r["rule"], "safety-incidents");
+    assert_eq!(r["category"], "physical_safety");
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str()),
+        (Some("none"), Some("orange"))
+    );
+    assert_eq!(r["threshold"], 1.0);
+    assert_eq!(r["report_within_s"], 3600);
+    assert!(r["actions"].as_array().unwrap().contains(&json!("suspend")));
+    assert_eq!(s["seq"], 2);
+    assert_eq!(s["scope"], "system");
+    assert!(s["rule"].is_null() && s["value"].is_null() && s["threshold"].is_null());
+    let e = err(&o);
+    assert!(e.contains("4 read, 4 accepted"), "{e}");
+    assert!(e.contains("1 register, 2 observe, 1 tick"), "{e}");
+    assert!(e.contains("0 rejected"), "{e}");
+    assert!(e.contains("orange 1"), "{e}");
+    assert!(e.contains("events/s"), "{e}");
+}
+
+#[test]
+fn replay_reports_bad_lines_with_their_numbers_and_goes_on() {
+    let d = tmp_dir();
+    let lines = [
+        register_line("delivery-drone"), // 1
+        String::new(),                   // 2 blank
+        r#"{"ts": 0, "system": "delivery-drone", "signal": "heartbeat"}"#.into(), // 3 ok
+        "{not json".into(),              // 4
+        r#"{"op": "teleport", "ts": 1}"#.into(), // 5
+        r#"{"ts": 5, "system": "ghost", "signal": "heartbeat"}"#.into(), // 6
+        r#"{"ts": 5, "system": "delivery-drone", "signal": "vibes"}"#.into(), // 7
+        r#"{"ts": 5, "system": "delivery-drone", "signal": "operations", "value": -2}"#.into(), // 8
+        r#"{"op": "tick", "ts": 86400000}"#.into(), // 9 ok
+        r#"{"ts": 10, "system": "delivery-drone", "signal": "operations"}"#.into(), // 10 stale
+        register_line("delivery-drone"), // 11 duplicate
+        r#"{"ts": 86400000, "system": "delivery-drone", "signal": "heartbeat", "extra": 1}"#.into(), // 12
+        r#"{"op": "tick"}"#.into(), // 13
+        r#"{"ts": 86400001, "system": "delivery-drone", "signal": "heartbeat"}"#.into(), // 14 ok
+    ];
+    let f = write(&d, "bad.jsonl", &lines.join("\n"));
+    let o = run(&["replay", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let e = err(&o);
+    let name = f.to_str().unwrap();
+    for (line, what) in [
+        (4, "malformed_json"),
+        (5, "unknown_op"),
+        (6, "unknown_system"),
+        (7, "unknown_signal"),
+        (8, "invalid_value"),
+        (10, "stale"),
+        (11, "duplicate_system"),
+        (12, "extra"),
+        (13, "missing field `ts`"),
+    ] {
+        let prefix = format!("{name}:{line}: ");
+        assert!(
+            e.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(what)),
+            "line {line} ({what}) not reported:\n{e}"
+        );
+    }
+    for ok in [1, 2, 3, 9, 14] {
+        assert!(
+            !e.contains(&format!("{name}:{ok}:")),
+            "line {ok} wrongly reported:\n{e}"
+        );
+    }
+    // The good lines were applied: the 1-day tick made the drone's heartbeat silent.
+    let t: Vec<Value> = out(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        t.iter()
+            .any(|v| v["rule"] == "heartbeat-silence" && v["to"] == "red"),
+        "{}",
+        out(&o)
+    );
+    assert!(e.contains("13 read, 4 accepted"), "{e}");
+    assert!(e.contains("9 rejected"), "{e}");
+    assert!(e.contains("stale 1"), "{e}");
+}
+
+#[test]
+fn replay_reads_stdin_and_options_after_the_file() {
+    let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    p["policy_version"] = json!("test-9");
+    let d = tmp_dir();
+    let pol = write(&d, "p.json", &p.to_string());
+    let log = format!(
+        "{}\n{}\n",
+        register_line("autonomous-bus"),
+        r#"{"ts": 60000, "system": "autonomous-bus", "signal": "safety_incidents"}"#
+    );
+    let o = run_stdin(&["replay", "-", "--policy", pol.to_str().unwrap()], &log);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(out(&o).lines().count(), 2);
+    assert!(err(&o).contains("<stdin>"), "{}", err(&o));
+    let o = run_stdin(&["replay", "--policy", pol.to_str().unwrap(), "-"], &log);
+    assert_eq!(code(&o), 0);
+    assert_eq!(out(&o).lines().count(), 2);
+    // Bad lines on stdin are numbered too.
+    let o = run_stdin(&["replay", "-"], &format!("{log}\n\n[]\n"));
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).contains("<stdin>:5: line 5: invalid_line"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn replay_decodes_json_escapes_in_ids_and_tolerates_crlf() {
+    let mut p = profile_json("autonomous-bus");
+    p["id"] = json!("bus \"7\"");
+    let log = format!(
+        "{}\r\n{}\r\n",
+        json!({"op": "register", "profile": p}),
+        r#"{"ts": 1, "system": "bus \"\u0037\"", "signal": "safety_\u0069ncidents"}"#
+    );
+    let o = run_stdin(&["replay", "-"], &log);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let first: Value = serde_json::from_str(out(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["system"], "bus \"7\"");
+}
+
+#[test]
+fn replay_without_problems_exits_zero_even_without_transitions() {
+    let o = run_stdin(&["replay", "-"], "\n\n");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(out(&o).is_empty());
+}
+
+// ------------------------------------------------------------------ usage
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["replay"],
+        vec!["replay", "a", "b"],
+        vec!["replay", "--colour", "x", "f"],
+        vec!["classify", "--format", "xml", "p.json"],
+        vec!["classify", "--policy"],
+        vec!["validate"],
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("airisk"), "{args:?}");
+    }
+    let o = run(&["--help"]);
+    assert_eq!(code(&o), 0);
+    for cmd in ["validate", "classify", "replay", "test"] {
+        assert!(out(&o).contains(cmd));
+    }
+}
+
+// ------------------------------------------------------------------ test
+
+#[test]
+fn the_default_policy_tests_pass() {
+    let o = run(&["test", "seeds/tests/default-policy.json"]);
+    assert_eq!(code(&o), 0, "{}{}", out(&o), err(&o));
+    let text = out(&o);
+    let summary = text.lines().last().unwrap();
+    let passed: u32 = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 20, "{summary}");
+    assert_eq!(summary, format!("{passed} passed, 0 failed"));
+    // Every rule of the default policy is named by some expectation.
+    let tests: Value =
+        serde_json::from_str(include_str!("../seeds/tests/default-policy.json")).unwrap();
+    let named: Vec<&str> = tests["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["expect"].as_array().unwrap())
+        .filter_map(|e| e["rule"].as_str())
+        .collect();
+    let policy: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    for r in policy["rules"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert!(
+            named.contains(&id),
+            "no test expects a transition of rule {id}"
+        );
+    }
+}
+
+fn wrong_tests() -> Value {
+    json!({"tests": [
+        {"name": "right", "profiles": [profile_path("autonomous-bus").to_str().unwrap()],
+         "events": [{"tick": 0}, {"op": "tick", "ts": 300000}],
+         "expect": [{"system": "autonomous-bus", "rule": "heartbeat-silence", "to": "blue", "at": 300000}]},
+        {"name": "deliberately wrong", "profiles": [profile_json("autonomous-bus")],
+         "events": [{"ticks": {"from": 0, "until": 1800000, "every_ms": 300000}}],
+         "expect": [
+            {"system": "autonomous-bus", "rule": "heartbeat-silence", "to": "yellow", "at": 900000},
+            {"system": "autonomous-bus", "rule": "safety-incidents", "to": "red", "at": 0}],
+         "expect_none": [{"system": "autonomous-bus", "scope": "system", "from": 0, "to": 400000}]}
+    ]})
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_a_readable_message() {
+    let d = tmp_dir();
+    let f = write(&d, "wrong.json", &wrong_tests().to_string());
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let t = out(&o);
+    assert!(t.contains("ok    right"), "{t}");
+    assert!(t.contains("FAIL  deliberately wrong"), "{t}");
+    // What was expected, in words and with its time...
+    assert!(
+        t.contains("autonomous-bus rule heartbeat-silence → yellow at +00:15:00 (900000)"),
+        "{t}"
+    );
+    // ...and what happened instead, nearest first in time, with how far off it was.
+    assert!(
+        t.contains("heartbeat-silence blue → yellow at +00:10:00 (600000), 5m early"),
+        "{t}"
+    );
+    assert!(
+        t.contains("rule safety-incidents had no transition at all"),
+        "{t}"
+    );
+    assert!(
+        t.contains("expect_none[0]: no transition of autonomous-bus system level"),
+        "{t}"
+    );
+    assert!(t.contains("system level none → blue at +00:05:00"), "{t}");
+    assert!(t.trim_end().ends_with("1 passed, 1 failed"), "{t}");
+}
+
+#[test]
+fn a_broken_test_file_is_reported_with_its_path() {
+    let d = tmp_dir();
+    let f = write(
+        &d,
+        "broken.json",
+        r#"{"tests": [{"name": "x", "expect": [{"system": "a", "rule": "r", "to": "purple", "at": 0}]}]}"#,
+    );
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("tests[0].expect[0].to"), "{}", out(&o));
+    let f = write(
+        &d,
+        "badevent.json",
+        r#"{"tests": [{"name": "y", "events": [{"system": "a", "signal": "s", "from": 0, "every_ms": 1000, "values": "1x2 oops"}]}]}"#,
+    );
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("ERROR y"), "{}", out(&o));
+    assert!(out(&o).contains("\"oops\""), "{}", out(&o));
+}

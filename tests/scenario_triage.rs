@@ -1,0 +1,152 @@
+//! `seeds/scenarios/triage-day.jsonl`: one day (Tuesday 2026-03-03, UTC) of the hospital
+//! triage chatbot, one line per minute, with round numbers, so that every warning can be
+//! derived by hand from `seeds/README.md` section 2.
+//!
+//! The chatbot's grade is 重大 `major` (seeds/README.md section 4), so rule
+//! `hallucination-rate` warns when the Wilson lower bound (z = 1.96) of the flagged share of
+//! the last hour (12 buckets of 5 min: the window at minute `w` starts at the beginning of the
+//! 5-minute bucket 55 minutes before `w`'s) reaches blue 3%, yellow 5%, orange 10%, red 20%,
+//! held for 5 min; it needs 200 interactions in the window; it lowers after 30 min under a
+//! level's threshold × (1 − 0.1).
+//!
+//! The day (written by `examples/gen_demo.rs`):
+//! - interactions per minute: 4 (00:00–07:00), 30 (07:00–22:00), 8 (22:00–24:00);
+//! - hallucinations flagged: 1 at hh:05, hh:15, ... during 07:00–22:00 (1 in 300); 2 per
+//!   minute 13:30–15:00 (a knowledge-base update gone wrong); 4 per minute 15:00–20:00;
+//!   back to 1 in 300 after the 20:00 rollback;
+//! - a heartbeat every minute, a tick every 5 minutes.
+//!
+//! Each minute's interactions line comes before its flags line, so the rule is evaluated
+//! after the interactions (the lower value) and again after the flags.
+//!
+//! Hand derivation (n interactions, k flagged in the window; L = Wilson lower bound):
+//! - Before 13:30 the share is at most 1 in 300 (L < 0.3%): nothing. Until 00:49 the
+//!   window has fewer than 200 interactions (4 a minute): undefined.
+//! - 14:00 after the flags: window 13:05–14:00, n = 56 × 30 = 1680, k = 3 (13:05, 13:15,
+//!   13:25) + 31 × 2 = 65 → L = 3.05%. 14:01 after the interactions: n = 1710, k = 65 →
+//!   L = 2.99% < 3%: the blue timer restarts. After the flags: k = 67 → L = 3.10%, and from
+//!   then on L ≥ 3% at every evaluation (14:06 after the interactions: window 13:10–14:06,
+//!   n = 1710, k = 2 + 36 × 2 = 74 → L = 3.46%): **blue at 14:06**.
+//! - Yellow: 14:21 after the interactions: window 13:25–14:21, k = 1 + 51 × 2 = 103 of
+//!   1710 → L = 4.99%; after the flags 105 → 5.10%, and ≥ 5% from then on (14:26: 112 of
+//!   1710 → 5.47%): **yellow at 14:26**.
+//! - Orange: the 4-per-minute phase (15:00) fills the window. 15:42 after the interactions:
+//!   window 14:45–15:42, n = 58 × 30 = 1740, k = 15 × 2 + 42 × 4 = 198 → L = 9.97%; after
+//!   the flags 202 → 10.19%, ≥ 10% from then on (15:47: window 14:50–15:47, k = 10 × 2 +
+//!   47 × 4 = 208 of 1740 → 10.51%): **orange at 15:47**. Red needs 20%: the share peaks at
+//!   4 in 30 (13.3%), never.
+//! - Clearing: after the 20:00 rollback the window loses 4 flags a minute. Orange holds
+//!   while L ≥ 10% × 0.9 = 9%. 20:13 after the interactions: window 19:15–20:13,
+//!   n = 1770, k = 45 × 4 + 1 (20:05) = 181 → L = 8.90% < 9%; no more flags that minute,
+//!   and L keeps falling: the lowering timer runs from 20:13. 30 min later, at 20:43:
+//!   window 19:45–20:43, k = 15 × 4 + 4 = 64 of 1770 → L = 2.84%: blue holds
+//!   (≥ 3% × 0.9 = 2.7%), so **orange → blue at 20:43**.
+//! - 20:44: L = 2.79% (blue still holds, the timer resets); 20:45: window 19:50–20:45,
+//!   k = 10 × 4 + 4 = 44 of 1680 (45 after that minute's flag) → L = 1.96% < 2.7%: the
+//!   timer runs from 20:45. 30 min later, at 21:15 after the interactions: window
+//!   20:20–21:15, k = 5 of 1680 → L = 0.13%: **blue → none at 21:15**, for the night.
+//!
+//! Every rule transition is followed by the same system-level transition (one rule moves).
+//! Heartbeats arrive every minute: no heartbeat-silence warning.
+
+use airisk::replay::{ReplayHandler, Replayer};
+use airisk::{Level, Policy, Scope, Transition};
+use std::io::BufReader;
+
+/// Tuesday 2026-03-03 00:00 UTC.
+const DAY: i64 = 1_772_496_000_000;
+
+fn at(h: i64, m: i64) -> i64 {
+    DAY + (h * 60 + m) * 60_000
+}
+
+#[derive(Default)]
+struct Collect {
+    transitions: Vec<Transition>,
+    rejected: Vec<u64>,
+}
+
+impl ReplayHandler for Collect {
+    fn transition(&mut self, t: &Transition) -> std::io::Result<()> {
+        self.transitions.push(t.clone());
+        Ok(())
+    }
+    fn rejected(&mut self, line: u64, _: &airisk::replay::LineError) -> std::io::Result<()> {
+        self.rejected.push(line);
+        Ok(())
+    }
+}
+
+#[test]
+fn triage_day_gives_exactly_the_hand_derived_warnings() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/scenarios/triage-day.jsonl");
+    let file = std::fs::File::open(&path).expect("seeds/scenarios/triage-day.jsonl");
+    let mut r = Replayer::new(Policy::default_policy());
+    let mut c = Collect::default();
+    r.run(BufReader::new(file), &mut c).unwrap();
+    assert!(c.rejected.is_empty(), "rejected lines {:?}", c.rejected);
+    let s = r.stats();
+    assert_eq!(s.registered, 1);
+    // 1440 minutes × (heartbeat + interactions) + minutes with flags, 289 ticks.
+    assert_eq!(s.ticks, 289);
+    assert_eq!(s.first_ts, Some(DAY));
+    assert_eq!(s.last_ts, Some(DAY + 86_400_000));
+
+    use Level::*;
+    let expected = [
+        (at(14, 6), None, Blue, 0.03),
+        (at(14, 26), Blue, Yellow, 0.05),
+        (at(15, 47), Yellow, Orange, 0.1),
+        (at(20, 43), Orange, Blue, 0.03),
+    ];
+    let rule: Vec<&Transition> = c
+        .transitions
+        .iter()
+        .filter(|t| t.scope == Scope::Rule)
+        .collect();
+    let got: Vec<(i64, Level, Level)> = rule.iter().map(|t| (t.ts, t.from, t.to)).collect();
+    let mut want: Vec<(i64, Level, Level)> =
+        expected.iter().map(|&(ts, f, t, _)| (ts, f, t)).collect();
+    want.push((at(21, 15), Blue, None));
+    assert_eq!(got, want, "rule transitions (ts, from, to)");
+    for t in &rule {
+        assert_eq!(t.rule_id.as_deref(), Some("hallucination-rate"));
+        assert_eq!(t.category.as_deref(), Some("hallucination"));
+        assert_eq!(&*t.grade_id, "major");
+    }
+    for (t, (_, _, _, th)) in rule.iter().zip(expected) {
+        assert_eq!(t.threshold, Some(th));
+    }
+    // The Wilson bounds derived above, at the evaluation that moved the level.
+    let values: Vec<f64> = rule.iter().map(|t| t.value.unwrap()).collect();
+    for (v, want) in values.iter().zip([0.0346, 0.0547, 0.1051, 0.0284, 0.0013]) {
+        assert!((v - want).abs() < 5e-4, "value {v} vs hand-derived {want}");
+    }
+    // Responses: yellow reports within 4 h, orange within 2 h (seeds/README.md section 3).
+    assert_eq!(rule[1].report_within_s, Some(14_400));
+    assert_eq!(rule[2].report_within_s, Some(7_200));
+    assert!(rule[2].actions.contains(airisk::Action::Throttle));
+    assert!(rule[4].actions.is_empty());
+
+    // The system level follows the one rule, transition for transition.
+    let system: Vec<(i64, Level, Level)> = c
+        .transitions
+        .iter()
+        .filter(|t| t.scope == Scope::System)
+        .map(|t| (t.ts, t.from, t.to))
+        .collect();
+    assert_eq!(system, want);
+    // Sequence numbers: 1..=10, each rule transition followed by its system transition.
+    let seqs: Vec<u64> = c.transitions.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    assert!(
+        c.transitions
+            .chunks(2)
+            .all(|p| p[0].scope == Scope::Rule && p[1].scope == Scope::System)
+    );
+    assert_eq!(
+        r.engine().system_level(r.engine().systems()[0]).unwrap(),
+        None
+    );
+}
