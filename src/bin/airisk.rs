@@ -17,6 +17,7 @@ mod report;
 #[path = "airisk/testrun.rs"]
 mod testrun;
 
+use airisk::journal::Durability;
 use airisk::replay::{Applied, ErrorKind, Event, LineError, ReplayHandler, ReplayStats, Replayer};
 use airisk::{Classification, Error, Level, Policy, Profile, Transition};
 use common::{duration, iso};
@@ -36,10 +37,16 @@ USAGE:
     airisk classify [--policy POLICY] [--format json|table] PROFILE...
         Grade each profile, with the factors and floors that explain the grade.
         JSON (one line per profile when there are several) or a table for people.
-    airisk replay [--policy POLICY] [--html REPORT.html] EVENTS.jsonl
+    airisk replay [--policy POLICY] [--html REPORT.html] [--journal FILE
+                  [--journal-sync record|N|never]] EVENTS.jsonl
         Replay an event log (JSON Lines; `-` reads stdin). Transitions go to stdout
         as JSON Lines, rejected lines and a summary to stderr. --html writes a
-        self-contained visual report.
+        self-contained visual report. --journal appends every registration and
+        transition to an SM3-chained audit journal (fsync every record, every N
+        records (default 1024), or never; always at the end).
+    airisk journal verify FILE
+        Verify an audit journal's hash chain: `ok` and the record count (exit 0), or
+        the first broken line and why (exit 1).
     airisk test TESTS.json...
         Run policy unit tests (expected transitions at given times).
 
@@ -89,7 +96,12 @@ fn dispatch(args: Vec<OsString>) -> CmdResult {
     match cmd.to_str() {
         Some("validate") => cmd_validate(Args::parse(rest, &[], &[])?),
         Some("classify") => cmd_classify(Args::parse(rest, &["--policy", "--format"], &[])?),
-        Some("replay") => cmd_replay(Args::parse(rest, &["--policy", "--html"], &[])?),
+        Some("replay") => cmd_replay(Args::parse(
+            rest,
+            &["--policy", "--html", "--journal", "--journal-sync"],
+            &[],
+        )?),
+        Some("journal") => cmd_journal(Args::parse(rest, &[], &[])?),
         Some("test") => testrun::cmd_test(Args::parse(rest, &[], &["--verbose", "-v"])?),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -100,7 +112,7 @@ fn dispatch(args: Vec<OsString>) -> CmdResult {
             Ok(())
         }
         _ => Err(Fail::Usage(format!(
-            "unknown command {:?}: expected validate, classify, replay or test",
+            "unknown command {:?}: expected validate, classify, replay, test or journal",
             cmd.to_string_lossy()
         ))),
     }
@@ -556,6 +568,35 @@ fn cmd_replay(args: Args) -> CmdResult {
         }),
     };
     let mut replayer = Replayer::new(policy);
+    if let Some(jpath) = args.opt("--journal").map(PathBuf::from) {
+        let durability = match args.opt("--journal-sync").map(|s| s.to_string_lossy()) {
+            None => Durability::EveryN(1024),
+            Some(s) if s == "record" => Durability::EveryRecord,
+            Some(s) if s == "never" => Durability::Never,
+            Some(s) => match s.parse::<u32>() {
+                Ok(n) if n >= 1 => Durability::EveryN(n),
+                _ => {
+                    return Err(Fail::Usage(format!(
+                        "--journal-sync takes record, never or a positive number; got {s:?}"
+                    )));
+                }
+            },
+        };
+        let rep = replayer
+            .engine()
+            .open_journal(&jpath, durability)
+            .map_err(|e| Fail::Msg(format!("journal {}: {e}", jpath.display())))?;
+        if rep.truncated_bytes > 0 {
+            eprintln!(
+                "journal      {}: truncated a torn last record ({} bytes); {} records kept",
+                jpath.display(),
+                rep.truncated_bytes,
+                rep.records
+            );
+        }
+    } else if args.opt("--journal-sync").is_some() {
+        return Err(Fail::Usage("--journal-sync needs --journal".into()));
+    }
     let run = replayer
         .run(input, &mut handler)
         .and_then(|()| handler.out.flush());
@@ -569,6 +610,20 @@ fn cmd_replay(args: Args) -> CmdResult {
     }
     let stats = replayer.stats().clone();
     print_summary(&source, &stats, &replayer, elapsed);
+    if let Some(jpath) = args.opt("--journal") {
+        let engine = replayer.engine();
+        engine
+            .sync_journal()
+            .map_err(|e| Fail::Msg(format!("journal {}: {e}", Path::new(jpath).display())))?;
+        let errors = engine.stats().journal_errors;
+        if errors > 0 {
+            return Err(Fail::Msg(format!(
+                "journal {}: {errors} records could not be written",
+                Path::new(jpath).display()
+            )));
+        }
+        eprintln!("journal      {}", Path::new(jpath).display());
+    }
     if let (Some(file), Some(collector)) = (&html, handler.report.take()) {
         let doc = collector.render(&source, &stats, replayer.engine());
         std::fs::write(file, doc)
@@ -579,6 +634,35 @@ fn cmd_replay(args: Args) -> CmdResult {
         Err(Fail::Quiet)
     } else {
         Ok(())
+    }
+}
+
+fn cmd_journal(args: Args) -> CmdResult {
+    let (Some(verb), Some(file), 2) = (args.files.first(), args.files.get(1), args.files.len())
+    else {
+        return Err(Fail::Usage("usage: airisk journal verify FILE".into()));
+    };
+    if verb != Path::new("verify") {
+        return Err(Fail::Usage(format!(
+            "unknown journal command {:?}: expected verify",
+            verb.display()
+        )));
+    }
+    match airisk::journal::verify(file) {
+        Ok(n) => {
+            println!("ok {n} records");
+            Ok(())
+        }
+        Err(b) if b.line == 0 => Err(Fail::Msg(format!("{}: {}", file.display(), b.reason))),
+        Err(b) => {
+            println!("broken at line {}: {}", b.line, b.reason);
+            Err(Fail::Msg(format!(
+                "{}:{}: journal broken: {}",
+                file.display(),
+                b.line,
+                b.reason
+            )))
+        }
     }
 }
 
