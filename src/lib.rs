@@ -43,3 +43,8 @@ pub use error::{Error, Issue, Result};
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};
 pub use response::{Scope, Transition};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
