@@ -440,6 +440,17 @@ impl Engine {
             let s = signal.0 as usize;
             let spec = &c.rings[s];
             let b = bucket_index(ts_ms, c.bucket_ms);
+            // The state is cold when systems are many: start fetching every cache line this
+            // observation will touch (the rules' records, the ring slot) at once, so the
+            // misses overlap instead of queueing one behind another.
+            prefetch(&sys.arena, s);
+            prefetch(
+                &sys.arena,
+                spec.offset as usize + b.rem_euclid(spec.len as i64) as usize * spec.stride(),
+            );
+            for &r in &c.by_signal[s] {
+                prefetch(&sys.arena, c.rules[r as usize].rec as usize);
+            }
             if sys.watermark != NONE {
                 let oldest =
                     bucket_index(sys.watermark, c.bucket_ms).saturating_sub(spec.len as i64);
@@ -471,7 +482,7 @@ impl Engine {
             shard.counters.observed += 1;
             let mut changed = false;
             for &r in &c.by_signal[s] {
-                changed |= self.eval_rule(h, sys, r as usize, &mut pending);
+                changed |= self.eval_rule(h, sys, r as usize, wb, &mut pending);
             }
             if changed {
                 self.eval_system(h, sys, &mut pending);
@@ -481,7 +492,9 @@ impl Engine {
                 self.sequence(&mut pending);
             }
         }
-        self.deliver(pending);
+        if !pending.is_empty() {
+            self.deliver(pending);
+        }
         Ok(level)
     }
 
@@ -507,7 +520,9 @@ impl Engine {
                     self.sequence(&mut pending);
                 }
             }
-            self.deliver(pending);
+            if !pending.is_empty() {
+                self.deliver(pending);
+            }
         }
     }
 
@@ -522,8 +537,9 @@ impl Engine {
             return;
         }
         let mut changed = false;
+        let wb = bucket_index(sys.watermark, self.policy.0.bucket_ms);
         for r in 0..self.policy.0.rules.len() {
-            changed |= self.eval_rule(h, sys, r, p);
+            changed |= self.eval_rule(h, sys, r, wb, p);
         }
         if changed {
             self.eval_system(h, sys, p);
@@ -532,15 +548,25 @@ impl Engine {
 
     /// Evaluates one rule at the system's watermark; pushes a transition if its level changed.
     #[inline]
-    fn eval_rule(&self, h: SystemHandle, sys: &mut SystemState, r: usize, p: &mut Pending) -> bool {
+    fn eval_rule(
+        &self,
+        h: SystemHandle,
+        sys: &mut SystemState,
+        r: usize,
+        wb: i64,
+        p: &mut Pending,
+    ) -> bool {
         let c = &*self.policy.0;
         let rule = &c.rules[r];
         let w = sys.watermark;
-        let eval = self.aggregate(sys, r);
-        let rec = &mut sys.arena[rule.rec as usize..rule.rec as usize + 6];
-        let mut st = RuleState::load(rec);
+        let rec_at = rule.rec as usize;
+        let mut st = RuleState::load(&sys.arena[rec_at..rec_at + 6]);
+        let eval = self.aggregate(sys, r, wb, st.is_quiet());
+        if eval == Eval::Unchanged {
+            return false;
+        }
         let change = step(rule, sys.grade as usize, &mut st, w, eval);
-        st.store(rec);
+        st.store(&mut sys.arena[rec_at..rec_at + 6]);
         let Some(Change {
             from,
             to,
@@ -575,7 +601,7 @@ impl Engine {
 
     /// The value of rule `r`'s aggregate at the system's watermark.
     #[inline]
-    fn aggregate(&self, sys: &mut SystemState, r: usize) -> Eval {
+    fn aggregate(&self, sys: &mut SystemState, r: usize, wb: i64, quiet: bool) -> Eval {
         let c = &*self.policy.0;
         let rule = &c.rules[r];
         let w = sys.watermark;
@@ -589,7 +615,6 @@ impl Engine {
             };
             return Eval::Value(w.saturating_sub(last) as f64);
         }
-        let wb = bucket_index(w, c.bucket_ms);
         let spec = &c.rings[s];
         let mut head = sys.arena[s] as i64;
         window::advance(&mut sys.arena, spec, &mut head, wb);
@@ -610,6 +635,16 @@ impl Engine {
                 return Eval::Undefined;
             }
             let v = match rule.wilson_z {
+                // A quiet rule whose raw proportion cannot meet its lowest threshold stays
+                // quiet: for p in [0, 1] the Wilson interval contains p, so the bound used
+                // (lower for "above", upper for "below") cannot meet it either.
+                Some(_)
+                    if quiet
+                        && (0.0..=1.0).contains(&(a.sum / d.sum))
+                        && !crate::rule::may_meet(rule, sys.grade as usize, a.sum / d.sum) =>
+                {
+                    return Eval::Unchanged;
+                }
                 Some(z) => window::wilson(
                     a.sum,
                     d.sum,
@@ -925,4 +960,21 @@ fn transition_record(t: &Transition) -> serde_json::Map<String, serde_json::Valu
     };
     m.insert("kind".into(), "transition".into());
     m
+}
+
+/// Hints the CPU to start loading the cache line of `arena[i]` (no effect if out of range).
+#[inline(always)]
+fn prefetch(arena: &[u64], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = arena.get(i) {
+        // SAFETY: `p` is a valid reference into `arena`; a prefetch only hints the cache
+        // and never faults, and SSE (which provides it) is part of the x86_64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (p as *const u64).cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (arena, i);
 }

@@ -25,6 +25,8 @@ pub(crate) enum Eval {
     Undefined,
     /// Empty window under `on_empty: "clear"`.
     Empty,
+    /// The evaluation provably changes nothing (a quiet rule far from its thresholds).
+    Unchanged,
 }
 
 /// The state of one rule for one system.
@@ -67,6 +69,17 @@ impl RuleState {
         }
         w[4] = self.below_since as u64;
         w[5] = self.level as u64;
+    }
+
+    /// No level, no timer running: the state of a rule that has nothing to report.
+    #[inline]
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.level == Level::None
+            && self.below_since == NONE
+            && self.met_since[0] == NONE
+            && self.met_since[1] == NONE
+            && self.met_since[2] == NONE
+            && self.met_since[3] == NONE
     }
 
     /// The record of a rule that was never evaluated.
@@ -141,6 +154,16 @@ fn lower(
     None
 }
 
+/// Whether `v` meets the lowest used threshold of `rule` for grade rank `grade` (the first
+/// non-null one: thresholds are monotone from blue to red). `false` when no level is used.
+#[inline]
+pub(crate) fn may_meet(rule: &Rule, grade: usize, v: f64) -> bool {
+    match rule.thresholds[grade].iter().flatten().next() {
+        Some(&t) => met(rule.direction, v, t),
+        None => false,
+    }
+}
+
 /// Advances the state machine of `rule` for a system of grade rank `grade` at time `w`.
 #[inline]
 pub(crate) fn step(
@@ -152,6 +175,7 @@ pub(crate) fn step(
 ) -> Option<Change> {
     let t = &rule.thresholds[grade];
     match eval {
+        Eval::Unchanged => None,
         Eval::Undefined => {
             st.met_since = [NONE; 4];
             st.below_since = NONE;
