@@ -6,7 +6,7 @@
 //! rank, and the per-signal window rings are sized. A [`Policy`] is immutable and cheap to
 //! clone (an `Arc`); it is `Send + Sync`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Issue, Result};
 use crate::json::{Walker, idx, key, parse_strict};
 use crate::level::{Action, Actions, Level};
 use serde::Serialize;
@@ -403,6 +403,8 @@ pub(crate) struct Compiled {
     pub arena_words: u32,
     pub escalation: Option<Escalation>,
     pub responses: Responses,
+    /// Problems that do not make the policy invalid (dead configuration).
+    pub warnings: Vec<Issue>,
 }
 
 /// A validated, compiled, immutable policy. Cloning is cheap (shared).
@@ -531,6 +533,12 @@ impl Policy {
     pub fn responses(&self) -> &Responses {
         &self.0.responses
     }
+    /// Problems found that do not make the policy invalid, each with its JSON path: parts of
+    /// the document that can never take effect (an override for an undefined category).
+    pub fn warnings(&self) -> &[Issue] {
+        &self.0.warnings
+    }
+
     /// Buckets kept per system, summed over signals (B for each signal).
     pub fn buckets_per_system(&self) -> u64 {
         self.0.rings.iter().map(|r| r.len as u64).sum()
@@ -1151,6 +1159,7 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
     });
 
     // Responses.
+    let mut warnings: Vec<Issue> = Vec::new();
     let mut responses = Responses::default();
     if let Some(rv) = Walker::opt(top, "responses") {
         if let Some(m) = w.obj(rv, "responses", &["levels", "overrides"]) {
@@ -1177,12 +1186,20 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
                         else {
                             continue;
                         };
+                        // An override for a category the policy does not define can never
+                        // apply; it is dropped with a warning rather than refused, so that a
+                        // shared response plan can cover categories some policies lack.
                         let category = w.req(om, &p, "category").and_then(|c| {
                             let cp = key(&p, "category");
                             let s = w.str(c, &cp)?;
                             let r = category_ix.get(s).copied();
                             if r.is_none() {
-                                w.err(cp, format!("unknown category {s:?}"));
+                                warnings.push(Issue {
+                                    path: cp,
+                                    reason: format!(
+                                        "category {s:?} is not defined by this policy; the override never applies"
+                                    ),
+                                });
                             }
                             r
                         });
@@ -1300,6 +1317,7 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
         arena_words: offset.min(u32::MAX as u64) as u32,
         escalation,
         responses,
+        warnings,
     })
 }
 

@@ -324,9 +324,12 @@ fn other_checks_name_path_and_reason() {
     d["escalation"] = json!({"min_categories": 0, "at_least": "purple"});
     expect_issue(&d, "escalation.min_categories", "at least 1");
     expect_issue(&d, "escalation.at_least", "unknown level \"purple\"");
+    // An override for an undefined category can never apply: a warning, not an error.
     let mut d = base();
     d["responses"]["overrides"][0]["category"] = json!("nope");
-    expect_issue(&d, "responses.overrides[0].category", "unknown category");
+    let p = Policy::from_value(d).unwrap();
+    assert_eq!(p.warnings()[0].path, "responses.overrides[0].category");
+    assert!(p.warnings()[0].reason.contains("never applies"));
     let mut d = base();
     d["classification"]["scale"] =
         json!([{"min_users": 10, "score": 1}, {"min_users": 5, "score": 2}]);

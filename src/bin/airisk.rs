@@ -235,6 +235,9 @@ fn cmd_validate(args: Args) -> CmdResult {
     match Policy::from_json(&text) {
         Ok(p) => {
             println!("ok");
+            for w in p.warnings() {
+                eprintln!("warning: {w}");
+            }
             eprintln!(
                 "{}: policy {} — {} grades, {} categories, {} signals, {} rules, {} buckets per system",
                 path.display(),
