@@ -110,3 +110,71 @@ pub fn stream(
         })
         .collect()
 }
+
+/// The same `n` systems as [`engine_with`], registered through the C ABI on an engine from
+/// `airisk_engine_new_default`: handles are equal, so the same stream drives both. Free
+/// the engine with `airisk_engine_free`.
+pub fn ffi_engine_with(n: usize) -> *mut airisk::ffi::airisk_engine {
+    use airisk::ffi::*;
+    let mut e = std::ptr::null_mut();
+    // SAFETY: `e` is a valid out-pointer.
+    assert_eq!(unsafe { airisk_engine_new_default(&mut e) }, AIRISK_OK);
+    let t = seed_profiles();
+    for i in 0..n {
+        let mut p = t[i % t.len()].clone();
+        p.id = format!("sys-{i}");
+        let json = serde_json::to_string(&p).unwrap();
+        let mut h = u32::MAX;
+        // SAFETY: `e` is live; `json` is `json.len()` readable bytes; `h` is writable.
+        let st = unsafe { airisk_register(e, json.as_ptr().cast(), json.len(), &mut h) };
+        assert_eq!((st, h), (AIRISK_OK, i as u32));
+    }
+    e
+}
+
+/// The physical floor of an observation: one preallocated block per system of the size of
+/// airisk's per-system state (`Engine::state_bytes_per_system()`), every page touched
+/// before timing; [`Floor::hit`] does one random access into the system's block and one
+/// add, which is all an observation cannot avoid.
+pub struct Floor {
+    words: usize,
+    mem: Vec<f64>,
+}
+
+impl Floor {
+    pub fn new(systems: usize, bytes_per_system: usize) -> Floor {
+        let words = bytes_per_system.div_ceil(8);
+        let mut mem = vec![0.0f64; systems * words];
+        // Touch every page so no first-touch fault lands in the timed loop.
+        for x in mem.iter_mut().step_by(512) {
+            *x = 1.0;
+        }
+        Floor { words, mem }
+    }
+
+    /// Adds `v` to the word of signal `s` in system `h`'s block.
+    #[inline]
+    pub fn hit(&mut self, h: SystemHandle, s: SignalId, v: f64) -> f64 {
+        let x = &mut self.mem[h.0 as usize * self.words + s.0 as usize];
+        *x += v;
+        *x
+    }
+
+    /// As [`Floor::hit`], but the address depends on the previous result (`zero` must be 0,
+    /// hidden from the compiler): accesses cannot overlap, so this is the latency of one
+    /// random access rather than the throughput of many independent ones.
+    #[inline]
+    pub fn hit_dependent(
+        &mut self,
+        h: SystemHandle,
+        s: SignalId,
+        v: f64,
+        prev: f64,
+        zero: u64,
+    ) -> f64 {
+        let h = h.0 as usize ^ (prev.to_bits() & zero) as usize;
+        let x = &mut self.mem[h * self.words + s.0 as usize];
+        *x += v;
+        *x
+    }
+}

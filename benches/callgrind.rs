@@ -1,0 +1,138 @@
+//! The latency guard's workload, for instruction counting under callgrind
+//! (`benches/latency-guard.sh` runs it; see `benches/README.md`).
+//!
+//! `callgrind OP N` builds its fixture, runs `WARM` untimed operations, then calls
+//! `measure_OP` (never inlined), which performs `N` operations. The guard runs it under
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=*measure_OP*`, so only
+//! `measure_OP` is counted, once with N and once with 2N; the difference divided by the
+//! number of unit operations between the two is the instructions per operation, with
+//! every fixed cost cancelled. The binary prints `units=U`: the unit operations its
+//! measured call performed (for `tick`, one unit is one system ticked).
+//!
+//! Deterministic: fixed seeds, a fixed clock, the default policy, 1 000 systems.
+//!
+//! OP: `observe` (`Engine::observe`), `ffi_observe` (`airisk_observe` through the C ABI),
+//! `classify` (`classify(&policy, &profile)` over the 12 seed profiles), `tick`
+//! (`Engine::tick` over 1 000 systems).
+
+mod common;
+use airisk::ffi::{AIRISK_OK, airisk_engine, airisk_observe};
+use airisk::{Engine, Policy, Profile, SignalId, SystemHandle, classify};
+use common::*;
+use std::hint::black_box;
+
+const T0: i64 = 1_764_374_400_000;
+const SYSTEMS: usize = 1_000;
+const STREAM: usize = 1 << 16;
+const WARM: usize = 50_000;
+
+type Obs = (SystemHandle, SignalId, f64);
+
+#[inline(never)]
+fn measure_observe(e: &Engine, evs: &[Obs], k: &mut usize, n: usize) {
+    for _ in 0..n {
+        let (h, s, v) = evs[*k & (STREAM - 1)];
+        *k += 1;
+        black_box(e.observe(h, s, v, T0 + *k as i64).unwrap());
+    }
+}
+
+#[inline(never)]
+fn measure_ffi_observe(e: *mut airisk_engine, evs: &[Obs], k: &mut usize, n: usize) {
+    for _ in 0..n {
+        let (h, s, v) = evs[*k & (STREAM - 1)];
+        *k += 1;
+        let mut level = 0;
+        // SAFETY: `e` is a live engine; `level` is writable.
+        let st = unsafe { airisk_observe(e, h.0, s.0, v, T0 + *k as i64, &mut level) };
+        assert_eq!(st, AIRISK_OK);
+        black_box(level);
+    }
+}
+
+#[inline(never)]
+fn measure_classify(p: &Policy, profiles: &[Profile], k: &mut usize, n: usize) {
+    for _ in 0..n {
+        *k += 1;
+        black_box(classify(p, black_box(&profiles[*k % profiles.len()])).unwrap());
+    }
+}
+
+#[inline(never)]
+fn measure_tick(e: &Engine, now: &mut i64, n: usize) {
+    for _ in 0..n {
+        *now += 1_000;
+        e.tick(black_box(*now));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (op, n) = match &args[..] {
+        [op, n] => (op.as_str(), n.parse::<usize>().expect("N")),
+        // `cargo bench` runs every bench target with `--bench`: nothing to do here.
+        _ => {
+            eprintln!("usage: callgrind observe|ffi_observe|classify|tick N");
+            return;
+        }
+    };
+    let mut k = 0usize;
+    match op {
+        "observe" => {
+            let (e, hs) = engine_with(SYSTEMS);
+            let evs = stream(&e, &hs, STREAM, 7);
+            warm_observe(&e, &evs, &mut k);
+            measure_observe(&e, &evs, &mut k, n);
+            println!("units={n}");
+        }
+        "ffi_observe" => {
+            let (e, hs) = engine_with(SYSTEMS);
+            let evs = stream(&e, &hs, STREAM, 7);
+            drop(e);
+            let fe = ffi_engine_with(SYSTEMS);
+            for _ in 0..WARM {
+                let (h, s, v) = evs[k & (STREAM - 1)];
+                k += 1;
+                let mut level = 0;
+                // SAFETY: `fe` is a live engine; `level` is writable.
+                unsafe { airisk_observe(fe, h.0, s.0, v, T0 + k as i64, &mut level) };
+            }
+            measure_ffi_observe(fe, &evs, &mut k, n);
+            // SAFETY: `fe` is live and no longer used.
+            unsafe { airisk::ffi::airisk_engine_free(fe) };
+            println!("units={n}");
+        }
+        "classify" => {
+            let p = Policy::default_policy();
+            let profiles = seed_profiles();
+            for _ in 0..WARM / 10 {
+                k += 1;
+                black_box(classify(&p, &profiles[k % profiles.len()]).unwrap());
+            }
+            measure_classify(&p, &profiles, &mut k, n);
+            println!("units={n}");
+        }
+        "tick" => {
+            let (e, hs) = engine_with(SYSTEMS);
+            let evs = stream(&e, &hs, STREAM, 7);
+            warm_observe(&e, &evs, &mut k);
+            let mut now = T0 + k as i64;
+            for _ in 0..5 {
+                now += 1_000;
+                e.tick(now);
+            }
+            measure_tick(&e, &mut now, n);
+            println!("units={}", n * SYSTEMS);
+        }
+        _ => panic!("unknown op {op}"),
+    }
+}
+
+/// The untimed warm-up: `WARM` observations, so every system has a watermark and windows.
+fn warm_observe(e: &Engine, evs: &[Obs], k: &mut usize) {
+    for _ in 0..WARM {
+        let (h, s, v) = evs[*k & (STREAM - 1)];
+        *k += 1;
+        black_box(e.observe(h, s, v, T0 + *k as i64).unwrap());
+    }
+}
