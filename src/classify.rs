@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::json::check_id;
 use crate::policy::{FactorTable, Policy};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Most entries in one list of a profile (capabilities, vulnerable groups, mitigations).
@@ -179,31 +180,49 @@ pub struct Classification {
     pub floors: Vec<FloorHit>,
 }
 
+/// Where a looked-up id sits in the profile: a field, or an element of a list field.
+#[derive(Clone, Copy)]
+enum At {
+    Field(&'static str),
+    Item(&'static str, usize),
+}
+
+/// Looks `id` up in `table`: its factor and its index in the table.
 fn lookup(
     table: &FactorTable,
     kind: FactorKind,
-    field: &str,
+    at: At,
     what: &str,
     id: &str,
-) -> Result<Factor> {
-    match table.get(id) {
-        Some(f) => Ok(Factor {
-            kind,
-            id: f.id.clone(),
-            points: f.points,
-            basis: f.basis.clone(),
-        }),
+) -> Result<(Factor, u32)> {
+    match table.get_ix(id) {
+        Some((i, f)) => Ok((
+            Factor {
+                kind,
+                id: f.id.clone(),
+                points: f.points,
+                basis: f.basis.clone(),
+            },
+            i,
+        )),
+        // The path is formatted only on failure: classification allocates nothing but
+        // its explanation.
         None => Err(Error::profile(
-            field,
+            match at {
+                At::Field(f) => f.to_owned(),
+                At::Item(f, i) => format!("{f}[{i}]"),
+            },
             format!("unknown {what} {id:?}: the policy does not define it"),
         )),
     }
 }
 
-fn any_in<'a>(list: &Option<Vec<Arc<str>>>, mut values: impl Iterator<Item = &'a str>) -> bool {
+/// A floor key holds when it is absent or when any of the profile's values is in its list.
+#[inline]
+fn any_in(list: &Option<Vec<u32>>, values: &[u32]) -> bool {
     match list {
         None => true,
-        Some(l) => values.any(|v| l.iter().any(|x| &**x == v)),
+        Some(l) => values.iter().any(|v| l.contains(v)),
     }
 }
 
@@ -227,61 +246,73 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         + profile.vulnerable_groups.len()
         + profile.mitigations.len();
     let mut factors = Vec::with_capacity(n);
-    factors.push(lookup(
+    let (f, sector) = lookup(
         &t.sectors,
         FactorKind::Sector,
-        "sector",
+        At::Field("sector"),
         "sector",
         &profile.sector,
-    )?);
+    )?;
+    factors.push(f);
+    let mut caps: SmallVec<[u32; 8]> = SmallVec::new();
     for (i, cap) in profile.capabilities.iter().enumerate() {
-        factors.push(lookup(
+        let (f, ix) = lookup(
             &t.capabilities,
             FactorKind::Capability,
-            &format!("capabilities[{i}]"),
+            At::Item("capabilities", i),
             "capability",
             cap,
-        )?);
+        )?;
+        factors.push(f);
+        caps.push(ix);
     }
-    factors.push(lookup(
+    let (f, data) = lookup(
         &t.data,
         FactorKind::Data,
-        "data",
+        At::Field("data"),
         "data class",
         &profile.data,
-    )?);
-    factors.push(lookup(
+    )?;
+    factors.push(f);
+    let (f, autonomy) = lookup(
         &t.autonomy,
         FactorKind::Autonomy,
-        "autonomy",
+        At::Field("autonomy"),
         "autonomy",
         &profile.autonomy,
-    )?);
+    )?;
+    factors.push(f);
     if let Some(step) = t.scale.iter().rev().find(|s| s.min_users <= profile.users) {
         factors.push(Factor {
             kind: FactorKind::Scale,
-            id: Arc::from(format!("min_users {}", step.min_users)),
+            id: step.id.clone(),
             points: step.score,
             basis: step.basis.clone(),
         });
     }
+    let mut groups: SmallVec<[u32; 4]> = SmallVec::new();
     for (i, g) in profile.vulnerable_groups.iter().enumerate() {
-        factors.push(lookup(
+        let (f, ix) = lookup(
             &t.vulnerable_groups,
             FactorKind::VulnerableGroup,
-            &format!("vulnerable_groups[{i}]"),
+            At::Item("vulnerable_groups", i),
             "vulnerable group",
             g,
-        )?);
+        )?;
+        factors.push(f);
+        groups.push(ix);
     }
     for (i, m) in profile.mitigations.iter().enumerate() {
-        factors.push(lookup(
-            &t.mitigations,
-            FactorKind::Mitigation,
-            &format!("mitigations[{i}]"),
-            "mitigation",
-            m,
-        )?);
+        factors.push(
+            lookup(
+                &t.mitigations,
+                FactorKind::Mitigation,
+                At::Item("mitigations", i),
+                "mitigation",
+                m,
+            )?
+            .0,
+        );
     }
     let score: i64 = factors.iter().map(|f| f.points).sum();
     let score_rank = c
@@ -292,19 +323,13 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
     let mut rank = score_rank;
     let mut floors = Vec::new();
     for f in &t.floors {
-        let wh = &f.when;
-        let holds = any_in(&wh.sectors, std::iter::once(profile.sector.as_str()))
-            && any_in(
-                &wh.capabilities,
-                profile.capabilities.iter().map(String::as_str),
-            )
-            && any_in(&wh.data, std::iter::once(profile.data.as_str()))
-            && any_in(&wh.autonomy, std::iter::once(profile.autonomy.as_str()))
-            && any_in(
-                &wh.vulnerable_groups,
-                profile.vulnerable_groups.iter().map(String::as_str),
-            )
-            && wh.min_users.is_none_or(|m| profile.users >= m);
+        let wh = &f.when.ix;
+        let holds = any_in(&wh.sectors, &[sector])
+            && any_in(&wh.capabilities, &caps)
+            && any_in(&wh.data, &[data])
+            && any_in(&wh.autonomy, &[autonomy])
+            && any_in(&wh.vulnerable_groups, &groups)
+            && f.when.min_users.is_none_or(|m| profile.users >= m);
         if holds {
             rank = rank.max(f.grade);
             floors.push(FloorHit {

@@ -262,8 +262,18 @@ pub(crate) fn check_id(s: &str) -> Result<(), String> {
             s.len()
         ));
     }
-    if let Some(c) = s.chars().find(|c| c.is_control()) {
-        return Err(format!("id contains the control character {c:?}"));
+    // Control characters are C0 (bytes 0x00–0x1F), DEL (0x7F) and C1 (U+0080–U+009F,
+    // encoded 0xC2 0x80–0x9F): a byte scan finds them without decoding.
+    let b = s.as_bytes();
+    let bad = b.iter().enumerate().any(|(i, &x)| {
+        x < 0x20
+            || x == 0x7f
+            || (x == 0xc2 && b.get(i + 1).is_some_and(|y| (0x80..0xa0).contains(y)))
+    });
+    if bad {
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            return Err(format!("id contains the control character {c:?}"));
+        }
     }
     Ok(())
 }

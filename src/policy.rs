@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, OnceLock};
 
 /// The default policy's JSON, compiled into the library (`seeds/policy/default.json`).
@@ -85,13 +86,17 @@ pub struct FactorDef {
 pub struct FactorTable {
     entries: Vec<FactorDef>,
     #[serde(skip)]
-    index: HashMap<Arc<str>, usize>,
+    index: HashMap<Arc<str>, usize, BuildHasherDefault<Fnv>>,
 }
 
 impl FactorTable {
     /// The entry with this id.
     pub fn get(&self, id: &str) -> Option<&FactorDef> {
         self.index.get(id).map(|&i| &self.entries[i])
+    }
+    /// The entry with this id and its position in the table.
+    pub(crate) fn get_ix(&self, id: &str) -> Option<(u32, &FactorDef)> {
+        self.index.get(id).map(|&i| (i as u32, &self.entries[i]))
     }
     /// All entries.
     pub fn entries(&self) -> &[FactorDef] {
@@ -102,6 +107,8 @@ impl FactorTable {
 /// One step of `classification.scale`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScaleStep {
+    /// The step's name in explanations: `min_users N`.
+    pub id: Arc<str>,
     /// Users at or above which this step applies.
     pub min_users: u64,
     /// Points.
@@ -125,6 +132,19 @@ pub struct FloorWhen {
     pub vulnerable_groups: Option<Vec<Arc<str>>>,
     /// Users at least this many.
     pub min_users: Option<u64>,
+    /// The same lists as indexes into their tables (what classification compares).
+    #[serde(skip)]
+    pub(crate) ix: FloorIx,
+}
+
+/// A floor's id lists as table indexes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FloorIx {
+    pub sectors: Option<Vec<u32>>,
+    pub capabilities: Option<Vec<u32>>,
+    pub data: Option<Vec<u32>>,
+    pub autonomy: Option<Vec<u32>>,
+    pub vulnerable_groups: Option<Vec<u32>>,
 }
 
 /// A grade floor: when its condition holds, the grade is at least `grade`.
@@ -545,6 +565,29 @@ impl Policy {
     }
 }
 
+/// FNV-1a as a `Hasher` for the small, policy-controlled id tables of classification:
+/// much cheaper than SipHash on short ids, and deterministic.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -956,6 +999,7 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
                             }
                             prev = Some(mu);
                             classification.scale.push(ScaleStep {
+                                id: Arc::from(format!("min_users {mu}")),
                                 min_users: mu,
                                 score,
                                 basis,
@@ -1013,6 +1057,20 @@ fn compile(w: &mut Walker, v: &Value) -> Option<Compiled> {
                             "vulnerable group",
                             &t.vulnerable_groups,
                         );
+                        let ix = |l: &Option<Vec<Arc<str>>>, table: &FactorTable| {
+                            l.as_ref().map(|v| {
+                                v.iter()
+                                    .filter_map(|s| table.get_ix(s).map(|(i, _)| i))
+                                    .collect()
+                            })
+                        };
+                        when.ix = FloorIx {
+                            sectors: ix(&when.sectors, &t.sectors),
+                            capabilities: ix(&when.capabilities, &t.capabilities),
+                            data: ix(&when.data, &t.data),
+                            autonomy: ix(&when.autonomy, &t.autonomy),
+                            vulnerable_groups: ix(&when.vulnerable_groups, &t.vulnerable_groups),
+                        };
                         if let Some(mu) = wm.get("min_users") {
                             when.min_users = mu.as_u64();
                             if when.min_users.is_none() {

@@ -110,11 +110,17 @@ pub(crate) fn cached(store: &[u64], spec: &RingSpec, off: u32) -> Agg {
 
 /// Advances a ring so that its newest bucket is `to`, clearing the buckets in between and
 /// recomputing the window caches it feeds. Does nothing when `to` is not newer than `head`.
-#[inline]
+#[inline(always)]
 pub(crate) fn advance(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i64) {
+    // Almost every call finds the ring current: keep that check inline at the call site.
     if *head != NONE && to <= *head {
         return;
     }
+    advance_slow(store, spec, head, to);
+}
+
+#[inline(never)]
+fn advance_slow(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i64) {
     let stride = spec.stride();
     if stride == 0 {
         *head = to;
