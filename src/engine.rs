@@ -440,20 +440,15 @@ impl Engine {
             let s = signal.0 as usize;
             let spec = &c.rings[s];
             let b = bucket_index(ts_ms, c.bucket_ms);
-            // The state is cold when systems are many: start fetching every cache line this
-            // observation will touch (the rules' records, the ring slot) at once, so the
-            // misses overlap instead of queueing one behind another.
-            prefetch(&sys.arena, s);
-            prefetch(
-                &sys.arena,
-                spec.offset as usize + b.rem_euclid(spec.len as i64) as usize * spec.stride(),
-            );
-            for &r in &c.by_signal[s] {
-                prefetch(&sys.arena, c.rules[r as usize].rec as usize);
-            }
-            if sys.watermark != NONE {
-                let oldest =
-                    bucket_index(sys.watermark, c.bucket_ms).saturating_sub(spec.len as i64);
+            let slot = b.rem_euclid(spec.len as i64) as usize;
+            // Bucket of the watermark after this observation (one division at most).
+            let wb = if sys.watermark == NONE || ts_ms > sys.watermark {
+                // A newer observation is never stale.
+                sys.watermark = ts_ms;
+                b
+            } else {
+                let wb = bucket_index(sys.watermark, c.bucket_ms);
+                let oldest = wb.saturating_sub(spec.len as i64);
                 if b <= oldest {
                     shard.counters.rejected_stale += 1;
                     return Err(Error::Stale {
@@ -462,18 +457,15 @@ impl Engine {
                         oldest_rejected: oldest,
                     });
                 }
-            }
-            if sys.watermark == NONE || ts_ms > sys.watermark {
-                sys.watermark = ts_ms;
-            }
+                wb
+            };
             if sys.first_watermark == NONE {
                 sys.first_watermark = ts_ms;
             }
-            let wb = bucket_index(sys.watermark, c.bucket_ms);
             let mut head = sys.arena[s] as i64;
             window::advance(&mut sys.arena, spec, &mut head, wb);
             sys.arena[s] = head as u64;
-            window::add(&mut sys.arena, spec, head, b, value);
+            window::add_at(&mut sys.arena, spec, head, b, slot, value);
             let ns = c.signals.len();
             let last = sys.arena[ns + s] as i64;
             if last == NONE || ts_ms > last {
@@ -960,21 +952,4 @@ fn transition_record(t: &Transition) -> serde_json::Map<String, serde_json::Valu
     };
     m.insert("kind".into(), "transition".into());
     m
-}
-
-/// Hints the CPU to start loading the cache line of `arena[i]` (no effect if out of range).
-#[inline(always)]
-fn prefetch(arena: &[u64], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = arena.get(i) {
-        // SAFETY: `p` is a valid reference into `arena`; a prefetch only hints the cache
-        // and never faults, and SSE (which provides it) is part of the x86_64 baseline.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (p as *const u64).cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (arena, i);
 }

@@ -183,12 +183,32 @@ fn add_to(s: &mut [u64], f: u8, value: f64) {
 /// Adds one observation to bucket `b` of a ring whose head is `head` (the caller has
 /// checked `head − len < b ≤ head`), and to every window cache whose window holds `b`.
 #[inline]
+#[cfg(test)]
 pub(crate) fn add(store: &mut [u64], spec: &RingSpec, head: i64, b: i64, value: f64) {
+    add_at(
+        store,
+        spec,
+        head,
+        b,
+        b.rem_euclid(spec.len as i64) as usize,
+        value,
+    );
+}
+
+/// [`add`] with the bucket's slot (`b mod len`) already computed by the caller.
+#[inline]
+pub(crate) fn add_at(
+    store: &mut [u64],
+    spec: &RingSpec,
+    head: i64,
+    b: i64,
+    slot: usize,
+    value: f64,
+) {
     let stride = spec.stride();
     if stride == 0 {
         return;
     }
-    let slot = b.rem_euclid(spec.len as i64) as usize;
     let f = spec.fields;
     let at = spec.offset as usize + slot * stride;
     add_to(&mut store[at..at + stride], f, value);
