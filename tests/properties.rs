@@ -12,25 +12,6 @@ use proptest::prelude::*;
 use serde_json::json;
 use std::collections::HashMap;
 
-fn law_policy() -> Policy {
-    let mut doc = policy_doc(json!([
-        rule(json!({"id": "max-g", "category": "c2", "window_ms": 3000, "for_ms": 1500,
-            "clear_for_ms": 2000, "hysteresis": 0.2})),
-        rule(json!({"id": "rate-k", "category": "c1", "aggregate": "rate", "signal": "k",
-            "per": "n", "window_ms": 5000, "min_samples": 3, "wilson_z": 1.0,
-            "thresholds": {"low": [0.2, 0.4, 0.6, 0.8], "high": [0.1, 0.2, 0.3, 0.4]}})),
-        rule(json!({"id": "sum-n", "category": "c3", "aggregate": "sum", "signal": "n",
-            "window_ms": 2000, "on_empty": "clear",
-            "thresholds": {"low": [5, 10, null, null], "high": [3, 6, 9, 12]}})),
-        rule(json!({"id": "min-g", "category": "c4", "aggregate": "min", "direction": "below",
-            "window_ms": 1000, "thresholds": {"low": [1, 0.5, 0, -1], "high": [2, 1, 0, -1]}})),
-        {"id": "quiet", "category": "c3", "signal": "hb", "aggregate": "silence_ms",
-         "thresholds": {"low": [3000, 6000, null, null], "high": [2000, 4000, 6000, 8000]}}
-    ]));
-    doc["escalation"] = json!({"min_categories": 2, "at_least": "yellow"});
-    Policy::from_value(doc).unwrap()
-}
-
 #[derive(Debug, Clone)]
 enum Op {
     Obs {
