@@ -6,10 +6,9 @@
 //!     transition chain is valid (each `from` is the previous `to`).
 
 mod common;
-use airisk::{Engine, Level, Policy, SystemHandle, Transition};
+use airisk::{Engine, Level, SystemHandle, Transition};
 use common::*;
 use proptest::prelude::*;
-use serde_json::json;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
