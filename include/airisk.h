@@ -136,6 +136,10 @@ typedef struct airisk_stats {
      * Systems currently registered.
      */
     uint64_t systems;
+    /**
+     * Audit-journal records that could not be written (I/O errors); 0 without a journal.
+     */
+    uint64_t journal_errors;
 } airisk_stats;
 
 /**
@@ -522,8 +526,8 @@ airisk_status airisk_engine_stats(const struct airisk_engine *e, struct airisk_s
  * (`AIRISK_ERR_STATE`, the first broken line in `airisk_last_error`). `durability`: 0 never
  * fsync, 1 fsync every record, N ≥ 2 every N records. Replaces a journal already open.
  * Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`, `AIRISK_ERR_STATE`.
- * Records that later fail to write are counted (`airisk_stats` is unchanged; see the
- * README). Thread-safe.
+ * Records that later fail to write are counted in `airisk_stats.journal_errors`; the
+ * engine goes on. Thread-safe.
  *
  * # Safety
  * `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.

@@ -781,6 +781,7 @@ pub unsafe extern "C" fn airisk_engine_stats(
             transitions: s.transitions,
             dropped: s.dropped,
             systems: s.systems,
+            journal_errors: s.journal_errors,
         });
         Ok(())
     })
@@ -875,8 +876,8 @@ pub unsafe extern "C" fn airisk_engine_restore(
 /// (`AIRISK_ERR_STATE`, the first broken line in `airisk_last_error`). `durability`: 0 never
 /// fsync, 1 fsync every record, N ≥ 2 every N records. Replaces a journal already open.
 /// Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`, `AIRISK_ERR_STATE`.
-/// Records that later fail to write are counted (`airisk_stats` is unchanged; see the
-/// README). Thread-safe.
+/// Records that later fail to write are counted in `airisk_stats.journal_errors`; the
+/// engine goes on. Thread-safe.
 ///
 /// # Safety
 /// `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.

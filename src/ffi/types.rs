@@ -65,6 +65,8 @@ pub struct airisk_stats {
     pub dropped: u64,
     /// Systems currently registered.
     pub systems: u64,
+    /// Audit-journal records that could not be written (I/O errors); 0 without a journal.
+    pub journal_errors: u64,
 }
 
 /// A change of a rule's or a system's warning level, with the response of its new level.

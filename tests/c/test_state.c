@@ -49,6 +49,7 @@ int main(void) {
     CHECK_OK(airisk_engine_stats(r, &s2));
     CHECK(s1.observed == s2.observed && s1.transitions == s2.transitions);
     CHECK(s2.systems == 1);
+    CHECK(s1.journal_errors == 0 && s2.journal_errors == 0);
     airisk_transition t[8];
     size_t n1 = 0, n2 = 0;
     CHECK_OK(airisk_poll(e, t, 8, &n1));
