@@ -255,13 +255,14 @@ pub(crate) fn window(store: &[u64], spec: &RingSpec, head: i64, n: u32) -> Agg {
 
 /// Wilson score bound of `k/n` with `z`: the lower bound when `lower`, else the upper.
 ///
-/// `(p + z²/2n ∓ z·sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)`, with `p(1−p)` taken as 0 when
-/// `p` is outside [0, 1] (a "rate" that is not a proportion).
+/// `(p + z²/2n ∓ z·sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)` with `p = k/n`, where `k` is taken
+/// as `n` when `k > n` (more flagged events than denominator events in the window), so that
+/// `p ≤ 1` and the small-sample guard holds exactly when the sample is smallest.
 pub fn wilson(k: f64, n: f64, z: f64, lower: bool) -> f64 {
-    let p = k / n;
+    let p = k.min(n) / n;
     let z2 = z * z;
     let center = p + z2 / (2.0 * n);
-    let var = (p * (1.0 - p)).max(0.0) / n + z2 / (4.0 * n * n);
+    let var = p * (1.0 - p) / n + z2 / (4.0 * n * n);
     let rad = z * var.sqrt();
     let denom = 1.0 + z2 / n;
     if lower {
@@ -337,5 +338,24 @@ mod tests {
         let hi = wilson(10.0, 100.0, 1.96, false);
         assert!((lo - 0.055229).abs() < 1e-5, "{lo}");
         assert!((hi - 0.174367).abs() < 1e-5, "{hi}");
+    }
+
+    #[test]
+    fn wilson_takes_k_as_n_when_k_exceeds_n() {
+        // n = 1, z = 1, k = n = 1: p = 1, center = 1.5, var = 0.25, rad = 0.5, denom = 2.
+        assert_eq!(wilson(1.0, 1.0, 1.0, true), 0.5);
+        assert_eq!(wilson(1.0, 1.0, 1.0, false), 1.0);
+        // k = 2 > n = 1 is taken as k = 1: the same bounds, not 1.0 at once.
+        assert_eq!(wilson(2.0, 1.0, 1.0, true), 0.5);
+        assert_eq!(wilson(2.0, 1.0, 1.0, false), 1.0);
+        // n = 4, z = 1, k = n + 1 = 5 (taken as 4): p = 1, center = 1.125, var = 1/64,
+        // rad = 0.125, denom = 1.25: lower 0.8, upper 1.0; equal to k = n = 4.
+        assert_eq!(wilson(5.0, 4.0, 1.0, true), 0.8);
+        assert_eq!(wilson(5.0, 4.0, 1.0, false), 1.0);
+        assert_eq!(wilson(4.0, 4.0, 1.0, true), 0.8);
+        // k = n - 1 = 3 is unchanged: p = 0.75, center = 0.875, var = 0.046875 + 0.015625
+        // = 0.0625, rad = 0.25, denom = 1.25: lower 0.5, upper 0.9.
+        assert!((wilson(3.0, 4.0, 1.0, true) - 0.5).abs() < 1e-12);
+        assert!((wilson(3.0, 4.0, 1.0, false) - 0.9).abs() < 1e-12);
     }
 }

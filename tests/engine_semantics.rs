@@ -351,6 +351,20 @@ fn wilson_keeps_small_samples_from_firing() {
     assert!(t.rule_moves().is_empty());
 }
 
+#[test]
+fn wilson_takes_k_as_n_when_flags_outnumber_the_denominator() {
+    // k = 2 flagged, n = 1 interaction, z = 1: k is taken as n, p = 1, lower bound
+    // (1 + 1/2 - sqrt(1/4)) / (1 + 1) = 0.5 — yellow (0.5), not red (0.9) at once.
+    let t = T::new(json!([rule(
+        json!({"aggregate": "rate", "signal": "k", "per": "n",
+        "window_ms": 10000, "wilson_z": 1.0,
+        "thresholds": {"low": [0.25, 0.5, 0.75, 0.9], "high": [0.25, 0.5, 0.75, 0.9]}})
+    )]));
+    t.obs("k", 2.0, 0);
+    t.obs("n", 1.0, 1);
+    assert_eq!(t.rule_moves(), vec![(1, N, Y, Some(0.5))]);
+}
+
 // ---------- Raising ----------
 
 #[test]
