@@ -37,7 +37,6 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -607,8 +606,7 @@ impl Engine {
     /// hands transitions sequenced for the sink to it.
     fn deliver(&self, p: Pending, journal_at: Option<(u64, Pending)>) {
         if let Some((first, ts)) = journal_at {
-            let recs: SmallVec<[Map<String, Value>; 4]> =
-                ts.iter().map(transition_record).collect();
+            let recs: Vec<Map<String, Value>> = ts.iter().map(transition_record).collect();
             self.journal_write(first, recs);
         }
         if p.is_empty() {

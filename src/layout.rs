@@ -198,6 +198,43 @@ pub(crate) struct CacheLayout {
     pub offset: u32,
 }
 
+/// The word offsets of the fields of one cache entry; [`CacheRef::NO`] for a field the
+/// ring does not keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CacheRef {
+    pub count: u32,
+    pub sum: u32,
+    pub min: u32,
+    pub max: u32,
+}
+
+impl CacheRef {
+    pub const NO: u32 = u32::MAX;
+    const NONE: CacheRef = CacheRef {
+        count: CacheRef::NO,
+        sum: CacheRef::NO,
+        min: CacheRef::NO,
+        max: CacheRef::NO,
+    };
+
+    fn new(offset: u32, fields: Fields) -> CacheRef {
+        let mut r = CacheRef::NONE;
+        let mut i = offset;
+        for (bit, slot) in [
+            (Fields::COUNT, &mut r.count),
+            (Fields::SUM, &mut r.sum),
+            (Fields::MIN, &mut r.min),
+            (Fields::MAX, &mut r.max),
+        ] {
+            if fields.0 & bit != 0 {
+                *slot = i;
+                i += 1;
+            }
+        }
+        r
+    }
+}
+
 /// Where one rule's state and inputs are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RuleLayout {
@@ -207,6 +244,10 @@ pub(crate) struct RuleLayout {
     pub sig_cache: Option<u32>,
     /// The cache of its `per` signal's window (`rate`).
     pub per_cache: Option<u32>,
+    /// The fields of `sig_cache`.
+    pub sig: CacheRef,
+    /// The fields of `per_cache`.
+    pub per: CacheRef,
 }
 
 /// Words of one rule's timers.
@@ -305,6 +346,8 @@ impl Layout {
                 timers: 0,
                 sig_cache,
                 per_cache,
+                sig: CacheRef::NONE,
+                per: CacheRef::NONE,
             });
         }
 
@@ -330,6 +373,15 @@ impl Layout {
         for rl in &mut rule_layouts {
             rl.timers = at.min(MAX_WORDS) as u32;
             at += TIMER_WORDS as u64;
+            let cref = |c: Option<u32>| match c {
+                Some(c) => {
+                    let c = caches[c as usize];
+                    CacheRef::new(c.offset, rings[c.ring as usize].fields)
+                }
+                None => CacheRef::NONE,
+            };
+            rl.sig = cref(rl.sig_cache);
+            rl.per = cref(rl.per_cache);
         }
         for r in &mut rings {
             if r.stores() {
@@ -518,10 +570,10 @@ impl<'a> SystemArena<'a> {
         (0..self.layout.rules.len()).map(|r| self.rule_level(r))
     }
 
-    /// Rule `r`'s state machine.
+    /// Rule `r`'s state machine (its timers are at `timers`: [`RuleLayout::timers`]).
     #[inline]
-    pub fn rule_state(&self, r: usize) -> RuleState {
-        let t = self.layout.rules[r].timers as usize;
+    pub fn rule_state(&self, r: usize, timers: u32) -> RuleState {
+        let t = timers as usize;
         let w = &self.words[t..t + TIMER_WORDS as usize];
         RuleState {
             level: self.rule_level(r),
@@ -532,8 +584,8 @@ impl<'a> SystemArena<'a> {
 
     /// Stores rule `r`'s state machine (and whether it is quiet).
     #[inline]
-    pub fn set_rule_state(&mut self, r: usize, st: &RuleState) {
-        let t = self.layout.rules[r].timers as usize;
+    pub fn set_rule_state(&mut self, r: usize, timers: u32, st: &RuleState) {
+        let t = timers as usize;
         let w = &mut self.words[t..t + TIMER_WORDS as usize];
         for (x, m) in w.iter_mut().zip(st.met_since) {
             *x = m as u64;
@@ -571,13 +623,13 @@ impl<'a> SystemArena<'a> {
         }
     }
 
-    /// The aggregate held by cache `c`.
+    /// A field of a cache entry ([`CacheRef`]); `default` when the ring does not keep it.
     #[inline]
-    pub fn cache(&self, c: u32) -> Agg {
-        let cl = self.layout.caches[c as usize];
-        let f = self.layout.rings[cl.ring as usize].fields;
-        let o = cl.offset as usize;
-        load_agg(&self.words[o..o + f.stride()], f)
+    pub fn field(&self, off: u32, default: f64) -> f64 {
+        match self.words.get(off as usize) {
+            Some(&w) => f64::from_bits(w),
+            None => default,
+        }
     }
 
     /// The newest bucket index ring `s` holds, or `NONE`.

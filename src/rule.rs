@@ -15,7 +15,7 @@
 
 use crate::layout::{NONE, RuleLayout, RuleState, SystemArena};
 use crate::level::Level;
-use crate::policy::model::{Direction, Rule};
+use crate::policy::model::{Aggregate, Direction, OnEmpty, Rule};
 use crate::window::{self, Eval, met};
 
 /// A change of level decided by an evaluation.
@@ -29,44 +29,86 @@ pub(crate) struct Change {
     pub threshold: Option<f64>,
 }
 
-/// The lowest used threshold of each grade's row (thresholds are monotone from blue to red,
-/// so it is the first non-null one): a quiet rule whose value does not meet it stays quiet.
-pub(crate) fn lowest_thresholds(rule: &Rule) -> Vec<Option<f64>> {
-    rule.thresholds
-        .iter()
-        .map(|row| row.iter().flatten().next().copied())
-        .collect()
+/// A rule's compiled parameters: everything its evaluation reads on the hot path, in one
+/// small struct (the [`Rule`] itself holds ids, names and texts).
+#[derive(Debug, Clone)]
+pub(crate) struct RuleEval {
+    pub index: u32,
+    pub aggregate: Aggregate,
+    pub direction: Direction,
+    pub clear_on_empty: bool,
+    /// `min_samples` as a float.
+    pub min: f64,
+    /// `max(1, min_samples)`.
+    pub min1: f64,
+    pub signal: u32,
+    /// The `per` signal (`rate`).
+    pub per: Option<u32>,
+    pub wilson_z: Option<f64>,
+    /// Its window caches' fields, and its timers (see [`crate::layout`]).
+    pub at: RuleLayout,
+    /// Per grade rank: the lowest used threshold (thresholds are monotone from blue to red,
+    /// so it is the first non-null one). A quiet rule whose value does not meet it stays
+    /// quiet; `None` when the grade uses no level of this rule.
+    pub lowest: [Option<f64>; 8],
 }
 
-/// Evaluates `rule` for the system whose state is `arena`, at its watermark, and returns
-/// the change of level, if any. `lowest` is [`lowest_thresholds`] of the rule.
-#[inline]
-pub(crate) fn evaluate(
-    rule: &Rule,
-    rl: &RuleLayout,
-    lowest: &[Option<f64>],
-    arena: &mut SystemArena<'_>,
-) -> Option<Change> {
-    let r = rule.index as usize;
-    let grade = arena.grade() as usize;
-    let quiet = !arena.active(r);
-    let lowest = lowest[grade];
-    if quiet && lowest.is_none() {
-        // No level is used for this grade: nothing can ever happen.
-        return None;
-    }
-    let eval = window::value(rule, rl, arena, if quiet { lowest } else { None })?;
-    if quiet {
-        // A quiet rule changes only when its value meets the lowest threshold.
-        match (eval, lowest) {
-            (Eval::Value(v), Some(t)) if met(rule.direction, v, t) => {}
-            _ => return None,
+impl RuleEval {
+    pub fn new(rule: &Rule, at: RuleLayout) -> RuleEval {
+        let mut lowest = [None; 8];
+        for (g, row) in rule.thresholds.iter().enumerate().take(8) {
+            lowest[g] = row.iter().flatten().next().copied();
+        }
+        RuleEval {
+            index: rule.index,
+            aggregate: rule.aggregate,
+            direction: rule.direction,
+            clear_on_empty: rule.on_empty == OnEmpty::Clear,
+            min: rule.min_samples as f64,
+            min1: (rule.min_samples as f64).max(1.0),
+            signal: rule.signal,
+            per: rule.per,
+            wilson_z: rule.wilson_z,
+            at,
+            lowest,
         }
     }
-    let mut st = arena.rule_state(r);
-    let w = arena.watermark();
-    let change = step(rule, grade, &mut st, w, eval);
-    arena.set_rule_state(r, &st);
+}
+
+/// What an evaluation pass of one system shares: its grade, its watermark, and the signal
+/// just observed (whose ring is already current), if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pass {
+    pub grade: usize,
+    pub w: i64,
+    pub observed: Option<u32>,
+}
+
+/// Evaluates `rule` for the system whose state is `arena`, at the pass's watermark, and
+/// returns the change of level, if any.
+#[inline(always)]
+pub(crate) fn evaluate(
+    rule: &Rule,
+    ev: &RuleEval,
+    pass: &Pass,
+    arena: &mut SystemArena<'_>,
+) -> Option<Change> {
+    let r = ev.index as usize;
+    let quiet = !arena.active(r);
+    let lowest = ev.lowest[pass.grade];
+    let eval = if quiet {
+        // A quiet rule changes only when its value meets the lowest threshold.
+        let t = lowest?;
+        match window::value(ev, arena, pass, Some(t))? {
+            e @ Eval::Value(v) if met(ev.direction, v, t) => e,
+            _ => return None,
+        }
+    } else {
+        window::value(ev, arena, pass, None)?
+    };
+    let mut st = arena.rule_state(r, ev.at.timers);
+    let change = step(rule, pass.grade, &mut st, pass.w, eval);
+    arena.set_rule_state(r, ev.at.timers, &st);
     change
 }
 

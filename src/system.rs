@@ -13,14 +13,14 @@ use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
 use crate::policy::Compiled;
 use crate::policy::model::SignalKind;
-use crate::rule;
+use crate::rule::{self, Pass};
 use crate::transition::{At, Transition};
 use crate::window::bucket_index;
-use smallvec::SmallVec;
 use std::sync::Arc;
 
-/// Transitions produced while a shard lock is held, delivered after it is released.
-pub(crate) type Pending = SmallVec<[Transition; 4]>;
+/// Transitions produced while a shard lock is held, delivered after it is released. A `Vec`
+/// allocates only when a transition is pushed, and is one word on the stack until then.
+pub(crate) type Pending = Vec<Transition>;
 
 /// The parts of a registered system that evaluation does not read.
 #[derive(Debug, Clone)]
@@ -101,7 +101,7 @@ impl Sys<'_> {
         a.add(s, b, value);
         a.note_ts(s, ts);
         let rules = &c.tables.by_signal[s];
-        if self.evaluate_rules(rules.iter().copied(), out) {
+        if self.evaluate_rules(rules.iter().copied(), Some(s as u32), out) {
             self.evaluate_level(out);
         }
         Ok(())
@@ -125,23 +125,30 @@ impl Sys<'_> {
         if a.watermark() == NONE {
             return;
         }
-        if self.evaluate_rules(0..c.rules.len() as u32, out) {
+        if self.evaluate_rules(0..c.rules.len() as u32, None, out) {
             self.evaluate_level(out);
         }
     }
 
     /// Evaluates `rules` in order; pushes a transition for each change. Whether any changed.
     #[inline]
-    fn evaluate_rules(&mut self, rules: impl Iterator<Item = u32>, out: &mut Pending) -> bool {
+    fn evaluate_rules(
+        &mut self,
+        rules: impl Iterator<Item = u32>,
+        observed: Option<u32>,
+        out: &mut Pending,
+    ) -> bool {
         let c = self.policy;
-        let t = &c.tables;
+        let pass = Pass {
+            grade: self.arena.grade() as usize,
+            w: self.arena.watermark(),
+            observed,
+        };
         let mut changed = false;
         for r in rules {
             let r = r as usize;
-            let rule = &c.rules[r];
-            if let Some(ch) =
-                rule::evaluate(rule, &t.layout.rules[r], &t.lowest[r], &mut self.arena)
-            {
+            let (rule, ev) = (&c.rules[r], &c.tables.rules[r]);
+            if let Some(ch) = rule::evaluate(rule, ev, &pass, &mut self.arena) {
                 let resp = c.responses.for_level(ch.to, rule.category);
                 out.push(Transition::of_rule(&self.at(), rule, ch, resp));
                 changed = true;

@@ -14,8 +14,9 @@
 //! samples (`min_samples`), and "empty" under `on_empty: "clear"` when the window holds no
 //! observation.
 
-use crate::layout::{NONE, RuleLayout, SystemArena};
-use crate::policy::model::{Aggregate, Direction, OnEmpty, Rule};
+use crate::layout::{NONE, SystemArena};
+use crate::policy::model::{Aggregate, Direction};
+use crate::rule::{Pass, RuleEval};
 
 /// Bucket index of a timestamp.
 #[inline]
@@ -34,71 +35,82 @@ pub(crate) enum Eval {
     Empty,
 }
 
-/// The value of `rule`'s aggregate at the system's watermark. Brings the rings it reads up
+/// The value of a rule's aggregate at the system's watermark. Brings the rings it reads up
 /// to date first.
 ///
 /// With `lowest = Some(t)` (the rule is quiet and `t` is its lowest used threshold for the
 /// system's grade), a `rate` whose raw proportion cannot meet `t` returns `None` without
 /// computing the Wilson bound: for p in [0, 1] the Wilson interval contains p, so the
 /// bound used (lower for "above", upper for "below") cannot meet `t` either.
-#[inline]
+#[inline(always)]
 pub(crate) fn value(
-    rule: &Rule,
-    rl: &RuleLayout,
+    ev: &RuleEval,
     arena: &mut SystemArena<'_>,
+    pass: &Pass,
     lowest: Option<f64>,
 ) -> Option<Eval> {
-    let s = rule.signal as usize;
-    if rule.aggregate == Aggregate::SilenceMs {
-        let last = arena.last_ts(s);
+    let s = ev.signal;
+    if ev.aggregate == Aggregate::SilenceMs {
+        let last = arena.last_ts(s as usize);
         let last = if last != NONE {
             last
         } else {
             arena.first_watermark()
         };
-        return Some(Eval::Value(arena.watermark().saturating_sub(last) as f64));
+        return Some(Eval::Value(pass.w.saturating_sub(last) as f64));
     }
-    arena.current_ring(s);
-    let a = arena.cache(rl.sig_cache.unwrap_or(0));
-    let min = rule.min_samples as f64;
-    if let (Some(per), Some(pc)) = (rule.per, rl.per_cache) {
-        arena.current_ring(per as usize);
-        let d = arena.cache(pc);
-        if rule.on_empty == OnEmpty::Clear && a.count == 0.0 && d.count == 0.0 {
+    if pass.observed != Some(s) {
+        arena.current_ring(s as usize);
+    }
+    let sig = &ev.at.sig;
+    if let Some(per) = ev.per {
+        if pass.observed != Some(per) {
+            arena.current_ring(per as usize);
+        }
+        let pr = &ev.at.per;
+        if ev.clear_on_empty
+            && arena.field(sig.count, 0.0) == 0.0
+            && arena.field(pr.count, 0.0) == 0.0
+        {
             return Some(Eval::Empty);
         }
-        if d.sum == 0.0 || d.sum < min {
+        let n = arena.field(pr.sum, 0.0);
+        if n == 0.0 || n < ev.min {
             return Some(Eval::Undefined);
         }
-        return match rule.wilson_z {
+        let k = arena.field(sig.sum, 0.0);
+        return match ev.wilson_z {
             Some(z) => {
                 if let Some(t) = lowest {
-                    let p = a.sum.min(d.sum) / d.sum;
-                    if !met(rule.direction, p, t) {
+                    if !met(ev.direction, k.min(n) / n, t) {
                         return None;
                     }
                 }
-                Some(Eval::Value(wilson(
-                    a.sum,
-                    d.sum,
-                    z,
-                    rule.direction == Direction::Above,
-                )))
+                let above = ev.direction == Direction::Above;
+                Some(Eval::Value(wilson(k, n, z, above)))
             }
-            None => Some(Eval::Value(a.sum / d.sum)),
+            None => Some(Eval::Value(k / n)),
         };
     }
-    if rule.on_empty == OnEmpty::Clear && a.count == 0.0 {
+    let count = arena.field(sig.count, 0.0);
+    if ev.clear_on_empty && count == 0.0 {
         return Some(Eval::Empty);
     }
-    Some(match rule.aggregate {
-        Aggregate::Count if a.count >= min => Eval::Value(a.count),
-        Aggregate::Sum if a.count >= min => Eval::Value(a.sum),
-        Aggregate::Mean if a.count >= min.max(1.0) => Eval::Value(a.sum / a.count),
-        Aggregate::Max if a.count >= min.max(1.0) => Eval::Value(a.max),
-        Aggregate::Min if a.count >= min.max(1.0) => Eval::Value(a.min),
-        _ => Eval::Undefined,
-    })
+    let need = match ev.aggregate {
+        Aggregate::Count | Aggregate::Sum => ev.min,
+        _ => ev.min1,
+    };
+    if count < need {
+        return Some(Eval::Undefined);
+    }
+    Some(Eval::Value(match ev.aggregate {
+        Aggregate::Count => count,
+        Aggregate::Sum => arena.field(sig.sum, 0.0),
+        Aggregate::Mean => arena.field(sig.sum, 0.0) / count,
+        Aggregate::Max => arena.field(sig.max, f64::NEG_INFINITY),
+        Aggregate::Min => arena.field(sig.min, f64::INFINITY),
+        Aggregate::Rate | Aggregate::SilenceMs => return Some(Eval::Undefined),
+    }))
 }
 
 /// `met(L, v)` for a threshold `t`: `v ≥ t` (above) or `v ≤ t` (below).

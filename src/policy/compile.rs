@@ -2,12 +2,13 @@
 //!
 //! - which rules an observation of each signal evaluates (its `signal` or `per`), in
 //!   declaration order;
-//! - each rule's lowest used threshold per grade (what a quiet rule is compared with);
+//! - each rule's compiled parameters (its window caches, its lowest used threshold per
+//!   grade: what a quiet rule is compared with);
 //! - the state arena's [`Layout`].
 
 use super::load::Doc;
 use crate::layout::Layout;
-use crate::rule::lowest_thresholds;
+use crate::rule::RuleEval;
 use smallvec::SmallVec;
 
 /// The evaluation tables of a policy.
@@ -15,8 +16,8 @@ use smallvec::SmallVec;
 pub(crate) struct Tables {
     /// Per signal: the rules an observation of it evaluates, in declaration order.
     pub by_signal: Vec<SmallVec<[u32; 8]>>,
-    /// Per rule, per grade rank: the lowest used threshold.
-    pub lowest: Vec<Vec<Option<f64>>>,
+    /// Per rule: its compiled parameters.
+    pub rules: Vec<RuleEval>,
     /// Where each system's state lives.
     pub layout: Layout,
 }
@@ -28,9 +29,16 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
             by_signal[s as usize].push(r.index);
         }
     }
+    let layout = Layout::plan(&doc.signals, &doc.rules)?;
+    let rules = doc
+        .rules
+        .iter()
+        .zip(&layout.rules)
+        .map(|(r, at)| RuleEval::new(r, *at))
+        .collect();
     Ok(Tables {
         by_signal,
-        lowest: doc.rules.iter().map(lowest_thresholds).collect(),
-        layout: Layout::plan(&doc.signals, &doc.rules)?,
+        rules,
+        layout,
     })
 }
