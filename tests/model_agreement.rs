@@ -14,9 +14,10 @@
 //! A failing case prints the minimal policy (JSON) and log (`airisk replay` lines) that
 //! proptest shrank it to, and the first operation where the two disagree.
 //!
-//! Runs [`DEFAULT_CASES`] cases by default (a few seconds in debug). For a long run:
-//! `AIRISK_MODEL_CASES=20000 cargo test --test model_agreement` (release builds are much
-//! faster: add `--release`).
+//! Runs [`DEFAULT_CASES`] cases of up to [`DEFAULT_OPS`] operations by default (about 5 s
+//! of CPU in debug). For a long run set `AIRISK_MODEL_CASES` (cases) and, for longer logs,
+//! `AIRISK_MODEL_OPS` (most operations per log):
+//! `AIRISK_MODEL_CASES=20000 AIRISK_MODEL_OPS=300 cargo test --test model_agreement`.
 
 mod model;
 
@@ -29,8 +30,9 @@ use proptest::test_runner::{Config, TestRunner};
 /// Cases run by default (override with `AIRISK_MODEL_CASES=N`).
 const DEFAULT_CASES: u32 = 1000;
 
-/// Most operations in one generated log (after the first 1–3 registrations).
-const MAX_OPS: usize = 80;
+/// Most operations in one generated log, after the first 1–3 registrations (override with
+/// `AIRISK_MODEL_OPS=N`).
+const DEFAULT_OPS: usize = 80;
 
 /// DESIGN.md §7 redefines the `actions` and `report_within_s` of *system-scope* transitions
 /// for every policy ("the union of its new level's response and the responses (with
@@ -41,11 +43,11 @@ const MAX_OPS: usize = 80;
 /// with the engine change.
 const COMPARE_SYSTEM_ACTIONS_PER_SECTION_7: bool = false;
 
-fn cases() -> u32 {
-    std::env::var("AIRISK_MODEL_CASES")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CASES)
+        .unwrap_or(default)
 }
 
 /// The engine's error as the model's kind of rejection.
@@ -238,11 +240,11 @@ fn run(case: &Case) -> Result<(), String> {
 #[test]
 fn engine_agrees_with_the_model() {
     let mut runner = TestRunner::new(Config {
-        cases: cases(),
+        cases: env_or("AIRISK_MODEL_CASES", DEFAULT_CASES),
         max_shrink_iters: 20_000,
         ..Config::default()
     });
-    let result = runner.run(&case(MAX_OPS), |c| {
+    let result = runner.run(&case(env_or("AIRISK_MODEL_OPS", DEFAULT_OPS).max(1)), |c| {
         run(&c).map_err(TestCaseError::fail)?;
         Ok(())
     });

@@ -594,8 +594,19 @@ fn start() -> impl Strategy<Value = (i64, u16)> {
     )
 }
 
-/// Resolves relative times against the log's clock and `bucket_ms`.
-fn resolve(policy: &Value, start: (i64, u16), first: &[ProfileP], ops: &[OpP]) -> Vec<Op> {
+/// Systems registered first in some cases, so that the systems the log works on get handles
+/// ≥ 64 and share the engine's shards (of 64) with them.
+const FILLERS: u32 = 64;
+
+/// Resolves relative times against the log's clock and `bucket_ms`; with `fillers`, first
+/// registers [`FILLERS`] systems that only ticks touch.
+fn resolve(
+    policy: &Value,
+    start: (i64, u16),
+    fillers: bool,
+    first: &[ProfileP],
+    ops: &[OpP],
+) -> Vec<Op> {
     let bucket = policy["bucket_ms"].as_i64().unwrap();
     let nsig = policy["signals"].as_array().unwrap().len();
     let counters: Vec<bool> = policy["signals"]
@@ -621,6 +632,15 @@ fn resolve(policy: &Value, start: (i64, u16), first: &[ProfileP], ops: &[OpP]) -
         }
     };
     let mut log = Vec::new();
+    let skip = if fillers { FILLERS } else { 0 };
+    for i in 0..skip {
+        log.push(Op::Register {
+            profile: profile_json(
+                &format!("filler{i}"),
+                &ProfileP(i as usize % 5, 0, false, false, false, 1),
+            ),
+        });
+    }
     let mut registered = 0u32;
     let mut next_id = 0;
     let mut register = |p: &ProfileP, log: &mut Vec<Op>, registered: &mut u32| {
@@ -645,11 +665,12 @@ fn resolve(policy: &Value, start: (i64, u16), first: &[ProfileP], ops: &[OpP]) -
                 value,
                 when,
             } => {
-                let system = if *system == u8::MAX {
-                    registered + 2
-                } else {
-                    *system as u32 % registered
-                };
+                let system = skip
+                    + if *system == u8::MAX {
+                        registered + 2
+                    } else {
+                        *system as u32 % registered
+                    };
                 let signal = match signal {
                     Sig::Known(s) => Sig::Known(s % nsig),
                     u => *u,
@@ -684,17 +705,18 @@ fn resolve(policy: &Value, start: (i64, u16), first: &[ProfileP], ops: &[OpP]) -
 }
 
 /// Random valid policies with random logs of up to `max_ops` operations after 1–3
-/// registrations.
+/// registrations (after [`FILLERS`] more in one case out of ten).
 pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     (
         policy_p(),
         start(),
+        prop::bool::weighted(0.1),
         prop::collection::vec(profile_p(), 1..=3),
         prop::collection::vec(op_p(), 1..=max_ops),
     )
-        .prop_map(|(p, start, first, ops)| {
+        .prop_map(|(p, start, fillers, first, ops)| {
             let policy = build_policy(&p);
-            let log = resolve(&policy, start, &first, &ops);
+            let log = resolve(&policy, start, fillers, &first, &ops);
             Case { policy, log }
         })
 }
