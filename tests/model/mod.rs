@@ -502,7 +502,7 @@ impl From<&airisk::Transition> for Tr {
             seq: t.seq,
             ts: t.ts,
             scope: t.scope,
-            system: t.system,
+            system: t.system.0,
             system_id: t.system_id.to_string(),
             grade: t.grade,
             grade_id: t.grade_id.to_string(),
