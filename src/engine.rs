@@ -1,29 +1,5 @@
-//! The monitoring and early-warning engine (技术监测 · 风险预警 · 应急响应).
-//!
-//! An [`Engine`] holds one [`Policy`], a registry of systems and each system's state.
-//! Observations and ticks advance the state; level changes come out as [`Transition`]s,
-//! either into a bounded queue (drained with [`Engine::drain`]) or to a sink set with
-//! [`Engine::set_sink`].
-//!
-//! The engine keeps the registry, the locks, the numbering and the delivery; evaluating a
-//! system is the job of the layer under it (rules, windows, the state arena).
-//!
-//! # Concurrency
-//! `Engine` is `Send + Sync` and every method takes `&self`. Systems live in 64 shards
-//! (handle mod 64), each behind its own `parking_lot::Mutex` and holding its systems'
-//! states in one slab; observing different systems on different threads contends only when
-//! they share a shard. Registration takes the registry lock and, briefly, the new system's
-//! shard lock; it does not block observations of other shards. The sink is called with no
-//! engine lock held and may call back into the engine.
-//!
-//! With a journal open, transitions are numbered and given their place in the journal
-//! under the shard lock (a few instructions under one more small lock), and written after
-//! the shard lock is released, in `seq` order: a slow disk (or `fsync` per record) delays
-//! only the threads that emitted transitions, never observations of other systems that
-//! emit none.
-//!
-//! # Time
-//! The engine never reads a clock: every time is the caller's `ts_ms`.
+//! The engine: registry, shards, numbering and delivery (the user-facing docs are on
+//! [`Engine`]).
 
 use crate::classify::{Classification, Profile, classify};
 use crate::error::{Error, Result};
@@ -230,7 +206,52 @@ struct JournalSlot {
     waiting: BTreeMap<u64, Map<String, Value>>,
 }
 
-/// The engine. See the [module docs](self).
+/// The monitoring and early-warning engine (技术监测 · 风险预警 · 应急响应).
+///
+/// An engine holds one [`Policy`], a registry of systems and each system's state.
+/// Observations and ticks advance the state; level changes come out as [`Transition`]s,
+/// either into a bounded queue (drained with [`Engine::drain`]) or to a sink set with
+/// [`Engine::set_sink`].
+///
+/// ```
+/// use airisk::{Engine, Level, Policy, Profile};
+///
+/// let engine = Engine::new(Policy::default_policy());
+/// let bus = engine.register(Profile::from_json(r#"{"id": "bus-1",
+///     "sector": "autonomous_driving", "data": "personal", "autonomy": "autonomous",
+///     "users": 20000}"#)?)?;
+/// let incidents = engine.signal("safety_incidents").unwrap();
+/// engine.observe(bus, incidents, 1.0, 1_764_374_400_000)?;
+/// let mut out = Vec::new();
+/// engine.drain(&mut out);
+/// assert_eq!(out[0].rule_id.as_deref(), Some("safety-incidents"));
+/// assert!(out[0].to > Level::None);
+/// # Ok::<(), airisk::Error>(())
+/// ```
+///
+/// # Concurrency
+/// `Engine` is `Send + Sync` and every method takes `&self`. Systems live in 64 shards
+/// (handle mod 64), each behind its own lock and holding its systems' states in one slab;
+/// observing different systems on different threads contends only when they share a shard.
+/// Registration takes the registry lock and, briefly, the new system's shard lock; it does
+/// not block observations of other shards. The sink is called with no engine lock held and
+/// may call back into the engine.
+///
+/// With a journal open, transitions are numbered and given their place in the journal under
+/// the shard lock (a few instructions under one more small lock), and written after the
+/// shard lock is released, in `seq` order: a slow disk (or `fsync` per record) delays only
+/// the threads whose transitions wait to be written, never an observation of a system that
+/// emits none.
+///
+/// # Time
+/// The engine never reads a clock: every time is the caller's `ts_ms`, so the same input
+/// always gives the same output.
+///
+/// # Snapshots
+/// [`Engine::snapshot`] and [`Engine::restore`] save and rebuild the whole state;
+/// [`Engine::snapshot_system`] and [`Engine::restore_system`] move one system between
+/// engines. The bytes are versioned ([`crate::SNAPSHOT_VERSION`]) and checksummed, and
+/// restore only under the same policy (same fingerprint).
 pub struct Engine {
     policy: RwLock<Policy>,
     pub(crate) registry: RwLock<Registry>,
@@ -842,4 +863,126 @@ fn transition_record(t: &Transition) -> Map<String, Value> {
     };
     m.insert("kind".into(), "transition".into());
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn engine() -> Engine {
+        let p = Policy::from_json(
+            r#"{"schema": 1, "categories": [{"id": "c"}],
+                "grades": [{"id": "low"}, {"id": "high", "min_score": 5}],
+                "classification": {"sectors": {"s": 0}, "data": {"public": 0}, "autonomy": {"a": 0}},
+                "bucket_ms": 1000,
+                "signals": [{"id": "n", "kind": "counter", "category": "c"}],
+                "rules": [{"id": "r", "signal": "n", "aggregate": "count", "window_ms": 1000,
+                           "thresholds": {"low": [2, null, null, null], "high": [2, null, null, null]}}]}"#,
+        )
+        .unwrap();
+        let e = Engine::new(p);
+        for i in 0..65 {
+            let profile = Profile::from_json(&format!(
+                r#"{{"id": "s{i}", "sector": "s", "data": "public", "autonomy": "a", "users": 1}}"#
+            ))
+            .unwrap();
+            e.register(profile).unwrap();
+        }
+        e
+    }
+
+    /// A journal write in progress (here: its lock held) delays only the thread whose
+    /// transition waits to be written, never a system of the same shard: the shard lock is
+    /// released before journal records are written. (With the journal written under the
+    /// shard lock, the second observation below blocked until the journal was released.)
+    #[test]
+    fn a_slow_journal_does_not_hold_the_shard_lock() {
+        let e = Arc::new(engine());
+        let path = std::env::temp_dir().join(format!(
+            "airisk-engine-slow-journal-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        e.open_journal(&path, Durability::Never).unwrap();
+        let n = e.signal("n").unwrap();
+        let (s0, s64) = (SystemHandle(0), SystemHandle(64));
+        assert!(std::ptr::eq(e.shard(s0), e.shard(s64)));
+        e.observe(s0, n, 1.0, 0).unwrap();
+        let held = e.journal.lock();
+        // Thread B: this observation raises s0's rule, so it has a record to journal.
+        let (done_b, b_done) = mpsc::channel();
+        let eb = e.clone();
+        let b = std::thread::spawn(move || {
+            eb.observe(s0, n, 1.0, 1).unwrap();
+            done_b.send(()).unwrap();
+        });
+        // Wait until B has numbered its transition (it then waits for the journal).
+        while e.stats().transitions < 2 {
+            std::thread::yield_now();
+        }
+        // Thread C: a quiet observation of another system of the same shard.
+        let (done_c, c_done) = mpsc::channel();
+        let ec = e.clone();
+        let c = std::thread::spawn(move || {
+            ec.observe(s64, n, 1.0, 1).unwrap();
+            done_c.send(()).unwrap();
+        });
+        assert!(
+            c_done.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "an observation of the same shard waited for the journal"
+        );
+        assert!(b_done.try_recv().is_err(), "B waits for the journal");
+        drop(held);
+        b_done.recv_timeout(Duration::from_secs(30)).unwrap();
+        b.join().unwrap();
+        c.join().unwrap();
+        e.close_journal();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let seqs: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["kind"] == "transition")
+            .map(|v| v["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, vec![1, 2]);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Journal order is `seq` order even when threads finish their writes out of order.
+    #[test]
+    fn journal_order_is_seq_order_across_threads() {
+        let e = Arc::new(engine());
+        let path = std::env::temp_dir().join(format!(
+            "airisk-engine-journal-order-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        e.open_journal(&path, Durability::Never).unwrap();
+        let n = e.signal("n").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let e = e.clone();
+                s.spawn(move || {
+                    for i in 0..400i64 {
+                        let h = SystemHandle((t * 16 + (i as u32 % 16)) % 65);
+                        let _ = e.observe(h, n, 1.0, (i / 32) * 1000);
+                    }
+                });
+            }
+        });
+        e.close_journal();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let seqs: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["kind"] == "transition")
+            .map(|v| v["seq"].as_u64().unwrap())
+            .collect();
+        assert!(seqs.len() > 100, "{}", seqs.len());
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        assert!(crate::journal::verify(&path).is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -1,7 +1,7 @@
 //! The policy's document model: what a validated policy says, as plain public types.
 //!
-//! These types are produced by validation ([`super::load`]) and read by classification,
-//! by the evaluation tables ([`super::compile`]) and by users who inspect a policy. They
+//! These types are produced by validation and read by classification, by the evaluation
+//! tables and by users who inspect a policy. They
 //! serialise to JSON for display; the document itself is [`super::Policy::source`].
 
 use crate::hash::FastMap;

@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
-/// Longest line [`Replayer::run`] accepts, in bytes (1 MiB). A longer line is skipped (and
+/// Longest line [`super::Replayer::run`] accepts, in bytes (1 MiB). A longer line is skipped (and
 /// reported as [`ErrorKind::TooLong`]) without being held in memory.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -68,7 +68,7 @@ impl Event<'_> {
     }
 }
 
-/// Why a line was rejected: the key of the per-reason counts in [`ReplayStats`].
+/// Why a line was rejected: the key of the per-reason counts in [`super::ReplayStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ErrorKind {
