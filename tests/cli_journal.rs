@@ -47,7 +47,7 @@ fn replay_writes_a_journal_that_verifies_and_tampering_is_named() {
     assert!(v.status.success());
     assert_eq!(
         String::from_utf8_lossy(&v.stdout).trim(),
-        format!("ok {} records", transitions + registrations)
+        format!("ok {} records", 1 + transitions + registrations) // + the session marker
     );
     // Edit one record: verify exits 1 naming line 5.
     let text = std::fs::read_to_string(&j).unwrap();
