@@ -8,7 +8,7 @@
 #   PREFIX/lib/pkgconfig/airisk.pc              for pkg-config, with this PREFIX
 #
 # Usage: scripts/install.sh [--prefix DIR] [--libdir DIR] [--destdir DIR] [--no-shared]
-#                           [--no-static] [--no-build]
+#                           [--no-static] [--no-build | --build-only]
 #   --prefix DIR   where the files will live (default /usr/local; also $PREFIX)
 #   --libdir DIR   libraries and pkgconfig/ (default PREFIX/lib)
 #   --destdir DIR  stage the files under DIR instead of / (also $DESTDIR); the .pc still
@@ -16,6 +16,8 @@
 #   --no-shared    install only the static library (then `pkg-config --static` links it)
 #   --no-static    install only the shared library
 #   --no-build     install what the last run built (target/install/release)
+#   --build-only   build, install nothing (then `sudo scripts/install.sh --no-build`, so
+#                  that cargo does not run as root)
 #
 # The libraries are built with `cargo rustc --release` into target/install (so they do not
 # disturb target/release); the release profile ships them without debug info. Run
@@ -30,6 +32,7 @@ destdir=${DESTDIR:-}
 shared=1
 static=1
 build=1
+install=1
 while [ $# -gt 0 ]; do
   case $1 in
     --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --no-shared) shared=0; shift ;;
     --no-static) static=0; shift ;;
     --no-build) build=0; shift ;;
+    --build-only) install=0; shift ;;
     -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -77,6 +81,11 @@ if [ "$build" = 1 ]; then
   if [ -n "$native" ]; then
     printf '%s\n' "$native" >"$out/airisk-native-static-libs"
   fi
+fi
+if [ "$install" = 0 ]; then
+  [ "$build" = 1 ] || { echo "install.sh: --build-only and --no-build leave nothing to do" >&2; exit 2; }
+  echo "built $out/libairisk.so and $out/libairisk.a; install with: scripts/install.sh --no-build"
+  exit 0
 fi
 for f in libairisk.so libairisk.a; do
   [ -f "$out/$f" ] || { echo "install.sh: $out/$f is missing (run without --no-build)" >&2; exit 1; }

@@ -13,7 +13,9 @@ pub const MAX_PROFILE_LIST: usize = 256;
 /// Largest profile document accepted, in bytes.
 pub const MAX_PROFILE_BYTES: usize = 64 << 10;
 
-/// The description of one AI application (DESIGN.md "Profile").
+/// The description of one AI application: what [`classify`] grades and
+/// [`Engine::register`](crate::Engine::register) monitors. Build one with
+/// [`Profile::builder`], or parse one with [`Profile::from_json`] / [`Profile::parse`].
 ///
 /// `id`, `sector`, `data`, `autonomy` and `users` are required; lists default to empty.
 /// Unknown fields are rejected.
@@ -694,7 +696,7 @@ fn any_in(list: &Option<Vec<u32>>, values: &[u32]) -> bool {
     }
 }
 
-/// Classifies `profile` under `policy` (DESIGN.md "Classification").
+/// Classifies `profile` under `policy`.
 ///
 /// score = sector + Σ capabilities + data + autonomy + scale step + Σ vulnerable groups +
 /// Σ mitigations; the score grade is the last grade whose `min_score` ≤ score (else the
