@@ -91,7 +91,9 @@ for f in libairisk.so libairisk.a; do
   [ -f "$out/$f" ] || { echo "install.sh: $out/$f is missing (run without --no-build)" >&2; exit 1; }
 done
 # What a program linking libairisk.a needs besides it (measured by rustc; glibc default).
-libs_private=$(cat "$out/airisk-native-static-libs" 2>/dev/null || echo "-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc")
+# (airisk.pc.in carries the list measured on Linux with glibc.)
+libs_private=$(cat "$out/airisk-native-static-libs" 2>/dev/null ||
+  sed -n 's/^Libs.private: *//p' airisk.pc.in)
 
 inc=$destdir$prefix/include
 lib=$destdir$libdir
@@ -109,8 +111,12 @@ if [ "$static" = 1 ]; then
   # library's debug info the same way).
   strip --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd "$lib/libairisk.a"
 fi
-sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
-    -e "s|@LIBS_PRIVATE@|$libs_private|" airisk.pc.in >"$lib/pkgconfig/airisk.pc"
+# libdir stays relative to the prefix unless --libdir moved it.
+pc_libdir='${exec_prefix}/lib'
+[ "$libdir" = "$prefix/lib" ] || pc_libdir=$libdir
+sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|^libdir=.*|libdir=$pc_libdir|" \
+    -e "s|^Libs.private:.*|Libs.private: $libs_private|" \
+    -e '/^# /d' airisk.pc.in >"$lib/pkgconfig/airisk.pc"
 chmod 644 "$lib/pkgconfig/airisk.pc"
 
 echo "installed airisk $version into $destdir$prefix:"
