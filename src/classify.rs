@@ -1,7 +1,7 @@
 //! Classification and grading (分类分级): a [`Profile`] and a [`Policy`] give a
 //! [`Classification`] — grade, score, and the explanation of both.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Issue, Result};
 use crate::json::check_id;
 use crate::policy::{FactorTable, Policy};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,9 @@ pub const MAX_PROFILE_LIST: usize = 256;
 /// Largest profile document accepted, in bytes.
 pub const MAX_PROFILE_BYTES: usize = 64 << 10;
 
-/// The description of one AI application (DESIGN.md "Profile").
+/// The description of one AI application: what [`classify`] grades and
+/// [`Engine::register`](crate::Engine::register) monitors. Build one with
+/// [`Profile::builder`], or parse one with [`Profile::from_json`] / [`Profile::parse`].
 ///
 /// `id`, `sector`, `data`, `autonomy` and `users` are required; lists default to empty.
 /// Unknown fields are rejected.
@@ -47,11 +49,68 @@ pub struct Profile {
     pub operator: Option<String>,
 }
 
+/// The fields of a profile, in the order problems are reported.
+const PROFILE_FIELDS: [&str; 10] = [
+    "id",
+    "sector",
+    "capabilities",
+    "data",
+    "autonomy",
+    "users",
+    "vulnerable_groups",
+    "mitigations",
+    "name",
+    "operator",
+];
+
 impl Profile {
+    /// Starts building a profile in code, from its five required fields; lists start
+    /// empty. [`ProfileBuilder::build`] runs the checks that parsing runs.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let profile = Profile::builder("triage-bot", "healthcare_clinical", "sensitive_personal",
+    ///                                "human_on_the_loop", 150_000)
+    ///     .capability("generative")
+    ///     .capability("automated_decision")
+    ///     .vulnerable_group("patients")
+    ///     .mitigation("human_review_process")
+    ///     .name("Hospital triage chatbot")
+    ///     .operator("City Hospital")
+    ///     .build()?;
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert_eq!(engine.classify(&profile)?.grade.as_ref(), "major");
+    /// engine.register(profile)?;
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    pub fn builder(
+        id: impl Into<String>,
+        sector: impl Into<String>,
+        data: impl Into<String>,
+        autonomy: impl Into<String>,
+        users: u64,
+    ) -> ProfileBuilder {
+        ProfileBuilder(Profile {
+            id: id.into(),
+            sector: sector.into(),
+            capabilities: Vec::new(),
+            data: data.into(),
+            autonomy: autonomy.into(),
+            users,
+            vulnerable_groups: Vec::new(),
+            mitigations: Vec::new(),
+            name: None,
+            operator: None,
+        })
+    }
+
     /// Parses and checks a profile document (unknown and duplicate fields are errors).
     ///
     /// # Errors
-    /// [`Error::Json`] for malformed JSON, [`Error::Profile`] naming the offending field.
+    /// [`Error::Json`] for malformed JSON, [`Error::Limit`] for a document over
+    /// [`MAX_PROFILE_BYTES`], [`Error::Profile`] with the first problem (its field and
+    /// a plain-language reason; [`Profile::parse`] gives every problem).
     pub fn from_json(text: &str) -> Result<Profile> {
         if text.len() > MAX_PROFILE_BYTES {
             return Err(Error::Limit(format!(
@@ -66,21 +125,62 @@ impl Profile {
     /// Builds a profile from parsed JSON, then [`Profile::check`]s it.
     ///
     /// # Errors
-    /// [`Error::Profile`] naming the offending field.
+    /// [`Error::Profile`] with the first problem (field order: `id`, `sector`,
+    /// `capabilities`, `data`, `autonomy`, `users`, `vulnerable_groups`, `mitigations`,
+    /// `name`, `operator`, then unknown fields).
     pub fn from_value(v: serde_json::Value) -> Result<Profile> {
-        let p: Profile = serde_path_to_error::deserialize(&v).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            let inner = e.into_inner().to_string();
-            let path = if path.is_empty() {
-                field_in_message(&inner).unwrap_or_default()
-            } else {
-                path
-            };
-            Error::profile(path, inner)
-        })?;
-        p.check()?;
-        Ok(p)
+        let mut issues = Vec::new();
+        match read_profile(&v, None, &mut issues) {
+            Some(p) if issues.is_empty() => Ok(p),
+            _ => Err(Error::Profile(issues.into_iter().next().unwrap_or(Issue {
+                path: String::new(),
+                reason: "invalid profile".into(),
+            }))),
+        }
+    }
+
+    /// Parses a profile document and reports **every** problem, each with its field path
+    /// and a plain-language reason. With a policy, the ids (sector, capabilities, data
+    /// class, autonomy, vulnerable groups, mitigations) are checked against its tables too,
+    /// and an unknown one comes with a "did you mean" suggestion and the valid values.
+    ///
+    /// ```
+    /// use airisk::{Policy, Profile};
+    ///
+    /// let policy = Policy::default_policy();
+    /// let problems = Profile::parse(r#"{"id": "bot", "sector": "healthcare", "data": "personal",
+    ///     "autonomy": "autonomous", "users": "many", "capabilities": ["generatve"]}"#,
+    ///     Some(&policy)).unwrap_err();
+    /// let paths: Vec<&str> = problems.iter().map(|i| i.path.as_str()).collect();
+    /// assert_eq!(paths, ["sector", "capabilities[0]", "users"]);
+    /// assert!(problems[0].reason.starts_with(
+    ///     r#"unknown sector "healthcare"; did you mean "healthcare_clinical"? valid: "#));
+    /// assert_eq!(problems[2].reason, r#"users must be a whole number ≥ 0, found "many""#);
+    /// ```
+    ///
+    /// # Errors
+    /// Every problem found. Malformed JSON and an oversized document are one problem at
+    /// the empty path.
+    pub fn parse(text: &str, policy: Option<&Policy>) -> std::result::Result<Profile, Vec<Issue>> {
+        let doc_issue = |reason: String| {
+            vec![Issue {
+                path: String::new(),
+                reason,
+            }]
+        };
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(doc_issue(format!(
+                "profile is {} bytes; at most {MAX_PROFILE_BYTES} are accepted",
+                text.len()
+            )));
+        }
+        let v =
+            crate::json::parse_strict(text).map_err(|e| doc_issue(format!("invalid JSON: {e}")))?;
+        let mut issues = Vec::new();
+        match read_profile(&v, policy, &mut issues) {
+            Some(p) if issues.is_empty() => Ok(p),
+            _ => Err(issues),
+        }
     }
 
     /// Checks the profile's own rules (id format, list sizes), independent of a policy.
@@ -95,24 +195,404 @@ impl Profile {
             ("mitigations", &self.mitigations),
         ] {
             if list.len() > MAX_PROFILE_LIST {
-                return Err(Error::profile(
-                    k,
-                    format!(
-                        "{} entries; at most {MAX_PROFILE_LIST} are allowed",
-                        list.len()
-                    ),
-                ));
+                return Err(Error::profile(k, list_too_long(list.len())));
             }
         }
         Ok(())
     }
 }
 
-/// serde's "missing field `x`" / "unknown field `x`" → `x`.
-fn field_in_message(msg: &str) -> Option<String> {
-    let start = msg.find('`')? + 1;
-    let end = msg[start..].find('`')? + start;
-    Some(msg[start..end].to_owned())
+fn list_too_long(n: usize) -> String {
+    format!("{n} entries; at most {MAX_PROFILE_LIST} are allowed")
+}
+
+/// Builds a [`Profile`] in code: see [`Profile::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct ProfileBuilder(Profile);
+
+impl ProfileBuilder {
+    /// Adds a capability (a key of `classification.capabilities`).
+    pub fn capability(mut self, capability: impl Into<String>) -> Self {
+        self.0.capabilities.push(capability.into());
+        self
+    }
+
+    /// Adds a vulnerable group served (a key of `classification.vulnerable_groups`).
+    pub fn vulnerable_group(mut self, group: impl Into<String>) -> Self {
+        self.0.vulnerable_groups.push(group.into());
+        self
+    }
+
+    /// Adds a mitigation in place (a key of `classification.mitigations`).
+    pub fn mitigation(mut self, mitigation: impl Into<String>) -> Self {
+        self.0.mitigations.push(mitigation.into());
+        self
+    }
+
+    /// Sets the display name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.0.name = Some(name.into());
+        self
+    }
+
+    /// Sets the operator.
+    pub fn operator(mut self, operator: impl Into<String>) -> Self {
+        self.0.operator = Some(operator.into());
+        self
+    }
+
+    /// The profile, after the checks that parsing runs ([`Profile::check`]: the id is
+    /// 1–128 bytes of UTF-8 without control characters; lists have at most
+    /// [`MAX_PROFILE_LIST`] entries). Ids are checked against a policy when the profile is
+    /// classified or registered ([`profile_issues`] lists every problem at once).
+    ///
+    /// ```
+    /// use airisk::{Error, Profile};
+    ///
+    /// let err = Profile::builder("", "finance", "personal", "autonomous", 10).build().unwrap_err();
+    /// assert!(matches!(err, Error::Profile(ref i) if i.path == "id"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Profile`] naming the field.
+    pub fn build(self) -> Result<Profile> {
+        self.0.check()?;
+        Ok(self.0)
+    }
+}
+
+/// A JSON value for a message: compact, at most about 40 characters.
+fn shown(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= 40 {
+        s
+    } else {
+        let cut: String = s.chars().take(37).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Reads a profile from JSON, collecting every problem (and, with a policy, every id the
+/// policy does not define). Returns the profile when every field could be read.
+fn read_profile(
+    v: &serde_json::Value,
+    policy: Option<&Policy>,
+    issues: &mut Vec<Issue>,
+) -> Option<Profile> {
+    use serde_json::Value;
+    let mut err = |path: String, reason: String| issues.push(Issue { path, reason });
+    let Value::Object(m) = v else {
+        err(
+            String::new(),
+            format!(
+                "a profile must be a JSON object, found {}",
+                crate::json::type_name(v)
+            ),
+        );
+        return None;
+    };
+    let t = policy.map(|p| &p.0.classification);
+    let mut ok = true;
+    // A required or optional string field.
+    let string = |k: &'static str,
+                  required: bool,
+                  err: &mut dyn FnMut(String, String)|
+     -> Option<Option<String>> {
+        match m.get(k) {
+            None if required => {
+                err(k.to_owned(), format!("required field {k} is missing"));
+                None
+            }
+            None => Some(None),
+            Some(Value::Null) if !required => Some(None),
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(other) => {
+                err(
+                    k.to_owned(),
+                    format!("{k} must be a string, found {}", shown(other)),
+                );
+                None
+            }
+        }
+    };
+    // A list of strings.
+    let list = |k: &'static str, err: &mut dyn FnMut(String, String)| -> Option<Vec<String>> {
+        match m.get(k) {
+            None => Some(Vec::new()),
+            Some(Value::Array(a)) => {
+                if a.len() > MAX_PROFILE_LIST {
+                    err(k.to_owned(), list_too_long(a.len()));
+                    return None;
+                }
+                let mut out = Vec::with_capacity(a.len());
+                let mut good = true;
+                for (i, x) in a.iter().enumerate() {
+                    match x {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            good = false;
+                            err(
+                                format!("{k}[{i}]"),
+                                format!(
+                                    "each entry of {k} must be a string, found {}",
+                                    shown(other)
+                                ),
+                            );
+                        }
+                    }
+                }
+                good.then_some(out)
+            }
+            Some(other) => {
+                err(
+                    k.to_owned(),
+                    format!("{k} must be a list of strings, found {}", shown(other)),
+                );
+                None
+            }
+        }
+    };
+    let mut e = |path: String, reason: String| err(path, reason);
+    let id = string("id", true, &mut e).flatten();
+    if let Some(id) = &id {
+        if let Err(r) = check_id(id) {
+            e("id".into(), r);
+        }
+    }
+    let sector = string("sector", true, &mut e).flatten();
+    if let (Some(s), Some(t)) = (&sector, t) {
+        if let Some(r) = unknown_id(&t.sectors, "sector", s) {
+            e("sector".into(), r);
+        }
+    }
+    let capabilities = list("capabilities", &mut e);
+    if let (Some(l), Some(t)) = (&capabilities, t) {
+        for (i, c) in l.iter().enumerate() {
+            if let Some(r) = unknown_id(&t.capabilities, "capability", c) {
+                e(format!("capabilities[{i}]"), r);
+            }
+        }
+    }
+    let data = string("data", true, &mut e).flatten();
+    if let (Some(s), Some(t)) = (&data, t) {
+        if let Some(r) = unknown_id(&t.data, "data class", s) {
+            e("data".into(), r);
+        }
+    }
+    let autonomy = string("autonomy", true, &mut e).flatten();
+    if let (Some(s), Some(t)) = (&autonomy, t) {
+        if let Some(r) = unknown_id(&t.autonomy, "autonomy", s) {
+            e("autonomy".into(), r);
+        }
+    }
+    let users = match m.get("users") {
+        None => {
+            e(
+                "users".into(),
+                "required field users is missing (the number of users, a whole number ≥ 0)".into(),
+            );
+            None
+        }
+        Some(v) => match v.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                let why = if v.as_i64().is_none()
+                    && v.as_f64().is_some_and(|f| f.fract() == 0.0 && f > 0.0)
+                {
+                    format!(
+                        "users must be a whole number from 0 to {}, found {}",
+                        u64::MAX,
+                        shown(v)
+                    )
+                } else {
+                    format!("users must be a whole number ≥ 0, found {}", shown(v))
+                };
+                e("users".into(), why);
+                None
+            }
+        },
+    };
+    let vulnerable_groups = list("vulnerable_groups", &mut e);
+    if let (Some(l), Some(t)) = (&vulnerable_groups, t) {
+        for (i, g) in l.iter().enumerate() {
+            if let Some(r) = unknown_id(&t.vulnerable_groups, "vulnerable group", g) {
+                e(format!("vulnerable_groups[{i}]"), r);
+            }
+        }
+    }
+    let mitigations = list("mitigations", &mut e);
+    if let (Some(l), Some(t)) = (&mitigations, t) {
+        for (i, x) in l.iter().enumerate() {
+            if let Some(r) = unknown_id(&t.mitigations, "mitigation", x) {
+                e(format!("mitigations[{i}]"), r);
+            }
+        }
+    }
+    let name = string("name", false, &mut e);
+    let operator = string("operator", false, &mut e);
+    for k in m.keys() {
+        if !PROFILE_FIELDS.contains(&k.as_str()) {
+            ok = false;
+            e(
+                k.clone(),
+                unknown_value("field", k, PROFILE_FIELDS.iter().copied()),
+            );
+        }
+    }
+    Some(Profile {
+        id: id?,
+        sector: sector?,
+        capabilities: capabilities?,
+        data: data?,
+        autonomy: autonomy?,
+        users: users?,
+        vulnerable_groups: vulnerable_groups?,
+        mitigations: mitigations?,
+        name: name?,
+        operator: operator?,
+    })
+    .filter(|_| ok)
+}
+
+/// `unknown sector "x"; did you mean "y"? valid: a, b, c` when `table` lacks `id`.
+fn unknown_id(table: &FactorTable, what: &str, id: &str) -> Option<String> {
+    if table.get(id).is_some() {
+        return None;
+    }
+    Some(unknown_value(
+        what,
+        id,
+        table.entries().iter().map(|f| &*f.id),
+    ))
+}
+
+/// The message for a value that is not one of `valid`: a suggestion when one is close,
+/// then every valid value.
+pub(crate) fn unknown_value<'a>(
+    what: &str,
+    found: &str,
+    valid: impl Iterator<Item = &'a str> + Clone,
+) -> String {
+    let mut m = format!("unknown {what} {found:?}");
+    if let Some(s) = suggest(found, valid.clone()) {
+        m.push_str(&format!("; did you mean {s:?}?"));
+    }
+    let all: Vec<&str> = valid.collect();
+    // `...; did you mean "x"? valid: a, b` — the question mark ends the suggestion.
+    let sep = if m.ends_with('?') { " " } else { "; " };
+    if all.is_empty() {
+        m.push_str(&format!("{sep}the policy defines no {what}"));
+    } else {
+        m.push_str(sep);
+        m.push_str("valid: ");
+        m.push_str(&all.join(", "));
+    }
+    m
+}
+
+/// The valid value closest to `found`, if one is close enough to be a likely typo or
+/// abbreviation: the same after normalising case and separators, within a third of its
+/// length in edits, or one whose `_`-separated words start (or end) with `found`.
+/// Ties go to the earlier value.
+pub fn suggest<'a>(found: &str, valid: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let norm: String = found
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '-' | ' ' | '.' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    if norm.is_empty() {
+        return None;
+    }
+    let mut best: Option<(usize, &str)> = None;
+    for v in valid {
+        let score = if v == norm {
+            0
+        } else {
+            let d = edit_distance(&norm, v);
+            if d <= (v.chars().count() / 3).max(1) {
+                d
+            } else if v.starts_with(&format!("{norm}_"))
+                || v.ends_with(&format!("_{norm}"))
+                || v.contains(&format!("_{norm}_"))
+            {
+                100 + v.len() - norm.len()
+            } else {
+                continue;
+            }
+        };
+        if best.is_none_or(|(b, _)| score < b) {
+            best = Some((score, v));
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
+/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions), on chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len() > 256 || b.len() > 256 {
+        return usize::MAX;
+    }
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for (j, x) in d.iter_mut().enumerate().take(w) {
+        *x = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+/// Every problem of `profile` under `policy`, in field order: the profile's own rules
+/// ([`Profile::check`]) and every sector, capability, data class, autonomy, vulnerable
+/// group and mitigation the policy does not define, each with a "did you mean"
+/// suggestion where one is close and the list of valid values. Empty when [`classify`]
+/// would succeed. [`classify`]'s [`Error::Profile`] is the first of these.
+///
+/// ```
+/// use airisk::{Policy, Profile, classify::profile_issues};
+///
+/// let p = Profile::builder("bot", "healthcare", "personal", "self_driving", 10)
+///     .capability("generative")
+///     .build()?;
+/// let issues = profile_issues(&Policy::default_policy(), &p);
+/// assert_eq!(issues.len(), 2);
+/// assert_eq!(issues[1].path, "autonomy");
+/// assert!(issues[1].reason.ends_with("valid: autonomous, human_in_the_loop, human_on_the_loop"));
+/// # Ok::<(), airisk::Error>(())
+/// ```
+pub fn profile_issues(policy: &Policy, profile: &Profile) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    // The profile as JSON goes through the same reader as a document, so a built profile
+    // and a parsed one get the same messages.
+    match serde_json::to_value(profile) {
+        Ok(v) => {
+            read_profile(&v, Some(policy), &mut issues);
+        }
+        Err(e) => issues.push(Issue {
+            path: String::new(),
+            reason: e.to_string(),
+        }),
+    }
+    issues
 }
 
 /// What a factor is.
@@ -180,23 +660,11 @@ pub struct Classification {
     pub floors: Vec<FloorHit>,
 }
 
-/// Where a looked-up id sits in the profile: a field, or an element of a list field.
-#[derive(Clone, Copy)]
-enum At {
-    Field(&'static str),
-    Item(&'static str, usize),
-}
-
 /// Looks `id` up in `table`: its factor and its index in the table.
-fn lookup(
-    table: &FactorTable,
-    kind: FactorKind,
-    at: At,
-    what: &str,
-    id: &str,
-) -> Result<(Factor, u32)> {
-    match table.get_ix(id) {
-        Some((i, f)) => Ok((
+#[inline]
+fn lookup(table: &FactorTable, kind: FactorKind, id: &str) -> Option<(Factor, u32)> {
+    table.get_ix(id).map(|(i, f)| {
+        (
             Factor {
                 kind,
                 id: f.id.clone(),
@@ -204,16 +672,18 @@ fn lookup(
                 basis: f.basis.clone(),
             },
             i,
-        )),
-        // The path is formatted only on failure: classification allocates nothing but
-        // its explanation.
-        None => Err(Error::profile(
-            match at {
-                At::Field(f) => f.to_owned(),
-                At::Item(f, i) => format!("{f}[{i}]"),
-            },
-            format!("unknown {what} {id:?}: the policy does not define it"),
-        )),
+        )
+    })
+}
+
+/// The error of a profile that names an id the policy lacks: the first of its issues.
+/// Out of line: classification formats nothing unless it fails.
+#[cold]
+#[inline(never)]
+fn unknown_id_error(policy: &Policy, profile: &Profile) -> Error {
+    match profile_issues(policy, profile).into_iter().next() {
+        Some(i) => Error::Profile(i),
+        None => Error::profile("", "the profile does not fit the policy"),
     }
 }
 
@@ -226,7 +696,7 @@ fn any_in(list: &Option<Vec<u32>>, values: &[u32]) -> bool {
     }
 }
 
-/// Classifies `profile` under `policy` (DESIGN.md "Classification").
+/// Classifies `profile` under `policy`.
 ///
 /// score = sector + Σ capabilities + data + autonomy + scale step + Σ vulnerable groups +
 /// Σ mitigations; the score grade is the last grade whose `min_score` ≤ score (else the
@@ -235,7 +705,9 @@ fn any_in(list: &Option<Vec<u32>>, values: &[u32]) -> bool {
 ///
 /// # Errors
 /// [`Error::Profile`] when the profile is malformed or names a sector, capability, data
-/// class, autonomy, group or mitigation that the policy does not define.
+/// class, autonomy, group or mitigation that the policy does not define: the first of
+/// [`profile_issues`], with a "did you mean" suggestion and the valid values
+/// (`sector: unknown sector "healthcare"; did you mean "healthcare_clinical"? valid: …`).
 pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
     profile.check()?;
     let c = &policy.0;
@@ -246,41 +718,19 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         + profile.vulnerable_groups.len()
         + profile.mitigations.len();
     let mut factors = Vec::with_capacity(n);
-    let (f, sector) = lookup(
-        &t.sectors,
-        FactorKind::Sector,
-        At::Field("sector"),
-        "sector",
-        &profile.sector,
-    )?;
+    let fail = || unknown_id_error(policy, profile);
+    let (f, sector) = lookup(&t.sectors, FactorKind::Sector, &profile.sector).ok_or_else(fail)?;
     factors.push(f);
     let mut caps: SmallVec<[u32; 8]> = SmallVec::new();
-    for (i, cap) in profile.capabilities.iter().enumerate() {
-        let (f, ix) = lookup(
-            &t.capabilities,
-            FactorKind::Capability,
-            At::Item("capabilities", i),
-            "capability",
-            cap,
-        )?;
+    for cap in &profile.capabilities {
+        let (f, ix) = lookup(&t.capabilities, FactorKind::Capability, cap).ok_or_else(fail)?;
         factors.push(f);
         caps.push(ix);
     }
-    let (f, data) = lookup(
-        &t.data,
-        FactorKind::Data,
-        At::Field("data"),
-        "data class",
-        &profile.data,
-    )?;
+    let (f, data) = lookup(&t.data, FactorKind::Data, &profile.data).ok_or_else(fail)?;
     factors.push(f);
-    let (f, autonomy) = lookup(
-        &t.autonomy,
-        FactorKind::Autonomy,
-        At::Field("autonomy"),
-        "autonomy",
-        &profile.autonomy,
-    )?;
+    let (f, autonomy) =
+        lookup(&t.autonomy, FactorKind::Autonomy, &profile.autonomy).ok_or_else(fail)?;
     factors.push(f);
     if let Some(step) = t.scale.iter().rev().find(|s| s.min_users <= profile.users) {
         factors.push(Factor {
@@ -291,27 +741,17 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         });
     }
     let mut groups: SmallVec<[u32; 4]> = SmallVec::new();
-    for (i, g) in profile.vulnerable_groups.iter().enumerate() {
-        let (f, ix) = lookup(
-            &t.vulnerable_groups,
-            FactorKind::VulnerableGroup,
-            At::Item("vulnerable_groups", i),
-            "vulnerable group",
-            g,
-        )?;
+    for g in &profile.vulnerable_groups {
+        let (f, ix) =
+            lookup(&t.vulnerable_groups, FactorKind::VulnerableGroup, g).ok_or_else(fail)?;
         factors.push(f);
         groups.push(ix);
     }
-    for (i, m) in profile.mitigations.iter().enumerate() {
+    for m in &profile.mitigations {
         factors.push(
-            lookup(
-                &t.mitigations,
-                FactorKind::Mitigation,
-                At::Item("mitigations", i),
-                "mitigation",
-                m,
-            )?
-            .0,
+            lookup(&t.mitigations, FactorKind::Mitigation, m)
+                .ok_or_else(fail)?
+                .0,
         );
     }
     let score: i64 = factors.iter().map(|f| f.points).sum();

@@ -1,6 +1,6 @@
 //! The audit journal: an append-only file of every registration and every transition, one
-//! JSON object per line, chained by SM3 hashes (GB/T 32905) so that any edit, deletion,
-//! reordering or truncation is detected.
+//! JSON object per line, chained by SM3 hashes (GB/T 32905) so that any edit, deletion or
+//! reordering is detected, and truncation too when the head is anchored outside the file.
 //!
 //! # Byte layout
 //! Each record is one line:
@@ -10,9 +10,10 @@
 //! ```
 //!
 //! where `BODY = {BODY-MEMBERS}` is the record's content as compact JSON with its keys in
-//! sorted order (a `"kind"` of `register`, `deregister`, `update_profile` or `transition`,
-//! then the fields of that record; a transition's are its DESIGN.md JSON form), `prev` is the
-//! previous record's `hash` (64 zeros for the first record) and
+//! sorted order (a `"kind"` of `session`, `register`, `deregister`, `update_profile` or
+//! `transition`, then the fields of that record; a transition's are its JSON form),
+//! `"record"` is the record's 1-based number in the file, `prev` is the previous record's
+//! `hash` (64 zeros for the first record) and
 //!
 //! ```text
 //! hash = lowercase_hex( SM3( prev_hex_ascii ‖ BODY_bytes ) )
@@ -21,6 +22,22 @@
 //! So anyone can re-verify a line with standard tools: strip the 149-byte
 //! `,"prev":"…","hash":"…"}` suffix, append `}`, prefix the previous hash, and hash with
 //! `openssl dgst -sm3` (see the README for a shell one-liner).
+//!
+//! # Sessions
+//! Every [`Journal::open`] starts a session: its first record is a marker
+//! `{"kind":"session","record":N,"session":K,"writer":"airisk 0.1.0"}` (K counts the
+//! sessions of the file from 1). Opening an existing journal continues it: record numbers go
+//! on, the chain links to the previous head, and the marker says where the new session
+//! begins, so a transition `seq` that starts again at 1 (it counts the transitions of one
+//! engine) is never ambiguous: a record is named by its `record` number, or by its session
+//! and `seq`. [`IfExists::Refuse`] makes opening an existing file an error instead.
+//!
+//! # Truncation
+//! A hash chain cannot tell a journal cut at a record boundary from one that simply ended
+//! there. [`verify_chain`] returns the record count and the head (the last record's hash):
+//! keep them outside the file (a ticket, a regulator's system, a signed e-mail), and
+//! [`Anchor`] checks a journal against them later: fewer records than anchored, or an
+//! anchored hash that is no longer in the chain, means the journal was truncated.
 //!
 //! # Crash safety
 //! Each record is written with one `write` call. A crash can leave a torn last line (bytes
@@ -61,6 +78,16 @@ impl Durability {
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const SUFFIX_LEN: usize = 149;
 
+/// What [`Journal::open_with`] does when the file already holds records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfExists {
+    /// Verify the existing records and continue the chain in a new session (the default).
+    #[default]
+    Continue,
+    /// Refuse: [`Error::State`] if the file exists and is not empty.
+    Refuse,
+}
+
 /// What [`Journal::open`] found in an existing file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
@@ -68,6 +95,8 @@ pub struct OpenReport {
     pub records: u64,
     /// Bytes of a torn last line that were truncated (0 if none).
     pub truncated_bytes: u64,
+    /// Number of the session this open started (1 for a new journal).
+    pub session: u64,
 }
 
 /// An open journal. Appends are serialised by the engine.
@@ -77,8 +106,10 @@ pub struct Journal {
     path: PathBuf,
     prev: String,
     records: u64,
+    session: u64,
     durability: Durability,
     unsynced: u32,
+    body: Vec<u8>,
     line: Vec<u8>,
 }
 
@@ -105,8 +136,14 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Checks one complete line (without its newline) against `prev`; returns its hash.
-fn check_line(line: &[u8], prev: &str) -> std::result::Result<String, String> {
+/// Checks one complete line (without its newline) against `prev`, as record number `n`
+/// after `sessions` session markers; returns its hash and whether it is a session marker.
+fn check_line(
+    line: &[u8],
+    prev: &str,
+    n: u64,
+    sessions: u64,
+) -> std::result::Result<(String, bool), String> {
     if line.len() < SUFFIX_LEN + 2 {
         return Err("line too short to be a record".into());
     }
@@ -142,12 +179,36 @@ fn check_line(line: &[u8], prev: &str) -> std::result::Result<String, String> {
             "hash {h_hex} does not match the content (computed {h}): the record was edited"
         ));
     }
-    Ok(h)
+    match v.get("record").and_then(Value::as_u64) {
+        Some(r) if r == n => {}
+        Some(r) => return Err(format!("record number {r} where {n} was expected")),
+        None => {
+            return Err(
+                "no \"record\" number (not an airisk journal, or written before record numbers)"
+                    .into(),
+            );
+        }
+    }
+    let marker = v.get("kind").and_then(Value::as_str) == Some("session");
+    if marker {
+        let k = v.get("session").and_then(Value::as_u64);
+        if k != Some(sessions + 1) {
+            return Err(format!(
+                "session marker numbered {}, expected {}",
+                v.get("session").map_or("nothing".into(), Value::to_string),
+                sessions + 1
+            ));
+        }
+    } else if n == 1 {
+        return Err("the first record is not a session marker".into());
+    }
+    Ok((h, marker))
 }
 
 /// Result of scanning a journal file.
 struct Scan {
     records: u64,
+    sessions: u64,
     prev: String,
     /// Byte offset just after the last complete line.
     good_len: u64,
@@ -155,7 +216,8 @@ struct Scan {
     torn: u64,
 }
 
-fn scan(file: &mut File) -> std::result::Result<Scan, Broken> {
+/// Scans a whole journal; `each(n, hash)` sees every verified record.
+fn scan(file: &mut File, mut each: impl FnMut(u64, &str)) -> std::result::Result<Scan, Broken> {
     file.seek(SeekFrom::Start(0)).map_err(|e| Broken {
         line: 0,
         reason: e.to_string(),
@@ -163,6 +225,7 @@ fn scan(file: &mut File) -> std::result::Result<Scan, Broken> {
     let mut r = BufReader::new(file);
     let mut prev = GENESIS.to_owned();
     let mut records = 0;
+    let mut sessions = 0;
     let mut good_len = 0u64;
     let mut buf = Vec::new();
     loop {
@@ -174,6 +237,7 @@ fn scan(file: &mut File) -> std::result::Result<Scan, Broken> {
         if n == 0 {
             return Ok(Scan {
                 records,
+                sessions,
                 prev,
                 good_len,
                 torn: 0,
@@ -182,17 +246,22 @@ fn scan(file: &mut File) -> std::result::Result<Scan, Broken> {
         if buf.last() != Some(&b'\n') {
             return Ok(Scan {
                 records,
+                sessions,
                 prev,
                 good_len,
                 torn: n as u64,
             });
         }
         let line = &buf[..buf.len() - 1];
-        prev = check_line(line, &prev).map_err(|reason| Broken {
-            line: records + 1,
-            reason,
-        })?;
+        let (h, marker) =
+            check_line(line, &prev, records + 1, sessions).map_err(|reason| Broken {
+                line: records + 1,
+                reason,
+            })?;
+        prev = h;
         records += 1;
+        sessions += u64::from(marker);
+        each(records, &prev);
         good_len += n as u64;
     }
 }
@@ -202,35 +271,156 @@ fn scan(file: &mut File) -> std::result::Result<Scan, Broken> {
 /// Returns the number of records, or the first broken line. A torn last line (no final
 /// newline) counts as broken here (it is repaired only by [`Journal::open`]).
 pub fn verify(path: &Path) -> std::result::Result<u64, Broken> {
+    verify_chain(path, None).map(|v| v.records)
+}
+
+/// A verified journal: what to keep outside the file to detect a later truncation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Records in the file.
+    pub records: u64,
+    /// Sessions (opens) recorded in the file.
+    pub sessions: u64,
+    /// The last record's hash ([`GENESIS`] for an empty file).
+    pub head: String,
+}
+
+/// What a journal was known to hold at some time, kept outside the file: a record count,
+/// a record's hash, or both (the hash of record `records`).
+///
+/// A journal may have grown since (later records, later sessions): the anchor holds as
+/// long as the anchored records are still there, unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anchor {
+    /// The journal had at least this many records.
+    pub records: Option<u64>,
+    /// The hash of record `records` (or, without `records`, of any record): the head at
+    /// the time the anchor was taken.
+    pub head: Option<String>,
+}
+
+/// Verifies a journal file end to end and, with an anchor, checks that the anchored
+/// records are still there (so a journal cut at a record boundary is detected).
+///
+/// ```no_run
+/// use airisk::journal::{Anchor, verify_chain};
+/// use std::path::Path;
+///
+/// let v = verify_chain(Path::new("audit.jsonl"), None).expect("intact");
+/// println!("{} records, head {}", v.records, v.head); // keep these elsewhere
+/// // Later:
+/// let anchor = Anchor { records: Some(v.records), head: Some(v.head) };
+/// if let Err(b) = verify_chain(Path::new("audit.jsonl"), Some(&anchor)) {
+///     eprintln!("line {}: {}", b.line, b.reason);
+/// }
+/// ```
+///
+/// # Errors
+/// The first broken line (1-based; 0 when the file cannot be read), or, when the chain is
+/// intact but does not hold the anchor, [`Broken`] at the line after the last record with
+/// the reason.
+pub fn verify_chain(path: &Path, anchor: Option<&Anchor>) -> std::result::Result<Verified, Broken> {
     let mut f = File::open(path).map_err(|e| Broken {
         line: 0,
         reason: e.to_string(),
     })?;
-    let s = scan(&mut f)?;
+    let want_n = anchor.and_then(|a| a.records);
+    let want_h = anchor.and_then(|a| a.head.as_deref());
+    // Where the anchored hash was found: (record number, hash at `want_n`).
+    let mut found_at: Option<u64> = None;
+    let mut hash_at_n: Option<String> = None;
+    let s = scan(&mut f, |n, h| {
+        if Some(n) == want_n {
+            hash_at_n = Some(h.to_owned());
+        }
+        if found_at.is_none() && Some(h) == want_h {
+            found_at = Some(n);
+        }
+    })?;
     if s.torn > 0 {
         return Err(Broken {
             line: s.records + 1,
             reason: format!("torn last record: {} bytes without a final newline", s.torn),
         });
     }
-    Ok(s.records)
+    let broken = |reason: String| Broken {
+        line: s.records + 1,
+        reason,
+    };
+    if let Some(n) = want_n {
+        if s.records < n {
+            return Err(broken(format!(
+                "truncated: {} records where at least {n} were anchored ({} missing after record {})",
+                s.records,
+                n - s.records,
+                s.records
+            )));
+        }
+    }
+    match (want_n, want_h) {
+        (Some(n), Some(h)) if hash_at_n.as_deref() != Some(h) => {
+            return Err(broken(format!(
+                "record {n} has hash {}, not the anchored head {h}: the journal was truncated and rewritten, or it is another journal",
+                hash_at_n.as_deref().unwrap_or("(none)")
+            )));
+        }
+        (None, Some(h)) if found_at.is_none() && !(h == GENESIS && s.records == 0) => {
+            return Err(broken(format!(
+                "no record has the anchored head {h}: the journal was truncated before it, or it is another journal"
+            )));
+        }
+        _ => {}
+    }
+    Ok(Verified {
+        records: s.records,
+        sessions: s.sessions,
+        head: s.prev,
+    })
 }
 
 impl Journal {
-    /// Opens (creating if absent) a journal for appending. An existing file is verified
-    /// first; a torn last line is truncated and reported.
+    /// Opens (creating if absent) a journal for appending, and starts a session: the
+    /// first record written is a session marker. An existing file is verified first and
+    /// its chain continues (record numbers go on, the marker links to the previous head);
+    /// a torn last line is truncated and reported.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be opened, read or truncated; [`Error::State`]
-    /// naming the first broken line when the existing content does not verify.
+    /// [`Error::Io`] when the file cannot be opened, read, truncated or written;
+    /// [`Error::State`] naming the first broken line when the existing content does not
+    /// verify.
     pub fn open(path: &Path, durability: Durability) -> Result<(Journal, OpenReport)> {
+        Journal::open_with(path, durability, IfExists::Continue)
+    }
+
+    /// [`Journal::open`], choosing what to do with a file that already holds records.
+    ///
+    /// # Errors
+    /// As [`Journal::open`]; with [`IfExists::Refuse`], [`Error::State`] when the file
+    /// exists and is not empty.
+    pub fn open_with(
+        path: &Path,
+        durability: Durability,
+        if_exists: IfExists,
+    ) -> Result<(Journal, OpenReport)> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-        let s = scan(&mut file).map_err(|b| {
+        if if_exists == IfExists::Refuse {
+            let len = file
+                .metadata()
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?
+                .len();
+            if len > 0 {
+                return Err(Error::State(format!(
+                    "journal {} already exists ({len} bytes); refusing to continue it",
+                    path.display()
+                )));
+            }
+        }
+        let s = scan(&mut file, |_, _| {}).map_err(|b| {
             Error::State(format!(
                 "journal {} is broken at line {}: {}",
                 path.display(),
@@ -250,19 +440,31 @@ impl Journal {
         file.read_to_end(&mut rest)
             .map_err(|e| Error::Io(e.to_string()))?;
         debug_assert!(rest.is_empty());
+        let mut j = Journal {
+            file,
+            path: path.to_owned(),
+            prev: s.prev,
+            records: s.records,
+            session: s.sessions + 1,
+            durability,
+            unsynced: 0,
+            body: Vec::with_capacity(512),
+            line: Vec::with_capacity(512),
+        };
+        let mut marker = Map::new();
+        marker.insert("kind".into(), "session".into());
+        marker.insert("session".into(), j.session.into());
+        marker.insert(
+            "writer".into(),
+            concat!("airisk ", env!("CARGO_PKG_VERSION")).into(),
+        );
+        j.append(&marker)?;
         Ok((
-            Journal {
-                file,
-                path: path.to_owned(),
-                prev: s.prev,
-                records: s.records,
-                durability,
-                unsynced: 0,
-                line: Vec::with_capacity(512),
-            },
+            j,
             OpenReport {
                 records: s.records,
                 truncated_bytes: s.torn,
+                session: s.sessions + 1,
             },
         ))
     }
@@ -282,13 +484,54 @@ impl Journal {
         &self.prev
     }
 
-    /// Appends one record whose content is the JSON object `body` (keys sorted).
+    /// The number of the session this journal handle writes (1 for a new journal).
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Appends one record whose content is the JSON object `body` (keys sorted), with its
+    /// `"record"` number added (a `"record"` key in `body` is replaced).
     ///
     /// # Errors
     /// [`Error::Io`]; the chain head does not advance when the write fails.
     pub fn append(&mut self, body: &Map<String, Value>) -> Result<()> {
-        let body = serde_json::to_vec(body).map_err(|e| Error::Io(e.to_string()))?;
-        let hash = chain_hash(&self.prev, &body);
+        let n = self.records + 1;
+        // The body with "record" in its sorted place, serialised without copying the map.
+        self.body.clear();
+        self.body.push(b'{');
+        let mut first = true;
+        let mut placed = false;
+        let io = |e: serde_json::Error| Error::Io(e.to_string());
+        let mut member = |buf: &mut Vec<u8>, k: &str, v: &dyn Fn(&mut Vec<u8>) -> Result<()>| {
+            if !std::mem::take(&mut first) {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut *buf, k).map_err(io)?;
+            buf.push(b':');
+            v(buf)
+        };
+        for (k, v) in body {
+            if !placed && k.as_str() >= "record" {
+                placed = true;
+                member(&mut self.body, "record", &|b| {
+                    serde_json::to_writer(b, &n).map_err(io)
+                })?;
+            }
+            if k == "record" {
+                continue;
+            }
+            member(&mut self.body, k, &|b| {
+                serde_json::to_writer(b, v).map_err(io)
+            })?;
+        }
+        if !placed {
+            member(&mut self.body, "record", &|b| {
+                serde_json::to_writer(b, &n).map_err(io)
+            })?;
+        }
+        self.body.push(b'}');
+        let body = &self.body;
+        let hash = chain_hash(&self.prev, body);
         self.line.clear();
         self.line.extend_from_slice(&body[..body.len() - 1]);
         self.line.extend_from_slice(b",\"prev\":\"");

@@ -298,3 +298,163 @@ fn profile_is_strictly_validated() {
     );
     assert!(Profile::from_json(&ok).is_ok());
 }
+
+#[test]
+fn every_problem_of_a_profile_is_reported_at_once_in_plain_words() {
+    let p = policy();
+    let text = r#"{"id": "x", "sector": "healthcar", "data": "public", "autonomy": "self",
+                   "users": "many", "capabilities": ["generative", 7], "colour": 1}"#;
+    let issues = Profile::parse(text, Some(&p)).unwrap_err();
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["sector", "capabilities[1]", "autonomy", "users", "colour"]
+    );
+    let reason = |path: &str| &issues.iter().find(|i| i.path == path).unwrap().reason;
+    assert_eq!(
+        reason("sector"),
+        r#"unknown sector "healthcar"; did you mean "healthcare"? valid: autonomous_driving, healthcare, retail"#
+    );
+    assert_eq!(
+        reason("users"),
+        r#"users must be a whole number ≥ 0, found "many""#
+    );
+    assert_eq!(
+        reason("capabilities[1]"),
+        "each entry of capabilities must be a string, found 7"
+    );
+    assert!(
+        reason("autonomy").ends_with("valid: autonomous, human_in_the_loop, human_on_the_loop"),
+        "{}",
+        reason("autonomy")
+    );
+    assert!(reason("colour").starts_with(r#"unknown field "colour"; valid: id, sector"#));
+    // No serde jargon anywhere.
+    for i in &issues {
+        for jargon in ["expected u64", "invalid type", "expected a sequence", "`"] {
+            assert!(!i.reason.contains(jargon), "{i}");
+        }
+    }
+    // Without a policy, only the document's own problems.
+    let issues = Profile::parse(text, None).unwrap_err();
+    assert_eq!(issues.len(), 3, "{issues:?}");
+    // Negative, fractional and missing users; not an object; malformed JSON.
+    for (users, found) in [("-1", "-1"), ("2.5", "2.5"), ("null", "null")] {
+        let t = format!(
+            r#"{{"id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous", "users": {users}}}"#
+        );
+        let i = Profile::parse(&t, Some(&p)).unwrap_err();
+        assert_eq!(i.len(), 1);
+        assert_eq!(
+            i[0].reason,
+            format!("users must be a whole number ≥ 0, found {found}")
+        );
+    }
+    let i = Profile::parse(r#"{"id": "x"}"#, Some(&p)).unwrap_err();
+    let paths: Vec<&str> = i.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(paths, ["sector", "data", "autonomy", "users"]);
+    assert!(i[0].reason.contains("required field sector is missing"));
+    let i = Profile::parse("[1]", Some(&p)).unwrap_err();
+    assert_eq!(
+        i[0].reason,
+        "a profile must be a JSON object, found an array"
+    );
+    let i = Profile::parse("{\"id\": ", Some(&p)).unwrap_err();
+    assert!(i[0].reason.starts_with("invalid JSON"), "{}", i[0].reason);
+}
+
+#[test]
+fn classify_names_the_first_problem_with_a_suggestion() {
+    // Rust and C callers get the first problem, with the same suggestion and valid values.
+    let p = Policy::default_policy();
+    let prof = Profile::builder("bot", "healthcare", "personal", "autonomous", 1)
+        .capability("generatve")
+        .build()
+        .unwrap();
+    match classify(&p, &prof) {
+        Err(Error::Profile(i)) => {
+            assert_eq!(i.path, "sector");
+            assert!(
+                i.reason.starts_with(
+                    r#"unknown sector "healthcare"; did you mean "healthcare_clinical"? valid: "#
+                ),
+                "{}",
+                i.reason
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let all = airisk::classify::profile_issues(&p, &prof);
+    assert_eq!(all.len(), 2);
+    assert!(all[1].reason.contains(r#"did you mean "generative"?"#));
+    // No suggestion when nothing is close; the valid values still come.
+    let prof = Profile::builder("bot", "finance", "personal", "autonomous", 1)
+        .mitigation("prayer")
+        .build()
+        .unwrap();
+    let i = airisk::classify::profile_issues(&p, &prof);
+    assert_eq!(i[0].path, "mitigations[0]");
+    assert!(!i[0].reason.contains("did you mean"), "{}", i[0].reason);
+    assert!(
+        i[0].reason.contains("valid: bias_audit,"),
+        "{}",
+        i[0].reason
+    );
+}
+
+#[test]
+fn suggestions_catch_typos_case_and_abbreviations_only() {
+    use airisk::classify::suggest;
+    let v = [
+        "healthcare_clinical",
+        "healthcare_patient_services",
+        "finance",
+        "education",
+    ];
+    let s = |x: &str| suggest(x, v.iter().copied());
+    assert_eq!(s("healthcare"), Some("healthcare_clinical"));
+    assert_eq!(s("Healthcare-Clinical"), Some("healthcare_clinical"));
+    assert_eq!(s("finanse"), Some("finance"));
+    assert_eq!(s("eudcation"), Some("education"));
+    assert_eq!(s("clinical"), Some("healthcare_clinical"));
+    assert_eq!(s("retail"), None);
+    assert_eq!(s(""), None);
+}
+
+#[test]
+fn a_built_profile_equals_the_parsed_one_and_is_checked_the_same_way() {
+    let built = Profile::builder("bot", "healthcare", "personal", "autonomous", 10)
+        .capability("generative")
+        .capability("biometric")
+        .vulnerable_group("minors")
+        .mitigation("human_review_process")
+        .name("Bot")
+        .operator("Op")
+        .build()
+        .unwrap();
+    let parsed = Profile::from_json(
+        r#"{"id": "bot", "sector": "healthcare", "data": "personal", "autonomy": "autonomous",
+            "users": 10, "capabilities": ["generative", "biometric"], "vulnerable_groups": ["minors"],
+            "mitigations": ["human_review_process"], "name": "Bot", "operator": "Op"}"#,
+    )
+    .unwrap();
+    assert_eq!(built, parsed);
+    assert_eq!(
+        classify(&policy(), &built).unwrap().score,
+        3 + 3 + 1 + 2 + 2 - 1
+    );
+    for bad in ["", "a\u{1}", &"x".repeat(129)] {
+        match Profile::builder(bad, "retail", "public", "autonomous", 0).build() {
+            Err(Error::Profile(i)) => assert_eq!(i.path, "id"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut b = Profile::builder("x", "retail", "public", "autonomous", 0);
+    for _ in 0..=airisk::classify::MAX_PROFILE_LIST {
+        b = b.capability("generative");
+    }
+    match b.build() {
+        Err(Error::Profile(i)) => assert_eq!(i.path, "capabilities"),
+        other => panic!("{other:?}"),
+    }
+}

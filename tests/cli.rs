@@ -100,22 +100,45 @@ fn validate_lists_every_problem_with_its_json_path() {
     let f = write(&d, "bad.json", &p.to_string());
     let o = run(&["validate", f.to_str().unwrap()]);
     assert_eq!(code(&o), 1);
-    let stdout = out(&o);
+    // Each problem once, on stderr; nothing on stdout.
+    assert_eq!(out(&o), "");
+    let e = err(&o);
+    let with = |prefix: &str, word: &str| {
+        e.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(word))
+            .count()
+    };
+    assert_eq!(with("rules[3].thresholds.major", ""), 1, "{e}");
+    assert_eq!(with("rules[0]", "colour"), 1, "{e}");
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("rules[3].thresholds.major")),
-        "{stdout}"
+        e.lines()
+            .last()
+            .unwrap()
+            .ends_with("bad.json: invalid policy (2 problems)"),
+        "{e}"
     );
+    // --json: the same problems as one JSON object on stdout, nothing on stderr.
+    let o = run(&["validate", "--json", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(err(&o), "");
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["ok"], false);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{v}");
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("rules[0]") && l.contains("colour")),
-        "{stdout}"
+        problems
+            .iter()
+            .any(|p| p["path"] == "rules[3].thresholds.major"
+                && p["reason"].as_str().unwrap().contains("must not decrease")),
+        "{v}"
     );
-    assert!(!stdout.contains("ok\n"));
-    // Captured (not a terminal), the problems are on stderr too.
-    assert!(err(&o).contains("rules[3].thresholds.major"), "{}", err(&o));
+    let o = run(&["validate", "--json", "seeds/policy/default.json"]);
+    assert_eq!(code(&o), 0);
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["rules"].as_u64()),
+        (Some(true), Some(19))
+    );
 }
 
 #[test]
@@ -124,7 +147,8 @@ fn validate_reports_malformed_json_and_missing_files() {
     let f = write(&d, "broken.json", "{\"schema\": 1,\n  \"grades\": [}");
     let o = run(&["validate", f.to_str().unwrap()]);
     assert_eq!(code(&o), 1);
-    assert!(out(&o).contains("line 2"), "{}", out(&o));
+    assert!(err(&o).contains("line 2"), "{}", err(&o));
+    assert_eq!(err(&o).matches("line 2").count(), 1, "{}", err(&o));
     let o = run(&["validate", "/nonexistent/policy.json"]);
     assert_eq!(code(&o), 1);
     assert!(err(&o).contains("cannot read"), "{}", err(&o));
@@ -233,6 +257,44 @@ fn classify_rejects_a_bad_profile_naming_the_field() {
     ]);
     assert_eq!(code(&o), 1);
     assert!(out(&o).contains("\"delivery-drone\""));
+}
+
+#[test]
+fn classify_reports_every_problem_of_a_profile_once_in_plain_words() {
+    let d = tmp_dir();
+    // Three bad fields: a sector that is close to a valid one, a typo in a capability,
+    // and users that are not a number.
+    let p = json!({"id": "bot", "sector": "healthcare", "data": "personal",
+                   "autonomy": "human_in_the_loop", "users": "many",
+                   "capabilities": ["generatve"]});
+    let bad = write(&d, "three.json", &p.to_string());
+    let o = run(&["classify", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(out(&o), "");
+    let e = err(&o);
+    let name = bad.to_str().unwrap();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{name}: sector: unknown sector \"healthcare\"; did you mean \"healthcare_clinical\"? valid: "
+        )),
+        "{e}"
+    );
+    assert!(lines[0].contains("healthcare_patient_services"), "{e}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "{name}: capabilities[0]: unknown capability \"generatve\"; did you mean \"generative\"?"
+        )),
+        "{e}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("{name}: users: users must be a whole number ≥ 0, found \"many\"")
+    );
+    for jargon in ["expected u64", "invalid type", "`"] {
+        assert!(!e.contains(jargon), "{e}");
+    }
 }
 
 #[test]
@@ -377,6 +439,18 @@ fn replay_reports_bad_lines_with_their_numbers_and_goes_on() {
             "line {line} ({what}) not reported:\n{e}"
         );
     }
+    // One line number per error: `FILE:6: unknown system "ghost": ... [unknown_system]`.
+    let ghost = e
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}:6: ")))
+        .unwrap();
+    assert_eq!(
+        ghost,
+        format!(
+            "{name}:6: unknown system \"ghost\": no register line for it came before [unknown_system]"
+        )
+    );
+    assert!(!e.contains(": line "), "{e}");
     for ok in [1, 2, 3, 9, 14] {
         assert!(
             !e.contains(&format!("{name}:{ok}:")),
@@ -417,14 +491,16 @@ fn replay_reads_stdin_and_options_after_the_file() {
     let o = run_stdin(&["replay", "--policy", pol.to_str().unwrap(), "-"], &log);
     assert_eq!(code(&o), 0);
     assert_eq!(out(&o).lines().count(), 2);
-    // Bad lines on stdin are numbered too.
+    // Bad lines on stdin are numbered too (once), with their kind in brackets.
     let o = run_stdin(&["replay", "-"], &format!("{log}\n\n[]\n"));
     assert_eq!(code(&o), 1);
-    assert!(
-        err(&o).contains("<stdin>:5: line 5: invalid_line"),
-        "{}",
-        err(&o)
-    );
+    let e = err(&o);
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("<stdin>:5: "))
+        .unwrap_or("");
+    assert!(line.ends_with(" [invalid_line]"), "{e}");
+    assert!(!line.contains("line 5"), "{e}");
 }
 
 #[test]
@@ -469,9 +545,69 @@ fn usage_errors_exit_2() {
     }
     let o = run(&["--help"]);
     assert_eq!(code(&o), 0);
-    for cmd in ["validate", "classify", "replay", "test"] {
+    for cmd in ["validate", "classify", "replay", "test", "journal"] {
         assert!(out(&o).contains(cmd));
     }
+    // A mistyped command or option gets a suggestion.
+    let o = run(&["valdate", "p.json"]);
+    assert_eq!(code(&o), 2);
+    assert!(err(&o).contains("'validate'"), "{}", err(&o));
+    let o = run(&["replay", "--polcy", "p.json", "e.jsonl"]);
+    assert_eq!(code(&o), 2);
+    assert!(err(&o).contains("'--policy'"), "{}", err(&o));
+    // An option given twice is an error, not a silent choice.
+    let o = run(&["classify", "--policy", "a", "--policy", "b", "p.json"]);
+    assert_eq!(code(&o), 2, "{}", err(&o));
+}
+
+#[test]
+fn every_command_has_its_own_help() {
+    // `airisk help CMD`, `airisk CMD --help` and `airisk CMD -h` all work (exit 0, stdout).
+    let expect: [(&[&str], &[&str]); 6] = [
+        (&["validate"], &["POLICY", "--json", "json.path: reason"]),
+        (
+            &["classify"],
+            &["--policy", "--format", "table", "PROFILE", "did you mean"],
+        ),
+        (
+            &["replay"],
+            &[
+                "EVENTS.jsonl",
+                "--html",
+                "--journal",
+                "--journal-sync",
+                "--journal-new",
+                "\"op\": \"register\"",
+                "FILE:LINE: reason [kind]",
+            ],
+        ),
+        (&["test"], &["-v, --verbose", "TESTS.json", "passed"]),
+        (&["journal"], &["verify"]),
+        (
+            &["journal", "verify"],
+            &["--expect-count", "--expect-head", "--json", "head"],
+        ),
+    ];
+    for (cmd, words) in expect {
+        let mut help = vec!["help"];
+        help.extend_from_slice(cmd);
+        let mut long = cmd.to_vec();
+        long.push("--help");
+        for args in [help, long] {
+            let o = run(&args);
+            assert_eq!(code(&o), 0, "{args:?}: {}", err(&o));
+            let text = out(&o);
+            for w in words {
+                assert!(text.contains(w), "{args:?} lacks {w:?}:\n{text}");
+            }
+        }
+    }
+    // The short form lists the flags too, `-v` of `test` included.
+    let o = run(&["test", "-h"]);
+    assert_eq!(code(&o), 0);
+    assert!(out(&o).contains("-v, --verbose"), "{}", out(&o));
+    let o = run(&["--version"]);
+    assert_eq!(out(&o), format!("airisk {}\n", env!("CARGO_PKG_VERSION")));
 }
 
 // ------------------------------------------------------------------ test

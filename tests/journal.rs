@@ -1,9 +1,10 @@
 //! The SM3-chained audit journal: every registration and transition is recorded; edits,
-//! deletions, reordering and truncation are detected; a torn last line is repaired on open.
+//! deletions and reordering are detected, truncation against an anchor; a torn last line is
+//! repaired on open; re-opening continues the chain in a new session.
 
 mod common;
 use airisk::Engine;
-use airisk::journal::{self, Durability, GENESIS, chain_hash};
+use airisk::journal::{self, Anchor, Durability, GENESIS, IfExists, Journal, chain_hash};
 use common::*;
 use serde_json::json;
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ fn fill(path: &std::path::Path, d: Durability) -> u64 {
     e.deregister(b).unwrap();
     let st = e.stats();
     assert_eq!(st.journal_errors, 0);
-    3 + st.transitions
+    // The session marker, two registrations, one deregistration, the transitions.
+    4 + st.transitions
 }
 
 #[test]
@@ -36,20 +38,133 @@ fn every_registration_and_transition_is_recorded_and_verifies() {
     let n = fill(&p, Durability::EveryRecord);
     assert_eq!(journal::verify(&p).unwrap(), n);
     let text = std::fs::read_to_string(&p).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let rec = |i: usize| -> serde_json::Value {
+        serde_json::from_str(text.lines().nth(i).unwrap()).unwrap()
+    };
+    let marker = rec(0);
+    assert_eq!(marker["kind"], "session");
+    assert_eq!(marker["session"], 1);
+    assert_eq!(marker["record"], 1);
+    assert_eq!(marker["prev"], GENESIS);
+    let first = rec(1);
     assert_eq!(first["kind"], "register");
     assert_eq!(first["system"], "a");
-    assert_eq!(first["prev"], GENESIS);
-    let t: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(first["record"], 2);
+    let t = rec(3);
     assert_eq!(t["kind"], "transition");
     assert_eq!(t["seq"], 1);
-    // Reopening continues the chain.
+    assert_eq!(t["record"], 4);
+}
+
+/// Reads every record of a journal as JSON.
+fn records(p: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn reopening_continues_the_chain_in_a_new_session() {
+    let p = tmp("sessions");
+    let n = fill(&p, Durability::Never);
+    let head1 = journal::verify_chain(&p, None).unwrap().head;
+    // A second engine (a second run) opens the same file: its transitions start again at
+    // seq 1, but the journal's record numbers go on and a marker opens session 2.
+    let n2 = fill(&p, Durability::EveryN(8));
+    let v = journal::verify_chain(&p, None).unwrap();
+    assert_eq!((v.records, v.sessions), (n + n2, 2));
+    let all = records(&p);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r["record"], i as u64 + 1, "{r}");
+    }
+    let marker = &all[n as usize];
+    assert_eq!(marker["kind"], "session");
+    assert_eq!(marker["session"], 2);
+    assert_eq!(
+        marker["prev"],
+        head1.as_str(),
+        "the chain links to the previous head"
+    );
+    let seqs: Vec<u64> = all
+        .iter()
+        .filter(|r| r["kind"] == "transition")
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.iter().filter(|&&s| s == 1).count(), 2, "{seqs:?}");
+    // The library reports the session it started.
     let e = Engine::new(policy(json!([rule(json!({}))])));
-    let rep = e.open_journal(&p, Durability::EveryN(8)).unwrap();
-    assert_eq!((rep.records, rep.truncated_bytes), (n, 0));
-    e.register(profile("c", false)).unwrap();
+    let rep = e.open_journal(&p, Durability::Never).unwrap();
+    assert_eq!((rep.records, rep.session), (n + n2, 3));
     e.close_journal();
-    assert_eq!(journal::verify(&p).unwrap(), n + 1);
+    assert_eq!(journal::verify(&p).unwrap(), n + n2 + 1);
+}
+
+#[test]
+fn refusing_an_existing_journal_leaves_it_untouched() {
+    let p = tmp("refuse");
+    let (j, rep) = Journal::open_with(&p, Durability::Never, IfExists::Refuse).unwrap();
+    assert_eq!((rep.records, rep.session), (0, 1));
+    assert_eq!(j.records(), 1);
+    drop(j);
+    let before = std::fs::read(&p).unwrap();
+    let e = Journal::open_with(&p, Durability::Never, IfExists::Refuse).unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn a_cut_at_a_record_boundary_is_caught_by_an_anchor() {
+    let p = tmp("anchor");
+    let n = fill(&p, Durability::Never);
+    let v = journal::verify_chain(&p, None).unwrap();
+    assert_eq!(v.records, n);
+    let full = Anchor {
+        records: Some(v.records),
+        head: Some(v.head.clone()),
+    };
+    assert_eq!(journal::verify_chain(&p, Some(&full)).unwrap(), v);
+    // Cut the last two records: the chain alone still verifies...
+    let mut l = lines(&p);
+    l.truncate(l.len() - 2);
+    write(&p, &l);
+    assert_eq!(journal::verify(&p).unwrap(), n - 2);
+    // ...but not against the count, nor the head, nor both.
+    for anchor in [
+        Anchor {
+            records: Some(n),
+            head: None,
+        },
+        Anchor {
+            records: None,
+            head: Some(v.head.clone()),
+        },
+        full,
+    ] {
+        let b = journal::verify_chain(&p, Some(&anchor)).unwrap_err();
+        assert_eq!(b.line, n - 1, "{anchor:?}: {}", b.reason);
+        assert!(
+            b.reason.contains("truncated") || b.reason.contains("no record has"),
+            "{}",
+            b.reason
+        );
+    }
+    // A journal that grew after the anchor was taken still holds it.
+    let short = journal::verify_chain(&p, None).unwrap();
+    fill(&p, Durability::Never);
+    let grown = Anchor {
+        records: Some(short.records),
+        head: Some(short.head.clone()),
+    };
+    assert!(journal::verify_chain(&p, Some(&grown)).unwrap().records > short.records);
+    // A head that belongs to another record number is refused.
+    let wrong = Anchor {
+        records: Some(short.records - 1),
+        head: Some(short.head),
+    };
+    let b = journal::verify_chain(&p, Some(&wrong)).unwrap_err();
+    assert!(b.reason.contains("not the anchored head"), "{}", b.reason);
 }
 
 #[test]
@@ -132,7 +247,7 @@ fn tampering_is_detected_at_the_first_broken_line() {
     assert!(b.reason.contains("torn"));
     // An engine refuses to append to a tampered journal.
     let mut l = orig.clone();
-    l[1] = l[1].replacen("\"b\"", "\"B\"", 1);
+    l[2] = l[2].replacen("\"b\"", "\"B\"", 1);
     write(&p, &l);
     let e = Engine::new(policy(json!([rule(json!({}))])));
     assert!(e.open_journal(&p, Durability::Never).is_err());
@@ -151,5 +266,5 @@ fn a_torn_last_line_is_truncated_on_open_and_the_rest_kept() {
     assert_eq!(rep.records, n);
     assert_eq!(rep.truncated_bytes, torn.len() as u64);
     e.register(profile("z", false)).unwrap();
-    assert_eq!(journal::verify(&p).unwrap(), n + 1);
+    assert_eq!(journal::verify(&p).unwrap(), n + 2);
 }

@@ -3,9 +3,12 @@
  * register two AI applications, stream 90 minutes of observations, poll the warning
  * transitions and print them with their response actions, free the engine.
  *
- * Build (static library; see README "Linking from C/C++"):
- *   cc -std=c11 -Wall -Wextra -I include examples/c/monitor.c target/release/libairisk.a \
- *      -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o monitor
+ * Build against an installed airisk (scripts/install.sh; README "Linking from C/C++"):
+ *   cc -std=c11 -Wall -Wextra examples/c/monitor.c $(pkg-config --cflags --libs airisk) \
+ *      -Wl,-rpath,"$(pkg-config --variable=libdir airisk)" -o monitor
+ * or, against a static-only install (scripts/install.sh --no-shared):
+ *   cc -std=c11 -Wall -Wextra examples/c/monitor.c \
+ *      $(pkg-config --static --cflags --libs airisk) -o monitor
  */
 #include "airisk.h"
 

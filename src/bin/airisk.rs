@@ -1,14 +1,17 @@
 //! `airisk` — the command line of the airisk library.
 //!
 //! ```text
-//! airisk validate POLICY
+//! airisk validate [--json] POLICY
 //! airisk classify [--policy POLICY] [--format json|table] PROFILE...
-//! airisk replay [--policy POLICY] [--html REPORT.html] EVENTS.jsonl|-
-//! airisk test TESTS.json...
+//! airisk replay [--policy POLICY] [--html REPORT.html] [--journal FILE ...] EVENTS.jsonl|-
+//! airisk test [-v] TESTS.json...
+//! airisk journal verify [--expect-count N] [--expect-head HASH] [--json] FILE
 //! ```
 //!
-//! Exit status: 0 success, 1 failure (invalid input, rejected lines, failing tests), 2 usage
-//! error. A thin layer over the library: see `airisk::replay` for the event-line format.
+//! `airisk help COMMAND` (or `airisk COMMAND --help`) explains each command. Exit status:
+//! 0 success, 1 failure (invalid input, rejected lines, failing tests, a broken journal),
+//! 2 usage error. A thin layer over the library: see `airisk::replay` for the event-line
+//! format.
 
 #[path = "airisk/common.rs"]
 mod common;
@@ -17,174 +20,280 @@ mod report;
 #[path = "airisk/testrun.rs"]
 mod testrun;
 
-use airisk::journal::Durability;
+use airisk::journal::{Anchor, Durability};
 use airisk::replay::{Applied, ErrorKind, Event, LineError, ReplayHandler, ReplayStats, Replayer};
-use airisk::{Classification, Error, Level, Policy, Profile, Transition};
+use airisk::{Classification, Error, Issue, Level, Policy, Profile, Transition};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::{duration, iso};
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "\
-airisk — classify AI applications by risk grade and replay monitoring events
+const EXIT_STATUS: &str = "\
+Exit status: 0 success; 1 invalid input, rejected event lines, failing tests or a broken
+journal; 2 usage error. `airisk help COMMAND` explains a command.";
 
-USAGE:
-    airisk validate POLICY
-        Check a policy document. Prints `ok`, or every problem with its JSON path.
-    airisk classify [--policy POLICY] [--format json|table] PROFILE...
-        Grade each profile, with the factors and floors that explain the grade.
-        JSON (one line per profile when there are several) or a table for people.
-    airisk replay [--policy POLICY] [--html REPORT.html] [--journal FILE
-                  [--journal-sync record|N|never]] EVENTS.jsonl
-        Replay an event log (JSON Lines; `-` reads stdin). Transitions go to stdout
-        as JSON Lines, rejected lines and a summary to stderr. --html writes a
-        self-contained visual report. --journal appends every registration and
-        transition to an SM3-chained audit journal (fsync every record, every N
-        records (default 1024), or never; always at the end).
-    airisk journal verify FILE
-        Verify an audit journal's hash chain: `ok` and the record count (exit 0), or
-        the first broken line and why (exit 1).
-    airisk test TESTS.json...
-        Run policy unit tests (expected transitions at given times).
+/// Grade AI applications by risk (分类分级) and replay their monitoring events through
+/// graded early-warning rules.
+#[derive(Parser)]
+#[command(
+    name = "airisk",
+    version,
+    arg_required_else_help = true,
+    after_help = EXIT_STATUS,
+    help_expected = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
 
-    Without --policy, the default policy compiled into the library is used.
-    Options may come before or after the file names. `airisk help` prints this.
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a policy document: `ok`, or every problem with its JSON path
+    #[command(
+        long_about = "\
+Check a policy document.
 
-EXIT STATUS:
-    0 success; 1 invalid input, rejected event lines or failing tests; 2 usage error.
-";
+Prints `ok` on stdout (exit 0), with the policy's size and any warnings on stderr.
+Otherwise prints every problem, one per line as `json.path: reason`, on stderr (exit 1);
+with --json, a JSON object on stdout instead: {\"ok\": false, \"file\": .., \"problems\":
+[{\"path\": .., \"reason\": ..}]}.",
+        after_help = "Example:\n    airisk validate seeds/policy/default.json"
+    )]
+    Validate(ValidateArgs),
+
+    /// Grade profiles, with the factors and floors that explain each grade
+    #[command(
+        long_about = "\
+Grade each profile under a policy: the grade, the score, every factor with its points
+and legal basis, and the floors that held.
+
+Output is JSON (one object per line when several profiles are given), or a table for
+people with --format table. A bad profile prints every problem it has on stderr, as
+`FILE: field: reason`, with the valid values and a \"did you mean\" suggestion for an
+unknown id; the other profiles are still graded, and the exit status is 1.",
+        after_help = "Examples:\n    airisk classify seeds/profiles/hospital-triage-chatbot.json\n    airisk classify --format table seeds/profiles/*.json"
+    )]
+    Classify(ClassifyArgs),
+
+    /// Replay an event log: transitions on stdout, rejected lines and a summary on stderr
+    #[command(
+        long_about = "\
+Replay an event log (JSON Lines) through the engine.
+
+Each line is one event:
+  {\"op\": \"register\", \"ts\": 0, \"profile\": {..}}
+  {\"op\": \"observe\", \"ts\": 60000, \"system\": \"id\", \"signal\": \"interactions\", \"value\": 12}
+      (`op` may be left out for observe; `value` defaults to 1)
+  {\"op\": \"tick\", \"ts\": 120000}
+Times are milliseconds of the caller's clock; blank lines are skipped.
+
+Every change of a warning level is printed on stdout as one JSON line. A rejected line is
+reported on stderr as `FILE:LINE: reason [kind]` and skipped; a summary (events, rejections
+by kind, transitions by level, systems at each level at the end, events per second) follows
+on stderr. The exit status is 1 if any line was rejected. Memory use does not grow with the
+log. Progress is shown only when stderr is a terminal.",
+        after_help = "Examples:\n    airisk replay seeds/demo/events.jsonl --html report.html\n    airisk replay --journal audit.jsonl --journal-sync record - < events.jsonl"
+    )]
+    Replay(ReplayArgs),
+
+    /// Run policy unit tests (transitions expected at given times)
+    #[command(
+        long_about = "\
+Run policy unit tests: each test registers profiles, replays events (event lines, compact
+series and ticks) and checks the transitions it expects at given times, or forbids in an
+interval. Prints one line per test, what happened instead for a failing expectation, and
+`N passed, M failed` (exit 1 on any failure).",
+        after_help = "Example:\n    airisk test seeds/tests/default-policy.json"
+    )]
+    Test(TestArgs),
+
+    /// Audit-journal tools
+    #[command(subcommand)]
+    Journal(JournalCmd),
+
+    /// Print the version
+    #[command(hide = true)]
+    Version,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// The policy document (JSON; - reads stdin)
+    #[arg(value_name = "POLICY")]
+    policy: PathBuf,
+    /// Print the result as one JSON object on stdout (problems included)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// JSON, pretty for one profile, one object per line for several
+    Json,
+    /// A table for people
+    Table,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// Policy document (default: the policy compiled into airisk)
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+    /// Profile documents (JSON; - reads stdin)
+    #[arg(value_name = "PROFILE", required = true)]
+    profiles: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Policy document (default: the policy compiled into airisk)
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    /// Also write a self-contained HTML report (no scripts, nothing fetched)
+    #[arg(long, value_name = "REPORT.html")]
+    html: Option<PathBuf>,
+    /// Append every registration and transition to this SM3-chained audit journal. An
+    /// existing journal is verified, then continued in a new session
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// When to fsync the journal: every `record`, every N records, or `never` (always at
+    /// the end)
+    #[arg(long, value_name = "record|N|never", default_value = "1024", requires = "journal",
+          value_parser = parse_sync)]
+    journal_sync: Durability,
+    /// Refuse to write into a journal file that already exists, instead of continuing it
+    #[arg(long, requires = "journal")]
+    journal_new: bool,
+    /// The event log (JSON Lines; - reads stdin)
+    #[arg(value_name = "EVENTS.jsonl")]
+    events: PathBuf,
+}
+
+fn parse_sync(s: &str) -> Result<Durability, String> {
+    match s {
+        "record" => Ok(Durability::EveryRecord),
+        "never" => Ok(Durability::Never),
+        n => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(Durability::EveryN(n)),
+            _ => Err("expected record, never or a positive number of records".into()),
+        },
+    }
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Also list every transition of passing tests
+    #[arg(short, long)]
+    verbose: bool,
+    /// Test files ({"tests": [..]}; paths inside are relative to the file)
+    #[arg(value_name = "TESTS.json", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Verify a journal's hash chain; print its record count and head hash
+    #[command(
+        long_about = "\
+Verify an audit journal's SM3 hash chain from the first record to the last.
+
+Intact: prints `ok N records (K sessions)` and `head HASH` on stdout (exit 0). Keep the
+count and the head somewhere else (a ticket, a regulator's system): a hash chain cannot
+tell a journal cut at a record boundary from one that ended there, but --expect-count and
+--expect-head can. A journal that has grown since the anchor was taken still passes, as
+long as the anchored records are unchanged.
+
+Broken: prints `FILE: broken at line N: reason` on stderr (exit 1): an edited, deleted,
+inserted or reordered record, a torn last line, or an anchor that no longer holds. With
+--json, one JSON object on stdout instead.",
+        after_help = "Example:\n    airisk journal verify audit.jsonl\n    airisk journal verify --expect-count 96 --expect-head 3f1c…e0 audit.jsonl"
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The journal had at least N records when anchored
+    #[arg(long, value_name = "N")]
+    expect_count: Option<u64>,
+    /// The head hash when anchored (the hash of record N with --expect-count)
+    #[arg(long, value_name = "HASH", value_parser = parse_hash)]
+    expect_head: Option<String>,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+    /// The journal file
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+fn parse_hash(s: &str) -> Result<String, String> {
+    let h = s.trim().to_ascii_lowercase();
+    if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(h)
+    } else {
+        Err("expected 64 hexadecimal digits (an SM3 hash, as `journal verify` prints it)".into())
+    }
+}
 
 /// How a command ends when it does not succeed.
 pub(crate) enum Fail {
-    /// Bad command line: message, then a hint to `--help`; exit 2.
-    Usage(String),
     /// The message was printed already (or there is none); exit 1.
     Quiet,
     /// Print the message; exit 1.
     Msg(String),
+    /// Problems with a document, each with its JSON path; exit 1.
+    Problems(Vec<Issue>),
 }
 
 type CmdResult = Result<(), Fail>;
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let result = dispatch(args);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout (exit 0); usage errors to stderr, named as this
+        // program's (exit 2).
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            match text.strip_prefix("error: ") {
+                Some(rest) => eprint!("airisk: {rest}"),
+                None => eprint!("{text}"),
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Validate(a) => cmd_validate(a),
+        Cmd::Classify(a) => cmd_classify(a),
+        Cmd::Replay(a) => cmd_replay(a),
+        Cmd::Test(a) => testrun::cmd_test(&a.files, a.verbose),
+        Cmd::Journal(JournalCmd::Verify(a)) => cmd_verify(a),
+        Cmd::Version => {
+            println!("airisk {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail::Usage(m)) => {
-            eprintln!("airisk: {m}\nRun `airisk --help` for usage.");
-            ExitCode::from(2)
-        }
         Err(Fail::Msg(m)) => {
             eprintln!("airisk: {m}");
             ExitCode::from(1)
         }
+        Err(Fail::Problems(issues)) => {
+            for i in issues {
+                eprintln!("airisk: {i}");
+            }
+            ExitCode::from(1)
+        }
         Err(Fail::Quiet) => ExitCode::from(1),
-    }
-}
-
-fn dispatch(args: Vec<OsString>) -> CmdResult {
-    let mut it = args.into_iter();
-    let Some(cmd) = it.next() else {
-        eprint!("{USAGE}");
-        return Err(Fail::Usage("no command given".into()));
-    };
-    let rest: Vec<OsString> = it.collect();
-    match cmd.to_str() {
-        Some("validate") => cmd_validate(Args::parse(rest, &[], &[])?),
-        Some("classify") => cmd_classify(Args::parse(rest, &["--policy", "--format"], &[])?),
-        Some("replay") => cmd_replay(Args::parse(
-            rest,
-            &["--policy", "--html", "--journal", "--journal-sync"],
-            &[],
-        )?),
-        Some("journal") => cmd_journal(Args::parse(rest, &[], &[])?),
-        Some("test") => testrun::cmd_test(Args::parse(rest, &[], &["--verbose", "-v"])?),
-        Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some("--version" | "-V" | "version") => {
-            println!("airisk {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        _ => Err(Fail::Usage(format!(
-            "unknown command {:?}: expected validate, classify, replay, test or journal",
-            cmd.to_string_lossy()
-        ))),
-    }
-}
-
-/// Parsed arguments of one subcommand: options with a value, and positional arguments.
-struct Args {
-    opts: Vec<(&'static str, OsString)>,
-    flags: Vec<&'static str>,
-    /// Positional arguments, in order.
-    pub files: Vec<PathBuf>,
-}
-
-impl Args {
-    /// Splits `args` into `--name VALUE` / `--name=VALUE` options (only those in `known`)
-    /// and positional arguments; `--` ends the options; `-` is positional (stdin).
-    fn parse(
-        args: Vec<OsString>,
-        known: &[&'static str],
-        known_flags: &[&'static str],
-    ) -> Result<Args, Fail> {
-        let mut opts = Vec::new();
-        let mut flags = Vec::new();
-        let mut files = Vec::new();
-        let mut it = args.into_iter();
-        let mut only_files = false;
-        while let Some(a) = it.next() {
-            let s = a.to_string_lossy();
-            if only_files || s == "-" || !s.starts_with('-') {
-                files.push(PathBuf::from(a));
-                continue;
-            }
-            if s == "--" {
-                only_files = true;
-                continue;
-            }
-            if s == "--help" || s == "-h" {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            if let Some(&f) = known_flags.iter().find(|f| **f == s) {
-                flags.push(f);
-                continue;
-            }
-            let (name, inline) = match s.split_once('=') {
-                Some((n, v)) => (n.to_owned(), Some(OsString::from(v))),
-                None => (s.to_string(), None),
-            };
-            let Some(&k) = known.iter().find(|k| **k == name) else {
-                return Err(Fail::Usage(format!("unknown option {name}")));
-            };
-            let v = match inline {
-                Some(v) => v,
-                None => it
-                    .next()
-                    .ok_or_else(|| Fail::Usage(format!("option {k} needs a value")))?,
-            };
-            if opts.iter().any(|(n, _)| *n == k) {
-                return Err(Fail::Usage(format!("option {k} given twice")));
-            }
-            opts.push((k, v));
-        }
-        Ok(Args { opts, flags, files })
-    }
-
-    /// Whether a flag (an option without value) was given.
-    pub fn flag(&self, name: &str) -> bool {
-        self.flags.contains(&name)
-    }
-
-    fn opt(&self, name: &str) -> Option<&OsString> {
-        self.opts.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 }
 
@@ -200,14 +309,6 @@ fn read_text(path: &Path) -> Result<String, Fail> {
     Ok(s)
 }
 
-/// The lines that describe a policy error: one per issue, `path: reason`.
-fn policy_error_lines(e: &Error) -> Vec<String> {
-    match e {
-        Error::Policy(issues) => issues.iter().map(|i| i.to_string()).collect(),
-        e => vec![e.to_string()],
-    }
-}
-
 /// Loads `--policy` (or the default policy). Prints every problem on failure.
 fn load_policy(path: Option<&Path>) -> Result<Policy, Fail> {
     let Some(path) = path else {
@@ -215,11 +316,16 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, Fail> {
     };
     let text = read_text(path)?;
     Policy::from_json(&text).map_err(|e| {
-        let lines = policy_error_lines(&e);
-        let mut m = format!("{}: invalid policy", path.display());
-        for l in lines {
+        let issues = issues_of(&e);
+        let mut m = format!(
+            "{}: invalid policy ({} problem{}; `airisk validate` lists them too)",
+            path.display(),
+            issues.len(),
+            plural_s(issues.len())
+        );
+        for i in issues {
             m.push_str("\n  ");
-            m.push_str(&l);
+            m.push_str(&i.to_string());
         }
         Fail::Msg(m)
     })
@@ -227,13 +333,26 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, Fail> {
 
 // ---------------------------------------------------------------- validate
 
-fn cmd_validate(args: Args) -> CmdResult {
-    let [path] = &args.files[..] else {
-        return Err(Fail::Usage("validate takes exactly one policy file".into()));
-    };
-    let text = read_text(path)?;
-    match Policy::from_json(&text) {
-        Ok(p) => {
+fn issues_of(e: &Error) -> Vec<Issue> {
+    match e {
+        Error::Policy(issues) => issues.clone(),
+        e => vec![Issue {
+            path: String::new(),
+            reason: e.to_string(),
+        }],
+    }
+}
+
+fn plural_s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn cmd_validate(a: ValidateArgs) -> CmdResult {
+    let path = &a.policy;
+    let result = read_text(path)
+        .and_then(|text| Policy::from_json(&text).map_err(|e| Fail::Problems(issues_of(&e))));
+    match (result, a.json) {
+        (Ok(p), false) => {
             println!("ok");
             for w in p.warnings() {
                 eprintln!("warning: {w}");
@@ -250,26 +369,49 @@ fn cmd_validate(args: Args) -> CmdResult {
             );
             Ok(())
         }
-        Err(e) => {
-            let lines = policy_error_lines(&e);
-            // The problems are the command's output (stdout). They are diagnostics too: on
-            // stderr as well, unless both streams are the same terminal (no double print).
-            let mut out = io::stdout().lock();
-            for l in &lines {
-                let _ = writeln!(out, "{l}");
-            }
-            let _ = out.flush();
-            let shown_once = io::stdout().is_terminal() && io::stderr().is_terminal();
-            let n = lines.len();
-            eprintln!(
-                "{}: invalid policy ({n} problem{})",
-                path.display(),
-                if n == 1 { "" } else { "s" }
-            );
-            if !shown_once {
-                for l in &lines {
-                    eprintln!("  {l}");
+        (Ok(p), true) => {
+            let v = serde_json::json!({
+                "ok": true,
+                "file": path.display().to_string(),
+                "policy_version": p.version(),
+                "warnings": p.warnings().iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                "grades": p.grades().len(),
+                "categories": p.categories().len(),
+                "signals": p.signals().len(),
+                "rules": p.rules().len(),
+            });
+            println!("{v}");
+            Ok(())
+        }
+        (Err(f), json) => {
+            let problems = match f {
+                Fail::Problems(p) => p,
+                Fail::Msg(m) => vec![Issue {
+                    path: String::new(),
+                    reason: m,
+                }],
+                Fail::Quiet => Vec::new(),
+            };
+            if json {
+                let v = serde_json::json!({
+                    "ok": false,
+                    "file": path.display().to_string(),
+                    "problems": problems,
+                });
+                println!("{v}");
+            } else {
+                // Each problem once, on stderr; stdout stays empty.
+                let mut err = io::stderr().lock();
+                for i in &problems {
+                    let _ = writeln!(err, "{i}");
                 }
+                let n = problems.len();
+                let _ = writeln!(
+                    err,
+                    "{}: invalid policy ({n} problem{})",
+                    path.display(),
+                    plural_s(n)
+                );
             }
             Err(Fail::Quiet)
         }
@@ -287,36 +429,24 @@ struct Classified<'a> {
     classification: &'a Classification,
 }
 
-fn cmd_classify(args: Args) -> CmdResult {
-    let policy = load_policy(args.opt("--policy").map(Path::new))?;
-    let table = match args.opt("--format").map(|s| s.to_string_lossy()) {
-        None => false,
-        Some(f) if f == "json" => false,
-        Some(f) if f == "table" => true,
-        Some(f) => {
-            return Err(Fail::Usage(format!(
-                "unknown format {f:?}: expected json or table"
-            )));
-        }
-    };
-    if args.files.is_empty() {
-        return Err(Fail::Usage(
-            "classify needs at least one profile file".into(),
-        ));
-    }
-    let several = args.files.len() > 1;
+fn cmd_classify(a: ClassifyArgs) -> CmdResult {
+    let policy = load_policy(a.policy.as_deref())?;
+    let table = a.format == Format::Table;
+    let several = a.profiles.len() > 1;
     let mut failed = false;
     let mut out = io::stdout().lock();
-    for (i, path) in args.files.iter().enumerate() {
+    let mut shown = 0;
+    for path in &a.profiles {
         let result = read_text(path).and_then(|text| {
-            let profile = Profile::from_json(&text).map_err(|e| Fail::Msg(e.to_string()))?;
+            // Every problem of the profile at once, checked against the policy.
+            let profile = Profile::parse(&text, Some(&policy)).map_err(Fail::Problems)?;
             let c = airisk::classify(&policy, &profile).map_err(|e| Fail::Msg(e.to_string()))?;
             Ok((profile, c))
         });
         match result {
             Ok((p, c)) => {
                 let r = if table {
-                    if i > 0 {
+                    if shown > 0 {
                         let _ = writeln!(out);
                     }
                     write_table(&mut out, &p, &c, &policy)
@@ -333,6 +463,7 @@ fn cmd_classify(args: Args) -> CmdResult {
                     };
                     writeln!(out, "{}", s.unwrap_or_default())
                 };
+                shown += 1;
                 r.map_err(|e| {
                     if e.kind() == io::ErrorKind::BrokenPipe {
                         Fail::Quiet
@@ -341,12 +472,22 @@ fn cmd_classify(args: Args) -> CmdResult {
                     }
                 })?;
             }
-            Err(Fail::Msg(m)) => {
+            Err(f) => {
                 let _ = out.flush();
-                eprintln!("airisk: {}: {m}", path.display());
                 failed = true;
+                let lines = match f {
+                    Fail::Problems(issues) => issues,
+                    Fail::Msg(m) => vec![Issue {
+                        path: String::new(),
+                        reason: m,
+                    }],
+                    Fail::Quiet => Vec::new(),
+                };
+                let mut err = io::stderr().lock();
+                for i in lines {
+                    let _ = writeln!(err, "{}: {i}", path.display());
+                }
             }
-            Err(f) => return Err(f),
         }
     }
     let _ = out.flush();
@@ -469,10 +610,7 @@ impl<W: Write> ReplayHandler for CliReplay<W> {
         self.printed_errors += 1;
         if self.printed_errors <= MAX_PRINTED_ERRORS {
             self.clear_progress();
-            eprintln!(
-                "{}:{line}: line {line}: {}: {}",
-                self.source, e.kind, e.message
-            );
+            eprintln!("{}:{line}: {} [{}]", self.source, e.message, e.kind);
         } else if self.printed_errors == MAX_PRINTED_ERRORS + 1 {
             self.clear_progress();
             eprintln!(
@@ -530,16 +668,10 @@ impl<W: Write> CliReplay<W> {
     }
 }
 
-fn cmd_replay(args: Args) -> CmdResult {
-    let [path] = &args.files[..] else {
-        return Err(Fail::Usage(if args.files.is_empty() {
-            "replay needs an event log (a file, or - for stdin)".into()
-        } else {
-            "replay takes one event log".into()
-        }));
-    };
-    let policy = load_policy(args.opt("--policy").map(Path::new))?;
-    let html = args.opt("--html").map(PathBuf::from);
+fn cmd_replay(a: ReplayArgs) -> CmdResult {
+    let path = &a.events;
+    let policy = load_policy(a.policy.as_deref())?;
+    let html = a.html.clone();
     let stdin = path == Path::new("-");
     let (input, total_bytes): (Box<dyn BufRead>, Option<u64>) = if stdin {
         (
@@ -571,23 +703,27 @@ fn cmd_replay(args: Args) -> CmdResult {
         }),
     };
     let mut replayer = Replayer::new(policy);
-    if let Some(jpath) = args.opt("--journal").map(PathBuf::from) {
-        let durability = match args.opt("--journal-sync").map(|s| s.to_string_lossy()) {
-            None => Durability::EveryN(1024),
-            Some(s) if s == "record" => Durability::EveryRecord,
-            Some(s) if s == "never" => Durability::Never,
-            Some(s) => match s.parse::<u32>() {
-                Ok(n) if n >= 1 => Durability::EveryN(n),
-                _ => {
-                    return Err(Fail::Usage(format!(
-                        "--journal-sync takes record, never or a positive number; got {s:?}"
-                    )));
-                }
-            },
-        };
+    if let Some(jpath) = &a.journal {
+        if a.journal_new {
+            // Created here, atomically, so that an existing file is never continued.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(jpath)
+                .map_err(|e| {
+                    Fail::Msg(if e.kind() == io::ErrorKind::AlreadyExists {
+                        format!(
+                            "journal {} already exists; --journal-new refuses to continue it (leave out --journal-new to continue it in a new session)",
+                            jpath.display()
+                        )
+                    } else {
+                        format!("journal {}: {e}", jpath.display())
+                    })
+                })?;
+        }
         let rep = replayer
             .engine()
-            .open_journal(&jpath, durability)
+            .open_journal(jpath, a.journal_sync)
             .map_err(|e| Fail::Msg(format!("journal {}: {e}", jpath.display())))?;
         if rep.truncated_bytes > 0 {
             eprintln!(
@@ -597,8 +733,6 @@ fn cmd_replay(args: Args) -> CmdResult {
                 rep.records
             );
         }
-    } else if args.opt("--journal-sync").is_some() {
-        return Err(Fail::Usage("--journal-sync needs --journal".into()));
     }
     let run = replayer
         .run(input, &mut handler)
@@ -613,19 +747,36 @@ fn cmd_replay(args: Args) -> CmdResult {
     }
     let stats = replayer.stats().clone();
     print_summary(&source, &stats, &replayer, elapsed);
-    if let Some(jpath) = args.opt("--journal") {
+    if let Some(jpath) = &a.journal {
         let engine = replayer.engine();
         engine
             .sync_journal()
-            .map_err(|e| Fail::Msg(format!("journal {}: {e}", Path::new(jpath).display())))?;
+            .map_err(|e| Fail::Msg(format!("journal {}: {e}", jpath.display())))?;
         let errors = engine.stats().journal_errors;
         if errors > 0 {
             return Err(Fail::Msg(format!(
                 "journal {}: {errors} records could not be written",
-                Path::new(jpath).display()
+                jpath.display()
             )));
         }
-        eprintln!("journal      {}", Path::new(jpath).display());
+        // Re-read: the count and head to anchor outside, and a check of what was written.
+        match airisk::journal::verify_chain(jpath, None) {
+            Ok(v) => eprintln!(
+                "journal      {}: {} ({}), head {}",
+                jpath.display(),
+                plural(v.records, "record", "records"),
+                plural(v.sessions, "session", "sessions"),
+                v.head
+            ),
+            Err(b) => {
+                return Err(Fail::Msg(format!(
+                    "journal {}: broken at line {} after writing: {}",
+                    jpath.display(),
+                    b.line,
+                    b.reason
+                )));
+            }
+        }
     }
     if let (Some(file), Some(collector)) = (&html, handler.report.take()) {
         let doc = collector.render(&source, &stats, replayer.engine());
@@ -640,31 +791,58 @@ fn cmd_replay(args: Args) -> CmdResult {
     }
 }
 
-fn cmd_journal(args: Args) -> CmdResult {
-    let (Some(verb), Some(file), 2) = (args.files.first(), args.files.get(1), args.files.len())
-    else {
-        return Err(Fail::Usage("usage: airisk journal verify FILE".into()));
-    };
-    if verb != Path::new("verify") {
-        return Err(Fail::Usage(format!(
-            "unknown journal command {:?}: expected verify",
-            verb.display()
-        )));
-    }
-    match airisk::journal::verify(file) {
-        Ok(n) => {
-            println!("ok {n} records");
+// ---------------------------------------------------------------- journal verify
+
+fn cmd_verify(a: VerifyArgs) -> CmdResult {
+    let anchor = (a.expect_count.is_some() || a.expect_head.is_some()).then(|| Anchor {
+        records: a.expect_count,
+        head: a.expect_head.clone(),
+    });
+    let file = &a.file;
+    match (airisk::journal::verify_chain(file, anchor.as_ref()), a.json) {
+        (Ok(v), false) => {
+            println!(
+                "ok {} ({})",
+                plural(v.records, "record", "records"),
+                plural(v.sessions, "session", "sessions")
+            );
+            println!("head {}", v.head);
+            if let Some(n) = a.expect_count {
+                if v.records > n {
+                    eprintln!(
+                        "{}: the anchor holds; {} records were added after record {n}",
+                        file.display(),
+                        v.records - n
+                    );
+                }
+            }
             Ok(())
         }
-        Err(b) if b.line == 0 => Err(Fail::Msg(format!("{}: {}", file.display(), b.reason))),
-        Err(b) => {
-            println!("broken at line {}: {}", b.line, b.reason);
-            Err(Fail::Msg(format!(
-                "{}:{}: journal broken: {}",
+        (Ok(v), true) => {
+            let j = serde_json::json!({"ok": true, "file": file.display().to_string(),
+                "records": v.records, "sessions": v.sessions, "head": v.head});
+            println!("{j}");
+            Ok(())
+        }
+        (Err(b), true) => {
+            let j = serde_json::json!({"ok": false, "file": file.display().to_string(),
+                "line": b.line, "reason": b.reason});
+            println!("{j}");
+            Err(Fail::Quiet)
+        }
+        (Err(b), false) if b.line == 0 => Err(Fail::Msg(format!(
+            "cannot read {}: {}",
+            file.display(),
+            b.reason
+        ))),
+        (Err(b), false) => {
+            eprintln!(
+                "{}: broken at line {}: {}",
                 file.display(),
                 b.line,
                 b.reason
-            )))
+            );
+            Err(Fail::Quiet)
         }
     }
 }

@@ -7,7 +7,7 @@
 //! interval). See the README section "Policy tests".
 
 use crate::common::{duration, num, when};
-use crate::{Args, Fail, read_text};
+use crate::{Fail, read_text};
 use airisk::replay::{Event, Replayer, parse_line};
 use airisk::{Level, Policy, Profile, Scope, Transition};
 use serde::Deserialize;
@@ -483,14 +483,10 @@ impl Runner {
 }
 
 /// `airisk test [--verbose] TESTS.json...`
-pub fn cmd_test(args: Args) -> Result<(), Fail> {
-    if args.files.is_empty() {
-        return Err(Fail::Usage("test needs at least one test file".into()));
-    }
-    let verbose = args.flag("--verbose") || args.flag("-v");
+pub fn cmd_test(files: &[PathBuf], verbose: bool) -> Result<(), Fail> {
     let (mut passed, mut failed) = (0u64, 0u64);
     let mut out = std::io::stdout().lock();
-    for path in &args.files {
+    for path in files {
         let text = read_text(path)?;
         let file: TestFile = {
             let mut de = serde_json::Deserializer::from_str(&text);
