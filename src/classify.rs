@@ -568,7 +568,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// would succeed. [`classify`]'s [`Error::Profile`] is the first of these.
 ///
 /// ```
-/// use airisk::{Policy, Profile, classify::profile_issues};
+/// use airisk::{Policy, Profile, profile_issues};
 ///
 /// let p = Profile::builder("bot", "healthcare", "personal", "self_driving", 10)
 ///     .capability("generative")

@@ -50,7 +50,7 @@ mod window;
 
 pub use classify::{
     Classification, Factor, FactorKind, FloorHit, MAX_PROFILE_BYTES, MAX_PROFILE_LIST, Profile,
-    classify,
+    ProfileBuilder, classify, profile_issues, suggest,
 };
 pub use engine::{Engine, EngineOptions, MAX_SYSTEMS, Sink, Stats};
 pub use error::{Error, Issue, Result};

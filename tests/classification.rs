@@ -384,7 +384,7 @@ fn classify_names_the_first_problem_with_a_suggestion() {
         }
         other => panic!("{other:?}"),
     }
-    let all = airisk::classify::profile_issues(&p, &prof);
+    let all = airisk::profile_issues(&p, &prof);
     assert_eq!(all.len(), 2);
     assert!(all[1].reason.contains(r#"did you mean "generative"?"#));
     // No suggestion when nothing is close; the valid values still come.
@@ -392,7 +392,7 @@ fn classify_names_the_first_problem_with_a_suggestion() {
         .mitigation("prayer")
         .build()
         .unwrap();
-    let i = airisk::classify::profile_issues(&p, &prof);
+    let i = airisk::profile_issues(&p, &prof);
     assert_eq!(i[0].path, "mitigations[0]");
     assert!(!i[0].reason.contains("did you mean"), "{}", i[0].reason);
     assert!(
@@ -404,7 +404,7 @@ fn classify_names_the_first_problem_with_a_suggestion() {
 
 #[test]
 fn suggestions_catch_typos_case_and_abbreviations_only() {
-    use airisk::classify::suggest;
+    use airisk::suggest;
     let v = [
         "healthcare_clinical",
         "healthcare_patient_services",
@@ -450,7 +450,7 @@ fn a_built_profile_equals_the_parsed_one_and_is_checked_the_same_way() {
         }
     }
     let mut b = Profile::builder("x", "retail", "public", "autonomous", 0);
-    for _ in 0..=airisk::classify::MAX_PROFILE_LIST {
+    for _ in 0..=airisk::MAX_PROFILE_LIST {
         b = b.capability("generative");
     }
     match b.build() {
