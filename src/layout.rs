@@ -7,12 +7,14 @@
 //! this module does offset arithmetic.
 //!
 //! ```text
-//! header      watermark, first watermark, bucket of the watermark, system level + grade
+//! header      watermark, bucket of the watermark, system level + grade
 //! bitsets     rings that are behind the watermark (stale), rules that are not quiet (active)
+//! caches      window aggregates shared by the rules that read the same signal over the same
+//!             window, grouped so that one observation reads neighbouring words, the busiest
+//!             signal's group first (in the first cache lines, with the header)
 //! levels      one byte per rule
 //! last_ts     per signal read by a `silence_ms` rule: the largest accepted ts
-//! caches      window aggregates shared by the rules that read the same signal over the same
-//!             window, ordered so that one observation reads adjacent words
+//! first       the first watermark
 //! rules       per rule: met_since ×4 and below_since (the state machine's timers)
 //! rings       per signal: its head (newest bucket index) then its buckets
 //! ```
@@ -177,6 +179,15 @@ pub(crate) struct RingLayout {
     pub buckets: u32,
     /// The caches this ring feeds (indexes into [`Layout::caches`]).
     pub caches: SmallVec<[u32; 4]>,
+    /// Where its "stale" bit is.
+    pub stale: Bit,
+}
+
+/// A bit of a bitset in the arena: its word's offset and its mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Bit {
+    pub at: u32,
+    pub mask: u64,
 }
 
 impl RingLayout {
@@ -248,17 +259,18 @@ pub(crate) struct RuleLayout {
     pub sig: CacheRef,
     /// The fields of `per_cache`.
     pub per: CacheRef,
+    /// Where its "active" bit is.
+    pub active: Bit,
 }
 
 /// Words of one rule's timers.
 const TIMER_WORDS: u32 = 5;
 
-// Header words.
+// Header words (the first cache line also holds the bitsets and the first caches).
 const WATERMARK: usize = 0;
-const FIRST_WATERMARK: usize = 1;
-const WB: usize = 2;
-const META: usize = 3;
-const HEADER_WORDS: u32 = 4;
+const WB: usize = 1;
+const META: usize = 2;
+const HEADER_WORDS: u32 = 3;
 
 /// Where everything of a system's state is, for one policy.
 #[derive(Debug, Clone)]
@@ -266,8 +278,8 @@ pub(crate) struct Layout {
     /// Words per system (a multiple of 8: whole cache lines).
     pub words: u32,
     stale: u32,
-    active: u32,
     levels: u32,
+    first_watermark: u32,
     /// Per signal: its ring.
     pub rings: Vec<RingLayout>,
     /// Shared window caches.
@@ -298,6 +310,7 @@ impl Layout {
                 head: 0,
                 buckets: 0,
                 caches: SmallVec::new(),
+                stale: Bit::default(),
             })
             .collect();
         let mut silence = vec![false; ns];
@@ -348,6 +361,7 @@ impl Layout {
                 per_cache,
                 sig: CacheRef::NONE,
                 per: CacheRef::NONE,
+                active: Bit::default(),
             });
         }
 
@@ -357,6 +371,45 @@ impl Layout {
         at += bitset_words(ns);
         let active = at;
         at += bitset_words(rules.len());
+        let bit = |base: u64, i: usize| Bit {
+            at: (base + (i / 64) as u64) as u32,
+            mask: 1 << (i % 64),
+        };
+        for (i, r) in rings.iter_mut().enumerate() {
+            r.stale = bit(stale, i);
+        }
+        for (i, rl) in rule_layouts.iter_mut().enumerate() {
+            rl.active = bit(active, i);
+        }
+        // The caches one observation reads sit together, right after the header: for each
+        // signal, busiest first, its own caches and those of the other signal of every rule
+        // it evaluates (a rate's numerator next to its denominator).
+        let mut readers = vec![0usize; ns];
+        for r in rules {
+            for s in r.inputs() {
+                readers[s as usize] += 1;
+            }
+        }
+        let mut by_use: Vec<usize> = (0..ns).collect();
+        by_use.sort_by_key(|&s| std::cmp::Reverse(readers[s]));
+        let mut placed = vec![false; caches.len()];
+        let mut order = Vec::with_capacity(caches.len());
+        for s in by_use {
+            for (r, rl) in rules.iter().zip(&rule_layouts) {
+                if r.inputs().any(|i| i as usize == s) {
+                    for c in [rl.per_cache, rl.sig_cache].into_iter().flatten() {
+                        if !placed[c as usize] {
+                            placed[c as usize] = true;
+                            order.push(c as usize);
+                        }
+                    }
+                }
+            }
+        }
+        for c in order {
+            caches[c].offset = at.min(MAX_WORDS) as u32;
+            at += rings[caches[c].ring as usize].fields.stride() as u64;
+        }
         let levels = at;
         at += rules.len().div_ceil(8) as u64;
         let mut last_ts = vec![None; ns];
@@ -366,10 +419,8 @@ impl Layout {
                 at += 1;
             }
         }
-        for c in &mut caches {
-            c.offset = at.min(MAX_WORDS) as u32;
-            at += rings[c.ring as usize].fields.stride() as u64;
-        }
+        let first_watermark = at;
+        at += 1;
         for rl in &mut rule_layouts {
             rl.timers = at.min(MAX_WORDS) as u32;
             at += TIMER_WORDS as u64;
@@ -400,8 +451,8 @@ impl Layout {
         let mut layout = Layout {
             words: words as u32,
             stale: stale as u32,
-            active: active as u32,
             levels: levels as u32,
+            first_watermark: first_watermark as u32,
             rings,
             caches,
             rules: rule_layouts,
@@ -417,7 +468,7 @@ impl Layout {
     fn fresh(&self) -> Box<[u64]> {
         let mut a = vec![0u64; self.words as usize].into_boxed_slice();
         a[WATERMARK] = NONE as u64;
-        a[FIRST_WATERMARK] = NONE as u64;
+        a[self.first_watermark as usize] = NONE as u64;
         a[WB] = NONE as u64;
         for off in self.last_ts.iter().flatten() {
             a[*off as usize] = NONE as u64;
@@ -502,11 +553,11 @@ impl<'a> SystemArena<'a> {
     /// The first watermark, or `NONE`.
     #[inline]
     pub fn first_watermark(&self) -> i64 {
-        self.i64_at(FIRST_WATERMARK)
+        self.i64_at(self.layout.first_watermark as usize)
     }
     #[inline]
     pub fn set_first_watermark(&mut self, w: i64) {
-        self.words[FIRST_WATERMARK] = w as u64;
+        self.words[self.layout.first_watermark as usize] = w as u64;
     }
     /// Bucket index of the watermark, or `NONE`.
     #[inline]
@@ -542,20 +593,10 @@ impl<'a> SystemArena<'a> {
         self.words[META] = (self.words[META] & 0xff) | (g as u64) << 8;
     }
 
-    /// Whether ring `s` is behind the watermark's bucket.
+    /// Whether a bit of a bitset is set.
     #[inline]
-    pub fn ring_stale(&self, s: usize) -> bool {
-        self.words[self.layout.stale as usize + s / 64] & (1 << (s % 64)) != 0
-    }
-    #[inline]
-    fn clear_ring_stale(&mut self, s: usize) {
-        self.words[self.layout.stale as usize + s / 64] &= !(1 << (s % 64));
-    }
-
-    /// Whether rule `r` is not quiet (has a level or a running timer).
-    #[inline]
-    pub fn active(&self, r: usize) -> bool {
-        self.words[self.layout.active as usize + r / 64] & (1 << (r % 64)) != 0
+    pub fn bit(&self, b: Bit) -> bool {
+        self.words[b.at as usize] & b.mask != 0
     }
 
     /// The level of rule `r`.
@@ -594,12 +635,11 @@ impl<'a> SystemArena<'a> {
         let li = self.layout.levels as usize + r / 8;
         let shift = (r % 8) * 8;
         self.words[li] = (self.words[li] & !(0xff << shift)) | (st.level as u64) << shift;
-        let ai = self.layout.active as usize + r / 64;
-        let bit = 1u64 << (r % 64);
+        let b = self.layout.rules[r].active;
         if st.is_quiet() {
-            self.words[ai] &= !bit;
+            self.words[b.at as usize] &= !b.mask;
         } else {
-            self.words[ai] |= bit;
+            self.words[b.at as usize] |= b.mask;
         }
     }
 
@@ -638,19 +678,19 @@ impl<'a> SystemArena<'a> {
         self.i64_at(self.layout.rings[s].head as usize)
     }
 
-    /// Brings ring `s` up to the watermark's bucket if it is behind: clears the buckets
-    /// that left it and recomputes its caches.
+    /// Brings ring `s` up to the watermark's bucket if it is behind (its `stale` bit is
+    /// `stale`): clears the buckets that left it and recomputes its caches.
     #[inline]
-    pub fn current_ring(&mut self, s: usize) {
-        if self.ring_stale(s) {
+    pub fn current_ring(&mut self, s: usize, stale: Bit) {
+        if self.bit(stale) {
             self.advance_ring(s);
         }
     }
 
     #[inline(never)]
     fn advance_ring(&mut self, s: usize) {
-        self.clear_ring_stale(s);
         let ring = &self.layout.rings[s];
+        self.words[ring.stale.at as usize] &= !ring.stale.mask;
         if !ring.stores() {
             return;
         }

@@ -13,7 +13,7 @@
 //! [`evaluate`] is the whole path from a rule to its decision: it reads the window value
 //! ([`crate::window::value`]), steps the state machine and stores it back in the arena.
 
-use crate::layout::{NONE, RuleLayout, RuleState, SystemArena};
+use crate::layout::{Bit, NONE, RingLayout, RuleLayout, RuleState, SystemArena};
 use crate::level::Level;
 use crate::policy::model::{Aggregate, Direction, OnEmpty, Rule};
 use crate::window::{self, Eval, met};
@@ -45,8 +45,11 @@ pub(crate) struct RuleEval {
     /// The `per` signal (`rate`).
     pub per: Option<u32>,
     pub wilson_z: Option<f64>,
-    /// Its window caches' fields, and its timers (see [`crate::layout`]).
+    /// Its window caches' fields, its timers and active bit (see [`crate::layout`]).
     pub at: RuleLayout,
+    /// The "stale" bits of its signal's ring and of its `per` signal's ring.
+    pub sig_stale: Bit,
+    pub per_stale: Bit,
     /// Per grade rank: the lowest used threshold (thresholds are monotone from blue to red,
     /// so it is the first non-null one). A quiet rule whose value does not meet it stays
     /// quiet; `None` when the grade uses no level of this rule.
@@ -54,7 +57,7 @@ pub(crate) struct RuleEval {
 }
 
 impl RuleEval {
-    pub fn new(rule: &Rule, at: RuleLayout) -> RuleEval {
+    pub fn new(rule: &Rule, at: RuleLayout, rings: &[RingLayout]) -> RuleEval {
         let mut lowest = [None; 8];
         for (g, row) in rule.thresholds.iter().enumerate().take(8) {
             lowest[g] = row.iter().flatten().next().copied();
@@ -70,6 +73,8 @@ impl RuleEval {
             per: rule.per,
             wilson_z: rule.wilson_z,
             at,
+            sig_stale: rings[rule.signal as usize].stale,
+            per_stale: rule.per.map_or(Bit::default(), |p| rings[p as usize].stale),
             lowest,
         }
     }
@@ -94,7 +99,7 @@ pub(crate) fn evaluate(
     arena: &mut SystemArena<'_>,
 ) -> Option<Change> {
     let r = ev.index as usize;
-    let quiet = !arena.active(r);
+    let quiet = !arena.bit(ev.at.active);
     let lowest = ev.lowest[pass.grade];
     let eval = if quiet {
         // A quiet rule changes only when its value meets the lowest threshold.

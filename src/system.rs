@@ -97,7 +97,7 @@ impl Sys<'_> {
                 }));
             }
         }
-        a.current_ring(s);
+        a.current_ring(s, a.layout.rings[s].stale);
         a.add(s, b, value);
         a.note_ts(s, ts);
         let rules = &c.tables.by_signal[s];

@@ -60,12 +60,12 @@ pub(crate) fn value(
         return Some(Eval::Value(pass.w.saturating_sub(last) as f64));
     }
     if pass.observed != Some(s) {
-        arena.current_ring(s as usize);
+        arena.current_ring(s as usize, ev.sig_stale);
     }
     let sig = &ev.at.sig;
     if let Some(per) = ev.per {
         if pass.observed != Some(per) {
-            arena.current_ring(per as usize);
+            arena.current_ring(per as usize, ev.per_stale);
         }
         let pr = &ev.at.per;
         if ev.clear_on_empty

@@ -34,7 +34,7 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
         .rules
         .iter()
         .zip(&layout.rules)
-        .map(|(r, at)| RuleEval::new(r, *at))
+        .map(|(r, at)| RuleEval::new(r, *at, &layout.rings))
         .collect();
     Ok(Tables {
         by_signal,
