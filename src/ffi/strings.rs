@@ -6,6 +6,10 @@
 //! freed — also not on deregistration — so every `const char *` handed out stays valid
 //! until `airisk_engine_free`. A `CString`'s bytes live in their own heap block, so growing
 //! the tables never moves them.
+//!
+//! Every string is held as an `Arc<CStr>`: moving the `Arc` (when a table grows, or into the
+//! intern map) leaves the bytes and every pointer into them valid, also under the Stacked
+//! Borrows model Miri checks (a `CString` is a `Box`, and moving a `Box` would retag it).
 
 use super::types::{AIRISK_NO_RULE, airisk_level, airisk_transition};
 use crate::policy::Policy;
@@ -13,6 +17,7 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char};
+use std::sync::Arc;
 use std::ptr;
 
 /// A `CString` of `s`, cut at its first NUL byte (ids never contain one; free text might).
@@ -21,22 +26,29 @@ pub(crate) fn c_string(s: &str) -> CString {
     CString::new(&s[..end]).unwrap_or_default()
 }
 
+/// A shared C string (see the module docs for why not a `CString`).
+pub(crate) type CStrArc = Arc<CStr>;
+
+fn c_arc(s: &str) -> CStrArc {
+    Arc::from(c_string(s))
+}
+
 /// The engine's string tables.
 #[derive(Debug)]
 pub(crate) struct Strings {
     /// Per rule index: id.
-    rule_ids: Vec<CString>,
+    rule_ids: Vec<CStrArc>,
     /// Per rule index: category id.
-    rule_categories: Vec<Option<CString>>,
+    rule_categories: Vec<Option<CStrArc>>,
     /// Per rule index: legal basis.
-    rule_bases: Vec<Option<CString>>,
+    rule_bases: Vec<Option<CStrArc>>,
     /// Per grade rank: id.
-    grade_ids: Vec<CString>,
+    grade_ids: Vec<CStrArc>,
     /// Per system handle: id.
-    systems: RwLock<Vec<Option<CString>>>,
+    systems: RwLock<Vec<Option<CStrArc>>>,
     /// Any other string (a transition whose strings do not match the tables above, which
     /// the engine does not produce today): interned by content, kept until free.
-    other: Mutex<HashMap<Box<str>, CString>>,
+    other: Mutex<HashMap<Box<str>, CStrArc>>,
 }
 
 fn same(c: &CStr, s: &str) -> bool {
@@ -47,22 +59,22 @@ impl Strings {
     pub(crate) fn new(policy: &Policy) -> Strings {
         let cats = policy.categories();
         Strings {
-            rule_ids: policy.rules().iter().map(|r| c_string(&r.id)).collect(),
+            rule_ids: policy.rules().iter().map(|r| c_arc(&r.id)).collect(),
             rule_categories: policy
                 .rules()
                 .iter()
                 .map(|r| {
                     r.category
                         .and_then(|c| cats.get(c as usize))
-                        .map(|c| c_string(&c.id))
+                        .map(|c| c_arc(&c.id))
                 })
                 .collect(),
             rule_bases: policy
                 .rules()
                 .iter()
-                .map(|r| r.basis.as_deref().map(c_string))
+                .map(|r| r.basis.as_deref().map(c_arc))
                 .collect(),
-            grade_ids: policy.grades().iter().map(|g| c_string(&g.id)).collect(),
+            grade_ids: policy.grades().iter().map(|g| c_arc(&g.id)).collect(),
             systems: RwLock::new(Vec::new()),
             other: Mutex::new(HashMap::new()),
         }
@@ -81,7 +93,7 @@ impl Strings {
             v.resize_with(i + 1, || None);
         }
         if v[i].is_none() {
-            v[i] = Some(c_string(id));
+            v[i] = Some(c_arc(id));
         }
     }
 
@@ -109,7 +121,7 @@ impl Strings {
     }
 
     /// The table entry if it equals `s`, else an interned copy of `s`; NULL for `None`.
-    fn pick(&self, entry: Option<&CString>, s: Option<&str>) -> *const c_char {
+    fn pick(&self, entry: Option<&CStrArc>, s: Option<&str>) -> *const c_char {
         match (entry, s) {
             (_, None) => ptr::null(),
             (Some(c), Some(s)) if same(c, s) => c.as_ptr(),
@@ -117,7 +129,7 @@ impl Strings {
         }
     }
 
-    fn pick_opt(&self, entry: Option<&Option<CString>>, s: Option<&str>) -> *const c_char {
+    fn pick_opt(&self, entry: Option<&Option<CStrArc>>, s: Option<&str>) -> *const c_char {
         self.pick(entry.and_then(Option::as_ref), s)
     }
 
@@ -126,8 +138,9 @@ impl Strings {
         if let Some(c) = m.get(s) {
             return c.as_ptr();
         }
-        let c = c_string(s);
+        let c = c_arc(s);
         let p = c.as_ptr();
+        // Moving the Arc into the map moves a pointer, not the bytes `p` points to.
         m.insert(s.into(), c);
         p
     }
