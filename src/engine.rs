@@ -1,44 +1,46 @@
 //! The monitoring and early-warning engine (技术监测 · 风险预警 · 应急响应).
 //!
-//! An [`Engine`] holds one immutable [`Policy`], a registry of systems, and per-system
-//! state (windows, rule state machines, system level). Observations and ticks advance the
-//! state; level changes come out as [`Transition`]s, either into a bounded queue (drained
-//! with [`Engine::drain`]) or to a sink set with [`Engine::set_sink`].
+//! An [`Engine`] holds one [`Policy`], a registry of systems and each system's state.
+//! Observations and ticks advance the state; level changes come out as [`Transition`]s,
+//! either into a bounded queue (drained with [`Engine::drain`]) or to a sink set with
+//! [`Engine::set_sink`].
+//!
+//! The engine keeps the registry, the locks, the numbering and the delivery; evaluating a
+//! system is the job of the layer under it (rules, windows, the state arena).
 //!
 //! # Concurrency
 //! `Engine` is `Send + Sync` and every method takes `&self`. Systems live in 64 shards
-//! (handle mod 64), each behind its own `parking_lot::Mutex`; observing different systems on
-//! different threads contends only when they share a shard. Registration takes the registry
-//! lock and, briefly, the new system's shard lock; it does not block observations of other
-//! shards. The sink is called with no engine lock held and may call back into the engine.
+//! (handle mod 64), each behind its own `parking_lot::Mutex` and holding its systems'
+//! states in one slab; observing different systems on different threads contends only when
+//! they share a shard. Registration takes the registry lock and, briefly, the new system's
+//! shard lock; it does not block observations of other shards. The sink is called with no
+//! engine lock held and may call back into the engine.
+//!
+//! With a journal open, transitions are numbered and given their place in the journal
+//! under the shard lock (a few instructions under one more small lock), and written after
+//! the shard lock is released, in `seq` order: a slow disk (or `fsync` per record) delays
+//! only the threads that emitted transitions, never observations of other systems that
+//! emit none.
 //!
 //! # Time
 //! The engine never reads a clock: every time is the caller's `ts_ms`.
 
 use crate::classify::{Classification, Profile, classify};
 use crate::error::{Error, Result};
+use crate::handle::{SignalId, SystemHandle};
 use crate::journal::{Durability, Journal, OpenReport};
+use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
-use crate::policy::{Aggregate, OnEmpty, Policy};
-use crate::response::{Scope, Transition};
-use crate::rule::{Change, Eval, RuleState, step};
-use crate::window::{self, NONE, bucket_index};
+use crate::policy::{Compiled, Policy};
+use crate::system::{Pending, Rejected, Sys, SystemInfo};
+use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use smallvec::SmallVec;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-
-/// A registered system's handle: dense, from 0, in registration order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SystemHandle(pub u32);
-
-/// A signal's index in the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SignalId(pub u32);
 
 /// Counters of an engine (all since creation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,21 +90,35 @@ pub type Sink = Arc<dyn Fn(&Transition) + Send + Sync>;
 pub(crate) const SHARD_BITS: u32 = 6;
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 
-/// One system's whole state.
+/// One cache line of a slab (rows of system state start on line boundaries).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Line([u64; 8]);
+
+/// The words of rows `[row * lines, (row + 1) * lines)` of a slab.
+#[inline]
+fn row_words(slab: &mut [Line], row: u32, lines: usize) -> &mut [u64] {
+    let at = row as usize * lines;
+    let rows = &mut slab[at..at + lines];
+    // SAFETY: `Line` is `repr(C)` around `[u64; 8]` (size 64, no padding), so `lines`
+    // consecutive `Line`s are `8 * lines` consecutive, initialised `u64`s; the returned slice
+    // borrows `slab` mutably for its whole life.
+    unsafe { std::slice::from_raw_parts_mut(rows.as_mut_ptr().cast::<u64>(), lines * 8) }
+}
+
+#[inline]
+fn row_words_ref(slab: &[Line], row: u32, lines: usize) -> &[u64] {
+    let at = row as usize * lines;
+    let rows = &slab[at..at + lines];
+    // SAFETY: as in `row_words`, for a shared borrow.
+    unsafe { std::slice::from_raw_parts(rows.as_ptr().cast::<u64>(), lines * 8) }
+}
+
+/// A registered system's place in its shard.
 #[derive(Debug, Clone)]
-pub(crate) struct SystemState {
-    pub id: Arc<str>,
-    pub profile: Box<Profile>,
-    pub grade: u32,
-    /// Largest ts seen (observation or tick), or NONE.
-    pub watermark: i64,
-    /// First watermark, or NONE.
-    pub first_watermark: i64,
-    /// System level.
-    pub level: Level,
-    /// The state arena (see [`crate::window`]): `[0, S)` ring heads and `[S, 2S)` last
-    /// observation times per signal (i64 bits), then rule records, then buckets.
-    pub arena: Box<[u64]>,
+pub(crate) struct Slot {
+    pub info: SystemInfo,
+    pub row: u32,
 }
 
 #[derive(Default)]
@@ -112,10 +128,83 @@ pub(crate) struct ShardCounters {
     pub rejected_invalid: u64,
 }
 
-#[derive(Default)]
+/// The systems whose handle ≡ this shard's index (mod [`SHARDS`]), under one policy.
 pub(crate) struct Shard {
-    pub systems: Vec<Option<SystemState>>,
+    pub policy: Policy,
+    /// Every system's state block, `layout.words` words per row.
+    slab: Vec<Line>,
+    /// By slot (`handle >> SHARD_BITS`): the system, or `None` once deregistered.
+    pub systems: Vec<Option<Slot>>,
+    free_rows: Vec<u32>,
     pub counters: ShardCounters,
+}
+
+impl Shard {
+    fn new(policy: Policy) -> Shard {
+        Shard {
+            policy,
+            slab: Vec::new(),
+            systems: Vec::new(),
+            free_rows: Vec::new(),
+            counters: ShardCounters::default(),
+        }
+    }
+
+    #[inline]
+    fn lines(&self) -> usize {
+        self.policy.0.tables.layout.words as usize / 8
+    }
+
+    /// A system of this shard, ready to evaluate.
+    #[inline]
+    pub fn sys(&mut self, h: SystemHandle) -> Option<Sys<'_>> {
+        let slot = self.systems.get((h.0 >> SHARD_BITS) as usize)?.as_ref()?;
+        let c: &Compiled = &self.policy.0;
+        let lines = c.tables.layout.words as usize / 8;
+        Some(Sys {
+            policy: c,
+            handle: h,
+            id: &slot.info.id,
+            arena: SystemArena::new(&c.tables.layout, row_words(&mut self.slab, slot.row, lines)),
+        })
+    }
+
+    /// A system's slot and state words, read-only.
+    pub fn get(&self, h: SystemHandle) -> Option<(&Slot, &[u64])> {
+        let slot = self.systems.get((h.0 >> SHARD_BITS) as usize)?.as_ref()?;
+        Some((slot, row_words_ref(&self.slab, slot.row, self.lines())))
+    }
+
+    /// Adds a system with the given state words (one row) at the next slot.
+    pub fn push(&mut self, info: SystemInfo, words: &[u64]) {
+        let lines = self.lines();
+        debug_assert_eq!(words.len(), lines * 8);
+        let row = match self.free_rows.pop() {
+            Some(r) => r,
+            None => {
+                let r = (self.slab.len() / lines.max(1)) as u32;
+                self.slab.resize(self.slab.len() + lines, Line([0; 8]));
+                r
+            }
+        };
+        row_words(&mut self.slab, row, lines).copy_from_slice(words);
+        self.systems.push(Some(Slot { info, row }));
+    }
+
+    /// Removes a system; its row is reused by a later registration.
+    fn remove(&mut self, h: SystemHandle) -> Option<Slot> {
+        let slot = self
+            .systems
+            .get_mut((h.0 >> SHARD_BITS) as usize)
+            .and_then(Option::take)?;
+        self.free_rows.push(slot.row);
+        Some(slot)
+    }
+
+    /// Keeps a deregistered handle's slot empty (restoring a snapshot).
+    pub fn push_empty(&mut self) {
+        self.systems.push(None);
+    }
 }
 
 #[repr(align(128))]
@@ -132,12 +221,19 @@ pub(crate) struct Queue {
     pub cap: usize,
 }
 
-/// Transitions produced while a shard lock is held, delivered after it is released.
-type Pending = SmallVec<[Transition; 4]>;
+/// The open journal and the records waiting for their turn to be written.
+struct JournalSlot {
+    journal: Option<Journal>,
+    /// Position of the next record to write.
+    next: u64,
+    /// Records whose turn has not come (an earlier position is still being prepared by
+    /// another thread).
+    waiting: BTreeMap<u64, Map<String, Value>>,
+}
 
 /// The engine. See the [module docs](self).
 pub struct Engine {
-    pub(crate) policy: Policy,
+    policy: RwLock<Policy>,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) count: AtomicU32,
     pub(crate) shards: Box<[Padded<Mutex<Shard>>]>,
@@ -148,7 +244,9 @@ pub struct Engine {
     pub(crate) dropped: AtomicU64,
     pub(crate) rejected_unknown: AtomicU64,
     pub(crate) systems: AtomicU64,
-    journal: Mutex<Option<Journal>>,
+    journal: Mutex<JournalSlot>,
+    /// Journal positions handed out; taken together with `seq` when a journal is open.
+    journal_pos: Mutex<u64>,
     has_journal: AtomicBool,
     journal_errors: AtomicU64,
 }
@@ -164,6 +262,12 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine for `policy` with default options.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert_eq!(engine.stats().systems, 0);
+    /// ```
     pub fn new(policy: Policy) -> Engine {
         Engine::with_options(policy, EngineOptions::default())
     }
@@ -171,15 +275,15 @@ impl Engine {
     /// An engine for `policy`.
     pub fn with_options(policy: Policy, options: EngineOptions) -> Engine {
         Engine {
-            policy,
+            shards: (0..SHARDS)
+                .map(|_| Padded(Mutex::new(Shard::new(policy.clone()))))
+                .collect(),
+            policy: RwLock::new(policy),
             registry: RwLock::new(Registry {
                 ids: HashMap::new(),
                 names: Vec::new(),
             }),
             count: AtomicU32::new(0),
-            shards: (0..SHARDS)
-                .map(|_| Padded(Mutex::new(Shard::default())))
-                .collect(),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 cap: options.queue_capacity,
@@ -190,15 +294,20 @@ impl Engine {
             dropped: AtomicU64::new(0),
             rejected_unknown: AtomicU64::new(0),
             systems: AtomicU64::new(0),
-            journal: Mutex::new(None),
+            journal: Mutex::new(JournalSlot {
+                journal: None,
+                next: 0,
+                waiting: BTreeMap::new(),
+            }),
+            journal_pos: Mutex::new(0),
             has_journal: AtomicBool::new(false),
             journal_errors: AtomicU64::new(0),
         }
     }
 
     /// The engine's policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Policy {
+        self.policy.read().clone()
     }
 
     /// Classifies a profile under the engine's policy (registers nothing).
@@ -206,12 +315,17 @@ impl Engine {
     /// # Errors
     /// See [`classify`].
     pub fn classify(&self, profile: &Profile) -> Result<Classification> {
-        classify(&self.policy, profile)
+        classify(&self.policy.read(), profile)
     }
 
     /// The id of a signal, by name (hashes the name: keep the id, off the hot path).
     pub fn signal(&self, name: &str) -> Option<SignalId> {
-        self.policy.0.signal_ix.get(name).map(|&i| SignalId(i))
+        self.policy
+            .read()
+            .0
+            .signal_ix
+            .get(name)
+            .map(|&i| SignalId(i))
     }
 
     /// The handle of a registered system, by id.
@@ -224,30 +338,9 @@ impl Engine {
         self.registry.read().names.get(h.0 as usize).cloned()
     }
 
-    pub(crate) fn new_state(&self, profile: Profile, grade: u32) -> SystemState {
-        let c = &self.policy.0;
-        let ns = c.signals.len();
-        let mut arena = vec![0u64; c.arena_words as usize].into_boxed_slice();
-        for w in &mut arena[..2 * ns] {
-            *w = NONE as u64;
-        }
-        for r in &c.rules {
-            arena[r.rec as usize..r.rec as usize + 6].copy_from_slice(&RuleState::INITIAL);
-        }
-        for spec in &c.rings {
-            // Initialise every bucket and cache (min = +inf, max = -inf).
-            let mut h = NONE;
-            window::advance(&mut arena, spec, &mut h, 0);
-        }
-        SystemState {
-            id: Arc::from(profile.id.as_str()),
-            profile: Box::new(profile),
-            grade,
-            watermark: NONE,
-            first_watermark: NONE,
-            level: Level::None,
-            arena,
-        }
+    #[inline]
+    pub(crate) fn shard(&self, h: SystemHandle) -> &Mutex<Shard> {
+        &self.shards[(h.0 as usize) & (SHARDS - 1)].0
     }
 
     /// Registers a system: classifies it, fixes its grade, returns its handle.
@@ -256,26 +349,39 @@ impl Engine {
     /// [`Error::Profile`] (see [`classify`]), [`Error::Duplicate`] if a registered system has
     /// the same id, [`Error::Limit`] past [`MAX_SYSTEMS`].
     pub fn register(&self, profile: Profile) -> Result<SystemHandle> {
-        let cls = classify(&self.policy, &profile)?;
+        self.register_classified(profile).map(|(h, _)| h)
+    }
+
+    /// [`Engine::register`], also returning the classification it made.
+    ///
+    /// # Errors
+    /// As [`Engine::register`].
+    pub fn register_classified(&self, profile: Profile) -> Result<(SystemHandle, Classification)> {
+        let policy = self.policy();
+        let cls = classify(&policy, &profile)?;
         let record = self
             .has_journal
             .load(Ordering::Acquire)
             .then(|| profile_record("register", &profile, &cls));
-        let state = self.new_state(profile, cls.grade_rank);
-        self.insert_state_journaled(state, record)
+        let mut words = policy.0.tables.layout.template.to_vec();
+        SystemArena::new(&policy.0.tables.layout, &mut words).set_grade(cls.grade_rank);
+        let info = SystemInfo {
+            id: Arc::from(profile.id.as_str()),
+            profile: Box::new(profile),
+        };
+        let h = self.insert(info, &words, record)?;
+        Ok((h, cls))
     }
 
-    /// Registers a fully built system state under the next handle.
-    pub(crate) fn insert_state(&self, state: SystemState) -> Result<SystemHandle> {
-        self.insert_state_journaled(state, None)
-    }
-
-    fn insert_state_journaled(
+    /// Registers a system with its state words (laid out for the engine's policy) under the
+    /// next handle.
+    pub(crate) fn insert(
         &self,
-        state: SystemState,
-        record: Option<serde_json::Map<String, serde_json::Value>>,
+        info: SystemInfo,
+        words: &[u64],
+        record: Option<Map<String, Value>>,
     ) -> Result<SystemHandle> {
-        let id = state.id.clone();
+        let id = info.id.clone();
         let mut reg = self.registry.write();
         if reg.ids.contains_key(&*id) {
             return Err(Error::Duplicate(id.to_string()));
@@ -286,19 +392,14 @@ impl Engine {
                 "at most {MAX_SYSTEMS} systems per engine"
             )));
         }
-        {
-            let mut shard = self.shards[(h as usize) & (SHARDS - 1)].0.lock();
-            let slot = (h >> SHARD_BITS) as usize;
-            debug_assert_eq!(shard.systems.len(), slot);
-            shard.systems.push(Some(state));
-        }
+        self.shard(SystemHandle(h)).lock().push(info, words);
         reg.ids.insert(id.clone(), h);
         reg.names.push(id);
         self.count.store(h + 1, Ordering::Release);
         self.systems.fetch_add(1, Ordering::Relaxed);
         if let Some(mut rec) = record {
             rec.insert("handle".into(), h.into());
-            self.journal_record(&rec);
+            self.journal_record(rec);
         }
         Ok(SystemHandle(h))
     }
@@ -310,24 +411,17 @@ impl Engine {
     /// [`Error::UnknownSystem`] if the handle is not registered.
     pub fn deregister(&self, h: SystemHandle) -> Result<()> {
         let mut reg = self.registry.write();
-        let removed = {
-            let mut shard = self.shard(h).lock();
-            shard
-                .systems
-                .get_mut((h.0 >> SHARD_BITS) as usize)
-                .and_then(Option::take)
-        };
-        let Some(state) = removed else {
+        let Some(slot) = self.shard(h).lock().remove(h) else {
             return Err(Error::UnknownSystem(h.0));
         };
-        reg.ids.remove(&*state.id);
+        reg.ids.remove(&*slot.info.id);
         self.systems.fetch_sub(1, Ordering::Relaxed);
         if self.has_journal.load(Ordering::Acquire) {
-            let mut rec = serde_json::Map::new();
+            let mut rec = Map::new();
             rec.insert("kind".into(), "deregister".into());
-            rec.insert("system".into(), (*state.id).into());
+            rec.insert("system".into(), (*slot.info.id).into());
             rec.insert("handle".into(), h.0.into());
-            self.journal_record(&rec);
+            self.journal_record(rec);
         }
         Ok(())
     }
@@ -338,31 +432,34 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`], [`Error::Profile`] (also when the id differs).
     pub fn update_profile(&self, h: SystemHandle, profile: Profile) -> Result<Classification> {
-        let cls = classify(&self.policy, &profile)?;
+        let policy = self.policy();
+        let cls = classify(&policy, &profile)?;
         let mut shard = self.shard(h).lock();
-        let Some(sys) = shard
-            .systems
-            .get_mut((h.0 >> SHARD_BITS) as usize)
-            .and_then(Option::as_mut)
-        else {
+        let Some(mut sys) = shard.sys(h) else {
             return Err(Error::UnknownSystem(h.0));
         };
-        if *sys.id != *profile.id {
+        if **sys.id != *profile.id {
             return Err(Error::profile(
                 "id",
                 format!(
                     "the profile's id {:?} is not the system's id {:?}",
-                    profile.id, &*sys.id
+                    profile.id, &**sys.id
                 ),
             ));
         }
-        sys.grade = cls.grade_rank;
-        if self.has_journal.load(Ordering::Acquire) {
+        sys.arena.set_grade(cls.grade_rank);
+        let record = self.has_journal.load(Ordering::Acquire).then(|| {
             let mut rec = profile_record("update_profile", &profile, &cls);
             rec.insert("handle".into(), h.0.into());
-            self.journal_record(&rec);
+            rec
+        });
+        if let Some(Some(slot)) = shard.systems.get_mut((h.0 >> SHARD_BITS) as usize) {
+            *slot.info.profile = profile;
         }
-        *sys.profile = profile;
+        drop(shard);
+        if let Some(rec) = record {
+            self.journal_record(rec);
+        }
         Ok(cls)
     }
 
@@ -371,16 +468,10 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn system_profile(&self, h: SystemHandle) -> Result<(u32, Profile)> {
-        let shard = self.shard(h).lock();
-        match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok((s.grade, (*s.profile).clone())),
-            _ => Err(Error::UnknownSystem(h.0)),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn shard(&self, h: SystemHandle) -> &Mutex<Shard> {
-        &self.shards[(h.0 as usize) & (SHARDS - 1)].0
+        let mut shard = self.shard(h).lock();
+        let grade = shard.sys(h).ok_or(Error::UnknownSystem(h.0))?.arena.grade();
+        let (slot, _) = shard.get(h).ok_or(Error::UnknownSystem(h.0))?;
+        Ok((grade, (*slot.info.profile).clone()))
     }
 
     /// Records one observation and evaluates the rules that use the signal.
@@ -389,6 +480,16 @@ impl Engine {
     /// `ts_ms` if later, then evaluates every rule whose `signal` or `per` is this signal, in
     /// declaration order, at the watermark. Returns the system's level afterwards. Performs
     /// no heap allocation unless a transition is emitted.
+    ///
+    /// ```
+    /// use airisk::{Engine, Level, Policy, Profile};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let h = engine.register(Profile::from_json(r#"{"id": "bot", "sector": "healthcare_clinical",
+    ///     "data": "sensitive_personal", "autonomy": "autonomous", "users": 10}"#)?)?;
+    /// let incidents = engine.signal("safety_incidents").unwrap();
+    /// assert!(engine.observe(h, incidents, 1.0, 1_764_374_400_000)? > Level::None);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSystem`], [`Error::UnknownSignal`], [`Error::Value`] (non-finite, or a
@@ -401,91 +502,43 @@ impl Engine {
         value: f64,
         ts_ms: i64,
     ) -> Result<Level> {
-        let c = &*self.policy.0;
-        let Some(sig) = c.signals.get(signal.0 as usize) else {
-            self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::UnknownSignal(signal.0.to_string()));
-        };
         let mut pending = Pending::new();
         let level;
+        let journal_at;
         {
             let mut guard = self.shard(h).lock();
             let shard = &mut *guard;
-            let Some(sys) = shard
-                .systems
-                .get_mut((h.0 >> SHARD_BITS) as usize)
-                .and_then(Option::as_mut)
-            else {
+            let Some(mut sys) = shard.sys(h) else {
                 drop(guard);
                 self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::UnknownSystem(h.0));
             };
-            let bad = if !value.is_finite() {
-                Some("value is not finite")
-            } else if value < 0.0 && sig.kind == crate::policy::SignalKind::Counter {
-                Some("a counter's value must be ≥ 0")
-            } else if ts_ms == NONE {
-                Some("ts_ms must be greater than i64::MIN")
-            } else {
-                None
-            };
-            if let Some(reason) = bad {
-                shard.counters.rejected_invalid += 1;
-                return Err(Error::Value {
-                    signal: sig.id.to_string(),
-                    value,
-                    reason,
-                });
+            if signal.0 as usize >= sys.policy.signals.len() {
+                drop(guard);
+                self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::UnknownSignal(signal.0.to_string()));
             }
-            let s = signal.0 as usize;
-            let spec = &c.rings[s];
-            let b = bucket_index(ts_ms, c.bucket_ms);
-            let slot = b.rem_euclid(spec.len as i64) as usize;
-            // Bucket of the watermark after this observation (one division at most).
-            let wb = if sys.watermark == NONE || ts_ms > sys.watermark {
-                // A newer observation is never stale.
-                sys.watermark = ts_ms;
-                b
-            } else {
-                let wb = bucket_index(sys.watermark, c.bucket_ms);
-                let oldest = wb.saturating_sub(spec.len as i64);
-                if b <= oldest {
+            match sys.observe(signal.0 as usize, value, ts_ms, &mut pending) {
+                Ok(()) => {}
+                Err(Rejected::Stale(e)) => {
                     shard.counters.rejected_stale += 1;
-                    return Err(Error::Stale {
-                        ts_ms,
-                        bucket: b,
-                        oldest_rejected: oldest,
-                    });
+                    return Err(e);
                 }
-                wb
-            };
-            if sys.first_watermark == NONE {
-                sys.first_watermark = ts_ms;
+                Err(Rejected::Invalid(e)) => {
+                    shard.counters.rejected_invalid += 1;
+                    return Err(e);
+                }
             }
-            let mut head = sys.arena[s] as i64;
-            window::advance(&mut sys.arena, spec, &mut head, wb);
-            sys.arena[s] = head as u64;
-            window::add_at(&mut sys.arena, spec, head, b, slot, value);
-            let ns = c.signals.len();
-            let last = sys.arena[ns + s] as i64;
-            if last == NONE || ts_ms > last {
-                sys.arena[ns + s] = ts_ms as u64;
-            }
+            level = sys.arena.level();
             shard.counters.observed += 1;
-            let mut changed = false;
-            for &r in &c.by_signal[s] {
-                changed |= self.eval_rule(h, sys, r as usize, wb, &mut pending);
-            }
-            if changed {
-                self.eval_system(h, sys, &mut pending);
-            }
-            level = sys.level;
-            if !pending.is_empty() {
-                self.sequence(&mut pending);
-            }
+            journal_at = if pending.is_empty() {
+                None
+            } else {
+                self.sequence(&mut pending)
+            };
         }
-        if !pending.is_empty() {
-            self.deliver(pending);
+        if !pending.is_empty() || journal_at.is_some() {
+            self.deliver(pending, journal_at);
         }
         Ok(level)
     }
@@ -498,247 +551,46 @@ impl Engine {
         for h in 0..n {
             let h = SystemHandle(h);
             let mut pending = Pending::new();
+            let journal_at;
             {
                 let mut shard = self.shard(h).lock();
-                let Some(sys) = shard
-                    .systems
-                    .get_mut((h.0 >> SHARD_BITS) as usize)
-                    .and_then(Option::as_mut)
-                else {
+                let Some(mut sys) = shard.sys(h) else {
                     continue;
                 };
-                self.tick_system(h, sys, now_ms, &mut pending);
-                if !pending.is_empty() {
-                    self.sequence(&mut pending);
-                }
-            }
-            if !pending.is_empty() {
-                self.deliver(pending);
-            }
-        }
-    }
-
-    fn tick_system(&self, h: SystemHandle, sys: &mut SystemState, now_ms: i64, p: &mut Pending) {
-        if now_ms != NONE && (sys.watermark == NONE || now_ms > sys.watermark) {
-            sys.watermark = now_ms;
-        }
-        if sys.first_watermark == NONE && sys.watermark != NONE {
-            sys.first_watermark = sys.watermark;
-        }
-        if sys.watermark == NONE {
-            return;
-        }
-        let mut changed = false;
-        let wb = bucket_index(sys.watermark, self.policy.0.bucket_ms);
-        for r in 0..self.policy.0.rules.len() {
-            changed |= self.eval_rule(h, sys, r, wb, p);
-        }
-        if changed {
-            self.eval_system(h, sys, p);
-        }
-    }
-
-    /// Evaluates one rule at the system's watermark; pushes a transition if its level changed.
-    #[inline]
-    fn eval_rule(
-        &self,
-        h: SystemHandle,
-        sys: &mut SystemState,
-        r: usize,
-        wb: i64,
-        p: &mut Pending,
-    ) -> bool {
-        let c = &*self.policy.0;
-        let rule = &c.rules[r];
-        let w = sys.watermark;
-        let rec_at = rule.rec as usize;
-        let mut st = RuleState::load(&sys.arena[rec_at..rec_at + 6]);
-        let eval = self.aggregate(sys, r, wb, st.is_quiet());
-        if eval == Eval::Unchanged {
-            return false;
-        }
-        let change = step(rule, sys.grade as usize, &mut st, w, eval);
-        st.store(&mut sys.arena[rec_at..rec_at + 6]);
-        let Some(Change {
-            from,
-            to,
-            value,
-            threshold,
-        }) = change
-        else {
-            return false;
-        };
-        let resp = c.responses.for_level(to, rule.category);
-        p.push(Transition {
-            seq: 0,
-            ts: w,
-            scope: Scope::Rule,
-            system: h.0,
-            system_id: sys.id.clone(),
-            grade: sys.grade,
-            grade_id: c.grades[sys.grade as usize].id.clone(),
-            rule: Some(rule.index),
-            rule_id: Some(rule.id.clone()),
-            category: rule.category.map(|i| c.categories[i as usize].id.clone()),
-            from,
-            to,
-            value,
-            threshold,
-            actions: resp.actions,
-            report_within_s: resp.report_within_s,
-            basis: rule.basis.clone(),
-        });
-        true
-    }
-
-    /// The value of rule `r`'s aggregate at the system's watermark.
-    #[inline]
-    fn aggregate(&self, sys: &mut SystemState, r: usize, wb: i64, quiet: bool) -> Eval {
-        let c = &*self.policy.0;
-        let rule = &c.rules[r];
-        let w = sys.watermark;
-        let s = rule.signal as usize;
-        if rule.aggregate == Aggregate::SilenceMs {
-            let last = sys.arena[c.signals.len() + s] as i64;
-            let last = if last != NONE {
-                last
-            } else {
-                sys.first_watermark
-            };
-            return Eval::Value(w.saturating_sub(last) as f64);
-        }
-        let spec = &c.rings[s];
-        let mut head = sys.arena[s] as i64;
-        window::advance(&mut sys.arena, spec, &mut head, wb);
-        sys.arena[s] = head as u64;
-        let a = window::cached(&sys.arena, spec, rule.sig_cache);
-        let min = rule.min_samples as f64;
-        if rule.aggregate == Aggregate::Rate {
-            let per = rule.per.unwrap_or(rule.signal) as usize;
-            let pspec = &c.rings[per];
-            let mut head = sys.arena[per] as i64;
-            window::advance(&mut sys.arena, pspec, &mut head, wb);
-            sys.arena[per] = head as u64;
-            let d = window::cached(&sys.arena, pspec, rule.per_cache);
-            if rule.on_empty == OnEmpty::Clear && a.count == 0.0 && d.count == 0.0 {
-                return Eval::Empty;
-            }
-            if d.sum == 0.0 || d.sum < min {
-                return Eval::Undefined;
-            }
-            let v = match rule.wilson_z {
-                // A quiet rule whose raw proportion cannot meet its lowest threshold stays
-                // quiet: for p in [0, 1] the Wilson interval contains p, so the bound used
-                // (lower for "above", upper for "below") cannot meet it either.
-                Some(_)
-                    if quiet
-                        && (0.0..=1.0).contains(&(a.sum / d.sum))
-                        && !crate::rule::may_meet(rule, sys.grade as usize, a.sum / d.sum) =>
-                {
-                    return Eval::Unchanged;
-                }
-                Some(z) => window::wilson(
-                    a.sum,
-                    d.sum,
-                    z,
-                    rule.direction == crate::policy::Direction::Above,
-                ),
-                None => a.sum / d.sum,
-            };
-            return Eval::Value(v);
-        }
-        if rule.on_empty == OnEmpty::Clear && a.count == 0.0 {
-            return Eval::Empty;
-        }
-        match rule.aggregate {
-            Aggregate::Count | Aggregate::Sum => {
-                if a.count < min {
-                    Eval::Undefined
-                } else if rule.aggregate == Aggregate::Count {
-                    Eval::Value(a.count)
+                sys.tick(now_ms, &mut pending);
+                journal_at = if pending.is_empty() {
+                    None
                 } else {
-                    Eval::Value(a.sum)
-                }
+                    self.sequence(&mut pending)
+                };
             }
-            Aggregate::Mean | Aggregate::Max | Aggregate::Min => {
-                if a.count < min.max(1.0) {
-                    Eval::Undefined
-                } else {
-                    Eval::Value(match rule.aggregate {
-                        Aggregate::Mean => a.sum / a.count,
-                        Aggregate::Max => a.max,
-                        _ => a.min,
-                    })
-                }
+            if !pending.is_empty() || journal_at.is_some() {
+                self.deliver(pending, journal_at);
             }
-            Aggregate::Rate | Aggregate::SilenceMs => Eval::Undefined,
         }
     }
 
-    /// Recomputes the system level; pushes a system-scope transition if it changed.
-    fn eval_system(&self, h: SystemHandle, sys: &mut SystemState, p: &mut Pending) {
-        let c = &*self.policy.0;
-        let rule_level = |r: &crate::policy::Rule| {
-            Level::from_u8(sys.arena[r.rec as usize + 5] as u8).unwrap_or(Level::None)
-        };
-        let mut level = c.rules.iter().map(rule_level).max().unwrap_or(Level::None);
-        if let Some(esc) = c.escalation {
-            let mut seen = [0u64; 16];
-            for r in &c.rules {
-                if rule_level(r) >= esc.at_least {
-                    if let Some(cat) = r.category {
-                        seen[(cat >> 6) as usize & 15] |= 1 << (cat & 63);
-                    }
-                }
-            }
-            let n: u32 = seen.iter().map(|w| w.count_ones()).sum();
-            if n >= esc.min_categories {
-                level = level.raised(esc.raise_by);
-            }
-        }
-        if level != sys.level {
-            let from = sys.level;
-            sys.level = level;
-            let resp = c.responses.for_level(level, None);
-            p.push(Transition {
-                seq: 0,
-                ts: sys.watermark,
-                scope: Scope::System,
-                system: h.0,
-                system_id: sys.id.clone(),
-                grade: sys.grade,
-                grade_id: c.grades[sys.grade as usize].id.clone(),
-                rule: None,
-                rule_id: None,
-                category: None,
-                from,
-                to: level,
-                value: None,
-                threshold: None,
-                actions: resp.actions,
-                report_within_s: resp.report_within_s,
-                basis: None,
-            });
-        }
-    }
-
-    /// Assigns sequence numbers (called with the shard lock held, so a system's transitions
-    /// are numbered in the order they happened). Without a sink, the transitions are queued
-    /// here too, under the queue lock, so the queue is in `seq` order.
-    fn sequence(&self, p: &mut Pending) {
+    /// Numbers the transitions (called with the shard lock held, so a system's transitions
+    /// are numbered in the order they happened). Without a sink they are queued here too,
+    /// under the queue lock, so the queue is in `seq` order. With a journal open, returns
+    /// the journal position of the first and copies of the transitions to write there.
+    fn sequence(&self, p: &mut Pending) -> Option<(u64, Pending)> {
+        // The queue lock is taken before numbering, so the queue is in `seq` order.
         let mut queue = (!self.has_sink.load(Ordering::Acquire)).then(|| self.queue.lock());
-        let mut journal = self
-            .has_journal
-            .load(Ordering::Acquire)
-            .then(|| self.journal.lock());
-        for t in p.iter_mut() {
-            t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            if let Some(Some(j)) = journal.as_deref_mut() {
-                if j.append(&transition_record(t)).is_err() {
-                    self.journal_errors.fetch_add(1, Ordering::Relaxed);
-                }
+        let journaled = if self.has_journal.load(Ordering::Acquire) {
+            let mut pos = self.journal_pos.lock();
+            let first = *pos;
+            *pos += p.len() as u64;
+            for t in p.iter_mut() {
+                t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
             }
-        }
+            Some((first, p.clone()))
+        } else {
+            for t in p.iter_mut() {
+                t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+            }
+            None
+        };
         if let Some(q) = queue.as_mut() {
             for t in p.drain(..) {
                 if q.items.len() >= q.cap {
@@ -748,56 +600,17 @@ impl Engine {
                 }
             }
         }
+        journaled
     }
 
-    fn journal_record(&self, rec: &serde_json::Map<String, serde_json::Value>) {
-        if let Some(j) = self.journal.lock().as_mut() {
-            if j.append(rec).is_err() {
-                self.journal_errors.fetch_add(1, Ordering::Relaxed);
-            }
+    /// After the shard lock is released: writes the journal records of `journal_at`, then
+    /// hands transitions sequenced for the sink to it.
+    fn deliver(&self, p: Pending, journal_at: Option<(u64, Pending)>) {
+        if let Some((first, ts)) = journal_at {
+            let recs: SmallVec<[Map<String, Value>; 4]> =
+                ts.iter().map(transition_record).collect();
+            self.journal_write(first, recs);
         }
-    }
-
-    /// Opens (or creates) an audit journal at `path` and records every later registration,
-    /// deregistration, profile update and transition in it (see [`crate::journal`]). An
-    /// existing file is verified first and a torn last line is truncated (reported). Replaces
-    /// any journal already open. A record that cannot be written is counted in
-    /// [`Stats::journal_errors`]; the engine goes on.
-    ///
-    /// # Errors
-    /// [`Error::Io`], or [`Error::State`] when the existing file does not verify.
-    pub fn open_journal(
-        &self,
-        path: &std::path::Path,
-        durability: Durability,
-    ) -> Result<OpenReport> {
-        let (j, report) = Journal::open(path, durability)?;
-        let mut slot = self.journal.lock();
-        *slot = Some(j);
-        self.has_journal.store(true, Ordering::Release);
-        Ok(report)
-    }
-
-    /// Closes the journal (syncing it unless its durability is `Never`).
-    pub fn close_journal(&self) {
-        let mut slot = self.journal.lock();
-        self.has_journal.store(false, Ordering::Release);
-        *slot = None;
-    }
-
-    /// Forces the journal's records to stable storage, if a journal is open.
-    ///
-    /// # Errors
-    /// [`Error::Io`].
-    pub fn sync_journal(&self) -> Result<()> {
-        match self.journal.lock().as_mut() {
-            Some(j) => j.sync(),
-            None => Ok(()),
-        }
-    }
-
-    /// Hands transitions sequenced for the sink to it (no engine lock held).
-    fn deliver(&self, p: Pending) {
         if p.is_empty() {
             return;
         }
@@ -819,6 +632,98 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+
+    /// Journals one record that is not a transition, in its place among the transitions.
+    fn journal_record(&self, rec: Map<String, Value>) {
+        if !self.has_journal.load(Ordering::Acquire) {
+            return;
+        }
+        let first = {
+            let mut pos = self.journal_pos.lock();
+            *pos += 1;
+            *pos - 1
+        };
+        self.journal_write(first, std::iter::once(rec));
+    }
+
+    /// Writes records at positions `first, first + 1, ...`, after every earlier position:
+    /// records whose turn has not come wait until the thread holding the earlier positions
+    /// writes them.
+    fn journal_write(&self, first: u64, recs: impl IntoIterator<Item = Map<String, Value>>) {
+        let mut slot = self.journal.lock();
+        let s = &mut *slot;
+        for (i, r) in recs.into_iter().enumerate() {
+            s.waiting.insert(first + i as u64, r);
+        }
+        while let Some(r) = s.waiting.remove(&s.next) {
+            s.next += 1;
+            if let Some(j) = s.journal.as_mut() {
+                if j.append(&r).is_err() {
+                    self.journal_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Opens (or creates) an audit journal at `path` and records every later registration,
+    /// deregistration, profile update and transition in it (see [`crate::journal`]). An
+    /// existing file is verified first and a torn last line is truncated (reported). Replaces
+    /// any journal already open. A record that cannot be written is counted in
+    /// [`Stats::journal_errors`]; the engine goes on.
+    ///
+    /// # Errors
+    /// [`Error::Io`], or [`Error::State`] when the existing file does not verify.
+    pub fn open_journal(
+        &self,
+        path: &std::path::Path,
+        durability: Durability,
+    ) -> Result<OpenReport> {
+        let (j, report) = Journal::open(path, durability)?;
+        let pos = self.journal_pos.lock();
+        let mut slot = self.journal.lock();
+        Self::flush_waiting(&mut slot, &self.journal_errors);
+        slot.journal = Some(j);
+        slot.next = *pos;
+        self.has_journal.store(true, Ordering::Release);
+        Ok(report)
+    }
+
+    /// Writes what is still waiting (positions whose writer is gone are skipped and counted
+    /// as errors), so the journal can be swapped or closed.
+    fn flush_waiting(slot: &mut JournalSlot, errors: &AtomicU64) {
+        let waiting = std::mem::take(&mut slot.waiting);
+        for (at, r) in waiting {
+            if at > slot.next {
+                errors.fetch_add(at - slot.next, Ordering::Relaxed);
+            }
+            slot.next = at + 1;
+            if let Some(j) = slot.journal.as_mut() {
+                if j.append(&r).is_err() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Closes the journal (syncing it unless its durability is `Never`).
+    pub fn close_journal(&self) {
+        let _pos = self.journal_pos.lock();
+        let mut slot = self.journal.lock();
+        self.has_journal.store(false, Ordering::Release);
+        Self::flush_waiting(&mut slot, &self.journal_errors);
+        slot.journal = None;
+    }
+
+    /// Forces the journal's records to stable storage, if a journal is open.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn sync_journal(&self) -> Result<()> {
+        match self.journal.lock().journal.as_mut() {
+            Some(j) => j.sync(),
+            None => Ok(()),
         }
     }
 
@@ -856,11 +761,8 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn system_level(&self, h: SystemHandle) -> Result<Level> {
-        let shard = self.shard(h).lock();
-        match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok(s.level),
-            _ => Err(Error::UnknownSystem(h.0)),
-        }
+        let mut shard = self.shard(h).lock();
+        Ok(shard.sys(h).ok_or(Error::UnknownSystem(h.0))?.arena.level())
     }
 
     /// The current level of every rule of a system, in rule order.
@@ -868,17 +770,9 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn rule_levels(&self, h: SystemHandle) -> Result<Vec<Level>> {
-        let shard = self.shard(h).lock();
-        match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok(self
-                .policy
-                .0
-                .rules
-                .iter()
-                .map(|r| Level::from_u8(s.arena[r.rec as usize + 5] as u8).unwrap_or(Level::None))
-                .collect()),
-            _ => Err(Error::UnknownSystem(h.0)),
-        }
+        let mut shard = self.shard(h).lock();
+        let sys = shard.sys(h).ok_or(Error::UnknownSystem(h.0))?;
+        Ok(sys.arena.rule_levels().collect())
     }
 
     /// The system's watermark (largest time seen), if any.
@@ -886,11 +780,13 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn watermark(&self, h: SystemHandle) -> Result<Option<i64>> {
-        let shard = self.shard(h).lock();
-        match shard.systems.get((h.0 >> SHARD_BITS) as usize) {
-            Some(Some(s)) => Ok((s.watermark != NONE).then_some(s.watermark)),
-            _ => Err(Error::UnknownSystem(h.0)),
-        }
+        let mut shard = self.shard(h).lock();
+        let w = shard
+            .sys(h)
+            .ok_or(Error::UnknownSystem(h.0))?
+            .arena
+            .watermark();
+        Ok((w != NONE).then_some(w))
     }
 
     /// Handles of the registered systems, in registration order.
@@ -918,22 +814,18 @@ impl Engine {
         s
     }
 
-    /// Bytes of state one registered system holds under this policy (buckets, timestamps,
-    /// rule states and the fixed part), not counting its profile's strings.
+    /// Bytes of state one registered system holds under this policy (its state block and
+    /// the fixed part), not counting its profile's strings.
     pub fn state_bytes_per_system(&self) -> usize {
-        let c = &*self.policy.0;
-        std::mem::size_of::<SystemState>()
+        let p = self.policy();
+        std::mem::size_of::<Slot>()
             + std::mem::size_of::<Profile>()
-            + c.arena_words as usize * 8
+            + p.0.tables.layout.words as usize * 8
     }
 }
 
-fn profile_record(
-    kind: &str,
-    profile: &Profile,
-    cls: &Classification,
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
+fn profile_record(kind: &str, profile: &Profile, cls: &Classification) -> Map<String, Value> {
+    let mut m = Map::new();
     m.insert("kind".into(), kind.into());
     m.insert("system".into(), profile.id.clone().into());
     m.insert("grade".into(), (*cls.grade).into());
@@ -945,10 +837,10 @@ fn profile_record(
     m
 }
 
-fn transition_record(t: &Transition) -> serde_json::Map<String, serde_json::Value> {
+fn transition_record(t: &Transition) -> Map<String, Value> {
     let mut m = match serde_json::to_value(t) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
     };
     m.insert("kind".into(), "transition".into());
     m

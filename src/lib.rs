@@ -3,7 +3,7 @@
 //! Classify AI applications by risk grade (分类分级) and monitor them at run time, raising
 //! graded early warnings (blue / yellow / orange / red) with the emergency response each one
 //! calls for — technology monitoring, risk early warning and emergency response
-//! (技术监测 · 风险预警 · 应急响应) as Article 47 of the seed regulation asks.
+//! (技术监测 · 风险预警 · 应急响应) as Article 47 of the Suzhou draft AI regulation asks.
 //!
 //! ```
 //! use airisk::{Engine, Policy, Profile};
@@ -18,31 +18,50 @@
 //! ```
 //!
 //! The engine never reads the clock: time is what the caller says, so every run is
-//! reproducible. See `DESIGN.md`-derived docs on each module: [`policy`], [`mod@classify`],
-//! [`window`], [`rule`], [`engine`], [`response`], and the C ABI in `include/airisk.h`.
+//! reproducible and a recorded log replays to the same warnings.
+//!
+//! - [`Policy`] (and the [`policy`] module): the configuration document and its model.
+//! - [`classify()`]: grading a [`Profile`], with the explanation.
+//! - [`Engine`]: registering systems, observing signals, ticking the clock, draining
+//!   [`Transition`]s; snapshots and the audit [`journal`].
+//! - [`replay`]: event logs (JSON Lines) and their replay through an engine.
+//! - [`ffi`]: the C ABI (`include/airisk.h`); for C and C++ callers only.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod classify;
-pub mod engine;
+mod classify;
+mod engine;
 mod error;
 pub mod ffi;
+mod handle;
+mod hash;
 pub mod journal;
 mod json;
-pub mod level;
+mod layout;
+mod level;
 pub mod policy;
 pub mod replay;
-pub mod response;
-pub mod rule;
-pub mod snapshot;
-pub mod window;
+mod response;
+mod rule;
+mod snapshot;
+mod system;
+mod transition;
+mod window;
 
-pub use classify::{Classification, Factor, FactorKind, FloorHit, Profile, classify};
-pub use engine::{Engine, EngineOptions, SignalId, Sink, Stats, SystemHandle};
+pub use classify::{
+    Classification, Factor, FactorKind, FloorHit, MAX_PROFILE_BYTES, MAX_PROFILE_LIST, Profile,
+    classify,
+};
+pub use engine::{Engine, EngineOptions, MAX_SYSTEMS, Sink, Stats};
 pub use error::{Error, Issue, Result};
+pub use handle::{SignalId, SystemHandle};
+pub use hash::fnv1a;
+pub use journal::Durability;
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};
-pub use response::{Scope, Transition};
+pub use response::{Override, Response, Responses};
+pub use snapshot::SNAPSHOT_VERSION;
+pub use transition::{Scope, Transition};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,5 +1,4 @@
-//! The per (system × rule) state machine (DESIGN.md "Levels, thresholds and the state
-//! machine").
+//! Evaluating one rule for one system: its aggregate's value, then its state machine.
 //!
 //! - `met(L, v)`: `v ≥ T[L]` (above) or `v ≤ T[L]` (below).
 //! - `held(L, v)`: `v ≥ T[L]·(1−h)` (above) or `v ≤ T[L]·(1+h)` (below).
@@ -10,104 +9,65 @@
 //!   the level falls to `D` as computed at that evaluation.
 //! - An undefined value changes no level and resets every timer; an empty window under
 //!   `on_empty: "clear"` resets the raising timers and counts as `D = none`.
+//!
+//! [`evaluate`] is the whole path from a rule to its decision: it reads the window value
+//! ([`crate::window::value`]), steps the state machine and stores it back in the arena.
 
+use crate::layout::{NONE, RuleLayout, RuleState, SystemArena};
 use crate::level::Level;
-use crate::policy::{Direction, Rule};
-use crate::window::NONE;
-use serde::{Deserialize, Serialize};
+use crate::policy::model::{Direction, Rule};
+use crate::window::{self, Eval, met};
 
-/// What a rule's aggregate gave at an evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Eval {
-    /// A value.
-    Value(f64),
-    /// Not enough data (`min_samples`, empty denominator, ...).
-    Undefined,
-    /// Empty window under `on_empty: "clear"`.
-    Empty,
-    /// The evaluation provably changes nothing (a quiet rule far from its thresholds).
-    Unchanged,
-}
-
-/// The state of one rule for one system.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RuleState {
-    /// Current level.
-    pub level: Level,
-    /// For blue..red: since when `met` has held at every evaluation (`i64::MIN` = not met).
-    pub met_since: [i64; 4],
-    /// Since when the lowering target has been below the current level (`i64::MIN` = not).
-    pub below_since: i64,
-}
-
-impl Default for RuleState {
-    fn default() -> Self {
-        RuleState {
-            level: Level::None,
-            met_since: [NONE; 4],
-            below_since: NONE,
-        }
-    }
-}
-
-impl RuleState {
-    /// Reads a rule record (met_since ×4, below_since, level) from a state arena.
-    #[inline]
-    pub(crate) fn load(w: &[u64]) -> RuleState {
-        RuleState {
-            met_since: [w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64],
-            below_since: w[4] as i64,
-            level: Level::from_u8(w[5] as u8).unwrap_or(Level::None),
-        }
-    }
-
-    /// Writes a rule record into a state arena.
-    #[inline]
-    pub(crate) fn store(&self, w: &mut [u64]) {
-        for (x, m) in w.iter_mut().zip(self.met_since) {
-            *x = m as u64;
-        }
-        w[4] = self.below_since as u64;
-        w[5] = self.level as u64;
-    }
-
-    /// No level, no timer running: the state of a rule that has nothing to report.
-    #[inline]
-    pub(crate) fn is_quiet(&self) -> bool {
-        self.level == Level::None
-            && self.below_since == NONE
-            && self.met_since[0] == NONE
-            && self.met_since[1] == NONE
-            && self.met_since[2] == NONE
-            && self.met_since[3] == NONE
-    }
-
-    /// The record of a rule that was never evaluated.
-    pub(crate) const INITIAL: [u64; 6] = [
-        NONE as u64,
-        NONE as u64,
-        NONE as u64,
-        NONE as u64,
-        NONE as u64,
-        0,
-    ];
-}
-
-/// A change of level decided by [`step`].
+/// A change of level decided by an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Change {
     pub from: Level,
     pub to: Level,
+    /// The aggregate that caused it (`None` when the window was empty).
     pub value: Option<f64>,
+    /// Threshold of the new level (`None` for none).
     pub threshold: Option<f64>,
 }
 
+/// The lowest used threshold of each grade's row (thresholds are monotone from blue to red,
+/// so it is the first non-null one): a quiet rule whose value does not meet it stays quiet.
+pub(crate) fn lowest_thresholds(rule: &Rule) -> Vec<Option<f64>> {
+    rule.thresholds
+        .iter()
+        .map(|row| row.iter().flatten().next().copied())
+        .collect()
+}
+
+/// Evaluates `rule` for the system whose state is `arena`, at its watermark, and returns
+/// the change of level, if any. `lowest` is [`lowest_thresholds`] of the rule.
 #[inline]
-fn met(dir: Direction, v: f64, t: f64) -> bool {
-    match dir {
-        Direction::Above => v >= t,
-        Direction::Below => v <= t,
+pub(crate) fn evaluate(
+    rule: &Rule,
+    rl: &RuleLayout,
+    lowest: &[Option<f64>],
+    arena: &mut SystemArena<'_>,
+) -> Option<Change> {
+    let r = rule.index as usize;
+    let grade = arena.grade() as usize;
+    let quiet = !arena.active(r);
+    let lowest = lowest[grade];
+    if quiet && lowest.is_none() {
+        // No level is used for this grade: nothing can ever happen.
+        return None;
     }
+    let eval = window::value(rule, rl, arena, if quiet { lowest } else { None })?;
+    if quiet {
+        // A quiet rule changes only when its value meets the lowest threshold.
+        match (eval, lowest) {
+            (Eval::Value(v), Some(t)) if met(rule.direction, v, t) => {}
+            _ => return None,
+        }
+    }
+    let mut st = arena.rule_state(r);
+    let w = arena.watermark();
+    let change = step(rule, grade, &mut st, w, eval);
+    arena.set_rule_state(r, &st);
+    change
 }
 
 #[inline]
@@ -154,16 +114,6 @@ fn lower(
     None
 }
 
-/// Whether `v` meets the lowest used threshold of `rule` for grade rank `grade` (the first
-/// non-null one: thresholds are monotone from blue to red). `false` when no level is used.
-#[inline]
-pub(crate) fn may_meet(rule: &Rule, grade: usize, v: f64) -> bool {
-    match rule.thresholds[grade].iter().flatten().next() {
-        Some(&t) => met(rule.direction, v, t),
-        None => false,
-    }
-}
-
 /// Advances the state machine of `rule` for a system of grade rank `grade` at time `w`.
 #[inline]
 pub(crate) fn step(
@@ -175,7 +125,6 @@ pub(crate) fn step(
 ) -> Option<Change> {
     let t = &rule.thresholds[grade];
     match eval {
-        Eval::Unchanged => None,
         Eval::Undefined => {
             st.met_since = [NONE; 4];
             st.below_since = NONE;

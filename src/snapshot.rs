@@ -1,32 +1,40 @@
 //! Snapshot and restore: an engine's whole state as bytes, and one system's state for moving
 //! it between engines.
 //!
-//! # Format (version 1, little-endian)
-//! `"AIRISKSN"`, `u32` version, `u64` policy fingerprint, `u32` arena words, counters
-//! (`seq`, `dropped`, `rejected_unknown`, `observed`, `rejected_stale`, `rejected_invalid`
-//! as `u64`), `u32` handles issued, then per handle: its id (`u32` length + UTF-8), a `u8`
-//! presence flag and, when present, the system record (profile JSON, grade rank, watermark,
-//! first watermark, level, arena words); then the queued transitions in compact form; then an
+//! # Format (version 2, little-endian)
+//! `"AIRISKSN"`, `u32` version, `u64` policy fingerprint, `u32` state words per system,
+//! counters (`seq`, `dropped`, `rejected_unknown`, `observed`, `rejected_stale`,
+//! `rejected_invalid` as `u64`), `u32` handles issued, then per handle: its id (`u32`
+//! length + UTF-8), a `u8` presence flag and, when present, the system record (profile
+//! JSON, then its state words); then the queued transitions in compact form; then an
 //! FNV-1a 64 checksum of everything before it. A system export (`"AIRISKSY"`) is the same
-//! system record with the version, fingerprint and arena size in front and a checksum after.
+//! system record with the version, fingerprint and word count in front and a checksum
+//! after.
 //!
 //! A snapshot restores only under the same policy: the fingerprint of the canonical policy
-//! document (keys sorted, whitespace removed) must match, so reformatting the JSON is fine but
-//! any change of a number, id or rule is refused with [`Error::State`].
+//! document must match, so reformatting the JSON is fine but any change of a number, id or
+//! rule is refused with [`Error::State`]. Version 1 snapshots (the first release) are not
+//! read: their state layout is gone.
 
 use crate::classify::Profile;
-use crate::engine::{Engine, EngineOptions, SHARD_BITS, SHARDS, SystemHandle, SystemState};
+use crate::engine::{Engine, EngineOptions, SHARDS};
 use crate::error::{Error, Result};
+use crate::handle::SystemHandle;
+use crate::hash::fnv1a;
+use crate::layout::SystemArena;
 use crate::level::{Actions, Level};
-use crate::policy::{Policy, fnv1a};
-use crate::response::{Scope, Transition};
+use crate::policy::Policy;
+use crate::response::Response;
+use crate::rule::Change;
+use crate::system::SystemInfo;
+use crate::transition::{At, Scope, Transition};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 const MAGIC: &[u8; 8] = b"AIRISKSN";
 const MAGIC_SYSTEM: &[u8; 8] = b"AIRISKSY";
 /// Current snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 struct W(Vec<u8>);
 
@@ -151,7 +159,7 @@ fn check_header(r: &mut R<'_>, policy: &Policy) -> Result<()> {
         )));
     }
     let words = r.u32()?;
-    if words != policy.0.arena_words {
+    if words != policy.0.tables.layout.words {
         return Err(Error::State(
             "snapshot state layout does not match the policy".into(),
         ));
@@ -159,18 +167,15 @@ fn check_header(r: &mut R<'_>, policy: &Policy) -> Result<()> {
     Ok(())
 }
 
-fn write_system(w: &mut W, s: &SystemState) {
-    w.str(&serde_json::to_string(&*s.profile).unwrap_or_default());
-    w.u32(s.grade);
-    w.i64(s.watermark);
-    w.i64(s.first_watermark);
-    w.u8(s.level as u8);
-    for x in s.arena.iter() {
+fn write_system(w: &mut W, info: &SystemInfo, words: &[u64]) {
+    w.str(&serde_json::to_string(&*info.profile).unwrap_or_default());
+    for x in words {
         w.u64(*x);
     }
 }
 
-fn read_system(r: &mut R<'_>, e: &Engine, id: &str) -> Result<SystemState> {
+/// Reads a system record; checks what a corrupt or hostile record could break.
+fn read_system(r: &mut R<'_>, policy: &Policy, id: &str) -> Result<(SystemInfo, Vec<u64>)> {
     let profile = Profile::from_json(r.str()?)
         .map_err(|err| Error::State(format!("snapshot profile of {id:?}: {err}")))?;
     if profile.id != id {
@@ -178,19 +183,22 @@ fn read_system(r: &mut R<'_>, e: &Engine, id: &str) -> Result<SystemState> {
             "snapshot profile id does not match its system".into(),
         ));
     }
-    let grade = r.u32()?;
-    if grade as usize >= e.policy().grades().len() {
-        return Err(Error::State("snapshot grade out of range".into()));
-    }
-    let mut s = e.new_state(profile, grade);
-    s.watermark = r.i64()?;
-    s.first_watermark = r.i64()?;
-    s.level = Level::from_u8(r.u8()?)
-        .ok_or_else(|| Error::State("snapshot level out of range".into()))?;
-    for x in s.arena.iter_mut() {
+    let layout = &policy.0.tables.layout;
+    let mut words = vec![0u64; layout.words as usize];
+    for x in words.iter_mut() {
         *x = r.u64()?;
     }
-    Ok(s)
+    let a = SystemArena::new(layout, &mut words);
+    if a.grade() as usize >= policy.grades().len() {
+        return Err(Error::State("snapshot grade out of range".into()));
+    }
+    Ok((
+        SystemInfo {
+            id: Arc::from(id),
+            profile: Box::new(profile),
+        },
+        words,
+    ))
 }
 
 impl Engine {
@@ -198,17 +206,18 @@ impl Engine {
     /// rule states with their timers, system levels, `seq`, stats and the queued
     /// transitions. Taken at one consistent point (all shard locks held).
     pub fn snapshot(&self) -> Vec<u8> {
-        let c = &*self.policy.0;
+        let policy = self.policy();
+        let words = policy.0.tables.layout.words;
         let reg = self.registry.read();
         let shards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
         let q = self.queue.lock();
         let mut w = W(Vec::with_capacity(
-            64 + reg.names.len() * (c.arena_words as usize * 8 + 256),
+            64 + reg.names.len() * (words as usize * 8 + 256),
         ));
         w.0.extend_from_slice(MAGIC);
         w.u32(SNAPSHOT_VERSION);
-        w.u64(self.policy.fingerprint());
-        w.u32(c.arena_words);
+        w.u64(policy.fingerprint());
+        w.u32(words);
         w.u64(self.seq.load(Ordering::Acquire));
         w.u64(self.dropped.load(Ordering::Relaxed));
         w.u64(self.rejected_unknown.load(Ordering::Relaxed));
@@ -224,14 +233,10 @@ impl Engine {
         w.u32(reg.names.len() as u32);
         for (h, id) in reg.names.iter().enumerate() {
             w.str(id);
-            let sys = shards[h & (SHARDS - 1)]
-                .systems
-                .get(h >> SHARD_BITS)
-                .and_then(Option::as_ref);
-            match sys {
-                Some(s) => {
+            match shards[h & (SHARDS - 1)].get(SystemHandle(h as u32)) {
+                Some((slot, words)) => {
                     w.u8(1);
-                    write_system(&mut w, s);
+                    write_system(&mut w, &slot.info, words);
                 }
                 None => w.u8(0),
             }
@@ -241,7 +246,7 @@ impl Engine {
             w.u64(t.seq);
             w.i64(t.ts);
             w.u8(matches!(t.scope, Scope::System) as u8);
-            w.u32(t.system);
+            w.u32(t.system.0);
             w.u32(t.grade);
             w.u32(t.rule.unwrap_or(u32::MAX));
             w.u8(t.from as u8);
@@ -275,7 +280,7 @@ impl Engine {
     ) -> Result<Engine> {
         let mut r = R::open(bytes, MAGIC)?;
         check_header(&mut r, &policy)?;
-        let e = Engine::with_options(policy, options);
+        let e = Engine::with_options(policy.clone(), options);
         let seq = r.u64()?;
         let dropped = r.u64()?;
         let unknown = r.u64()?;
@@ -289,14 +294,14 @@ impl Engine {
                 let present = r.u8()? != 0;
                 let mut shard = e.shards[(h as usize) & (SHARDS - 1)].0.lock();
                 if present {
-                    let s = read_system(&mut r, &e, &id)?;
+                    let (info, words) = read_system(&mut r, &policy, &id)?;
                     if reg.ids.insert(id.clone(), h).is_some() {
                         return Err(Error::State(format!("snapshot registers {id:?} twice")));
                     }
-                    shard.systems.push(Some(s));
+                    shard.push(info, &words);
                     e.systems.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    shard.systems.push(None);
+                    shard.push_empty();
                 }
                 names.push(id);
             }
@@ -304,10 +309,10 @@ impl Engine {
             e.count.store(n, Ordering::Release);
         }
         let nq = r.u32()?;
-        let c = e.policy.0.clone();
         let reg = e.registry.read();
         let mut q = e.queue.lock();
         let mut extra_dropped = 0;
+        let c = &policy.0;
         for _ in 0..nq {
             let seq_t = r.u64()?;
             let ts = r.i64()?;
@@ -321,42 +326,34 @@ impl Engine {
             let threshold = r.f64o()?;
             let actions = Actions(r.u32()?);
             let rep = r.i64()?;
-            let system_id = reg.names.get(system as usize).cloned().ok_or_else(short)?;
-            let grade_id = c
-                .grades
-                .get(grade as usize)
-                .map(|g| g.id.clone())
-                .ok_or_else(short)?;
-            let rd = if system_scope {
-                None
-            } else {
-                Some(c.rules.get(rule as usize).ok_or_else(short)?)
-            };
-            let t = Transition {
-                seq: seq_t,
-                ts,
-                scope: if system_scope {
-                    Scope::System
-                } else {
-                    Scope::Rule
-                },
-                system,
+            let system_id = reg.names.get(system as usize).ok_or_else(short)?;
+            if grade as usize >= c.grades.len() {
+                return Err(short());
+            }
+            let at = At {
+                policy: c,
+                system: SystemHandle(system),
                 system_id,
                 grade,
-                grade_id,
-                rule: rd.map(|r| r.index),
-                rule_id: rd.map(|r| r.id.clone()),
-                category: rd
-                    .and_then(|r| r.category)
-                    .map(|i| c.categories[i as usize].id.clone()),
-                from,
-                to,
-                value,
-                threshold,
+                ts,
+            };
+            let response = Response {
                 actions,
                 report_within_s: (rep >= 0).then_some(rep),
-                basis: rd.and_then(|r| r.basis.clone()),
             };
+            let mut t = if system_scope {
+                Transition::of_system(&at, from, to, response)
+            } else {
+                let rd = c.rules.get(rule as usize).ok_or_else(short)?;
+                let change = Change {
+                    from,
+                    to,
+                    value,
+                    threshold,
+                };
+                Transition::of_rule(&at, rd, change, response)
+            };
+            t.seq = seq_t;
             if q.items.len() < q.cap {
                 q.items.push_back(t);
             } else {
@@ -385,18 +382,15 @@ impl Engine {
     /// [`Error::UnknownSystem`].
     pub fn snapshot_system(&self, h: SystemHandle) -> Result<Vec<u8>> {
         let shard = self.shard(h).lock();
-        let s = shard
-            .systems
-            .get((h.0 >> SHARD_BITS) as usize)
-            .and_then(Option::as_ref)
-            .ok_or(Error::UnknownSystem(h.0))?;
-        let mut w = W(Vec::with_capacity(256 + s.arena.len() * 8));
+        let (slot, words) = shard.get(h).ok_or(Error::UnknownSystem(h.0))?;
+        let policy = &shard.policy;
+        let mut w = W(Vec::with_capacity(256 + words.len() * 8));
         w.0.extend_from_slice(MAGIC_SYSTEM);
         w.u32(SNAPSHOT_VERSION);
-        w.u64(self.policy.fingerprint());
-        w.u32(self.policy.0.arena_words);
-        w.str(&s.id);
-        write_system(&mut w, s);
+        w.u64(policy.fingerprint());
+        w.u32(policy.0.tables.layout.words);
+        w.str(&slot.info.id);
+        write_system(&mut w, &slot.info, words);
         Ok(w.checksum())
     }
 
@@ -406,11 +400,12 @@ impl Engine {
     /// # Errors
     /// [`Error::State`] (corrupt, other policy), [`Error::Duplicate`] if the id is registered.
     pub fn restore_system(&self, bytes: &[u8]) -> Result<SystemHandle> {
+        let policy = self.policy();
         let mut r = R::open(bytes, MAGIC_SYSTEM)?;
-        check_header(&mut r, &self.policy)?;
+        check_header(&mut r, &policy)?;
         let id = r.str()?.to_owned();
-        let s = read_system(&mut r, self, &id)?;
+        let (info, words) = read_system(&mut r, &policy, &id)?;
         r.done()?;
-        self.insert_state(s)
+        self.insert(info, &words, None)
     }
 }

@@ -1,256 +1,113 @@
-//! Time windows (DESIGN.md "Time, windows and evaluation").
+//! Time windows and the value of a rule's aggregate over its window.
 //!
 //! Time is cut into buckets of `bucket_ms`; bucket index = `ts_ms.div_euclid(bucket_ms)`.
 //! Each (system, signal) keeps a ring of `B` buckets (B = the largest window, in buckets, of
 //! any rule using the signal as `signal` or `per`; 1 if none), holding only the fields the
-//! policy's rules on that signal need (count, sum, min, max).
+//! rules on that signal need (count, sum, min, max). A rule's window is the last
+//! `window_ms / bucket_ms` buckets ending at the bucket of the system's watermark; its
+//! aggregate is read from a cache kept up to date as observations arrive (see
+//! [`crate::layout`] for where rings and caches live).
 //!
-//! A system's whole state is one arena of 64-bit words (f64 values are stored as their
-//! bits): per signal its ring head and last timestamp, per rule a record (state machine,
-//! then the window aggregates the rule reads), then the rings' buckets. One allocation per
-//! system keeps an observation to a handful of cache lines, and makes a snapshot a copy.
-//!
-//! A ring's `head` is the newest bucket index it holds. Rings advance lazily: before a ring
-//! is written or read at watermark `w`, `advance` clears the slots between its head and
-//! `idx(w)` and recomputes the window caches it feeds. `add` adds an observation to its
-//! bucket and to every cache whose window holds that bucket, so evaluating a rule reads its
-//! own cache instead of scanning the window.
+//! Aggregates: `count`, `sum`, `mean`, `max`, `min`, `rate` (sum of `signal` / sum of
+//! `per`, optionally the Wilson score bound), `silence_ms` (watermark − the largest accepted
+//! ts of the signal, or − the first watermark before any). Undefined when there are too few
+//! samples (`min_samples`), and "empty" under `on_empty: "clear"` when the window holds no
+//! observation.
 
-use crate::policy::{FIELD_COUNT, FIELD_MAX, FIELD_MIN, FIELD_SUM, RingSpec};
-
-/// Sentinel for "no timestamp / no bucket yet".
-pub(crate) const NONE: i64 = i64::MIN;
+use crate::layout::{NONE, RuleLayout, SystemArena};
+use crate::policy::model::{Aggregate, Direction, OnEmpty, Rule};
 
 /// Bucket index of a timestamp.
 #[inline]
-pub fn bucket_index(ts_ms: i64, bucket_ms: i64) -> i64 {
+pub(crate) fn bucket_index(ts_ms: i64, bucket_ms: i64) -> i64 {
     ts_ms.div_euclid(bucket_ms)
 }
 
-/// The window aggregates of one ring.
+/// What a rule's aggregate gave at an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Agg {
-    pub count: f64,
-    pub sum: f64,
-    pub min: f64,
-    pub max: f64,
+pub(crate) enum Eval {
+    /// A value.
+    Value(f64),
+    /// Not enough data (`min_samples`, empty denominator, ...).
+    Undefined,
+    /// Empty window under `on_empty: "clear"`.
+    Empty,
 }
 
-impl Agg {
-    pub const EMPTY: Agg = Agg {
-        count: 0.0,
-        sum: 0.0,
-        min: f64::INFINITY,
-        max: f64::NEG_INFINITY,
-    };
-}
-
+/// The value of `rule`'s aggregate at the system's watermark. Brings the rings it reads up
+/// to date first.
+///
+/// With `lowest = Some(t)` (the rule is quiet and `t` is its lowest used threshold for the
+/// system's grade), a `rate` whose raw proportion cannot meet `t` returns `None` without
+/// computing the Wilson bound: for p in [0, 1] the Wilson interval contains p, so the
+/// bound used (lower for "above", upper for "below") cannot meet `t` either.
 #[inline]
-fn get(s: &[u64], i: usize) -> f64 {
-    f64::from_bits(s[i])
-}
-
-#[inline]
-fn set(s: &mut [u64], i: usize, v: f64) {
-    s[i] = v.to_bits();
-}
-
-/// Writes `a` into an entry of `fields` layout (a bucket or a cache).
-#[inline]
-fn store_agg(s: &mut [u64], fields: u8, a: &Agg) {
-    let mut i = 0;
-    if fields & FIELD_COUNT != 0 {
-        set(s, i, a.count);
-        i += 1;
+pub(crate) fn value(
+    rule: &Rule,
+    rl: &RuleLayout,
+    arena: &mut SystemArena<'_>,
+    lowest: Option<f64>,
+) -> Option<Eval> {
+    let s = rule.signal as usize;
+    if rule.aggregate == Aggregate::SilenceMs {
+        let last = arena.last_ts(s);
+        let last = if last != NONE {
+            last
+        } else {
+            arena.first_watermark()
+        };
+        return Some(Eval::Value(arena.watermark().saturating_sub(last) as f64));
     }
-    if fields & FIELD_SUM != 0 {
-        set(s, i, a.sum);
-        i += 1;
-    }
-    if fields & FIELD_MIN != 0 {
-        set(s, i, a.min);
-        i += 1;
-    }
-    if fields & FIELD_MAX != 0 {
-        set(s, i, a.max);
-    }
-}
-
-/// Reads an entry of `fields` layout. Fields not kept read as 0 (count, sum) or ±∞.
-#[inline]
-fn load_agg(s: &[u64], f: u8) -> Agg {
-    let mut i = 0;
-    let mut a = Agg::EMPTY;
-    if f & FIELD_COUNT != 0 {
-        a.count = get(s, i);
-        i += 1;
-    }
-    if f & FIELD_SUM != 0 {
-        a.sum = get(s, i);
-        i += 1;
-    }
-    if f & FIELD_MIN != 0 {
-        a.min = get(s, i);
-        i += 1;
-    }
-    if f & FIELD_MAX != 0 {
-        a.max = get(s, i);
-    }
-    a
-}
-
-/// The cached window aggregate at arena offset `off` (a rule's `sig_cache`/`per_cache`).
-#[inline]
-pub(crate) fn cached(store: &[u64], spec: &RingSpec, off: u32) -> Agg {
-    load_agg(
-        &store[off as usize..off as usize + spec.stride()],
-        spec.fields,
-    )
-}
-
-/// Advances a ring so that its newest bucket is `to`, clearing the buckets in between and
-/// recomputing the window caches it feeds. Does nothing when `to` is not newer than `head`.
-#[inline(always)]
-pub(crate) fn advance(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i64) {
-    // Almost every call finds the ring current: keep that check inline at the call site.
-    if *head != NONE && to <= *head {
-        return;
-    }
-    advance_slow(store, spec, head, to);
-}
-
-#[inline(never)]
-fn advance_slow(store: &mut [u64], spec: &RingSpec, head: &mut i64, to: i64) {
-    let stride = spec.stride();
-    if stride == 0 {
-        *head = to;
-        return;
-    }
-    let len = spec.len as i64;
-    let start = spec.offset as usize;
-    let r = &mut store[start..start + stride * spec.len as usize];
-    if *head == NONE || to.saturating_sub(*head) >= len {
-        for s in r.chunks_exact_mut(stride) {
-            store_agg(s, spec.fields, &Agg::EMPTY);
+    arena.current_ring(s);
+    let a = arena.cache(rl.sig_cache.unwrap_or(0));
+    let min = rule.min_samples as f64;
+    if let (Some(per), Some(pc)) = (rule.per, rl.per_cache) {
+        arena.current_ring(per as usize);
+        let d = arena.cache(pc);
+        if rule.on_empty == OnEmpty::Clear && a.count == 0.0 && d.count == 0.0 {
+            return Some(Eval::Empty);
         }
-    } else {
-        // to - head < len here; count steps instead of indexes so i64::MAX cannot overflow.
-        let steps = to - *head;
-        let mut slot = (*head).rem_euclid(len);
-        for _ in 0..steps {
-            slot = if slot + 1 == len { 0 } else { slot + 1 };
-            let s = slot as usize;
-            store_agg(
-                &mut r[s * stride..(s + 1) * stride],
-                spec.fields,
-                &Agg::EMPTY,
-            );
+        if d.sum == 0.0 || d.sum < min {
+            return Some(Eval::Undefined);
         }
+        return match rule.wilson_z {
+            Some(z) => {
+                if let Some(t) = lowest {
+                    let p = a.sum.min(d.sum) / d.sum;
+                    if !met(rule.direction, p, t) {
+                        return None;
+                    }
+                }
+                Some(Eval::Value(wilson(
+                    a.sum,
+                    d.sum,
+                    z,
+                    rule.direction == Direction::Above,
+                )))
+            }
+            None => Some(Eval::Value(a.sum / d.sum)),
+        };
     }
-    *head = to;
-    for &(n, off) in &spec.caches {
-        let a = window(store, spec, to, n);
-        store_agg(
-            &mut store[off as usize..off as usize + stride],
-            spec.fields,
-            &a,
-        );
+    if rule.on_empty == OnEmpty::Clear && a.count == 0.0 {
+        return Some(Eval::Empty);
     }
+    Some(match rule.aggregate {
+        Aggregate::Count if a.count >= min => Eval::Value(a.count),
+        Aggregate::Sum if a.count >= min => Eval::Value(a.sum),
+        Aggregate::Mean if a.count >= min.max(1.0) => Eval::Value(a.sum / a.count),
+        Aggregate::Max if a.count >= min.max(1.0) => Eval::Value(a.max),
+        Aggregate::Min if a.count >= min.max(1.0) => Eval::Value(a.min),
+        _ => Eval::Undefined,
+    })
 }
 
+/// `met(L, v)` for a threshold `t`: `v ≥ t` (above) or `v ≤ t` (below).
 #[inline]
-fn add_to(s: &mut [u64], f: u8, value: f64) {
-    let mut i = 0;
-    if f & FIELD_COUNT != 0 {
-        set(s, i, get(s, i) + 1.0);
-        i += 1;
+pub(crate) fn met(dir: Direction, v: f64, t: f64) -> bool {
+    match dir {
+        Direction::Above => v >= t,
+        Direction::Below => v <= t,
     }
-    if f & FIELD_SUM != 0 {
-        set(s, i, get(s, i) + value);
-        i += 1;
-    }
-    if f & FIELD_MIN != 0 {
-        if value < get(s, i) {
-            set(s, i, value);
-        }
-        i += 1;
-    }
-    if f & FIELD_MAX != 0 && value > get(s, i) {
-        set(s, i, value);
-    }
-}
-
-/// Adds one observation to bucket `b` of a ring whose head is `head` (the caller has
-/// checked `head − len < b ≤ head`), and to every window cache whose window holds `b`.
-#[inline]
-#[cfg(test)]
-pub(crate) fn add(store: &mut [u64], spec: &RingSpec, head: i64, b: i64, value: f64) {
-    add_at(
-        store,
-        spec,
-        head,
-        b,
-        b.rem_euclid(spec.len as i64) as usize,
-        value,
-    );
-}
-
-/// [`add`] with the bucket's slot (`b mod len`) already computed by the caller.
-#[inline]
-pub(crate) fn add_at(
-    store: &mut [u64],
-    spec: &RingSpec,
-    head: i64,
-    b: i64,
-    slot: usize,
-    value: f64,
-) {
-    let stride = spec.stride();
-    if stride == 0 {
-        return;
-    }
-    let f = spec.fields;
-    let at = spec.offset as usize + slot * stride;
-    add_to(&mut store[at..at + stride], f, value);
-    for &(n, off) in &spec.caches {
-        if b > head.saturating_sub(n as i64) {
-            add_to(&mut store[off as usize..off as usize + stride], f, value);
-        }
-    }
-}
-
-/// Aggregates the last `n` buckets ending at the ring's head (`head-n+1 ..= head`) by
-/// scanning them: the reference the caches are computed from.
-pub(crate) fn window(store: &[u64], spec: &RingSpec, head: i64, n: u32) -> Agg {
-    let mut a = Agg::EMPTY;
-    let stride = spec.stride();
-    if stride == 0 || head == NONE {
-        return a;
-    }
-    let f = spec.fields;
-    let len = spec.len as i64;
-    let n = (n as i64).min(len).max(1);
-    let start = spec.offset as usize;
-    let r = &store[start..start + stride * spec.len as usize];
-    let head_slot = head.rem_euclid(len);
-    let first = (head_slot - n + 1).rem_euclid(len) as usize;
-    let n = n as usize;
-    let run1 = (spec.len as usize - first).min(n);
-    let slots = r[first * stride..(first + run1) * stride]
-        .chunks_exact(stride)
-        .chain(r[..(n - run1) * stride].chunks_exact(stride));
-    for s in slots {
-        let b = load_agg(s, f);
-        a.count += b.count;
-        a.sum += b.sum;
-        if b.min < a.min {
-            a.min = b.min;
-        }
-        if b.max > a.max {
-            a.max = b.max;
-        }
-    }
-    a
 }
 
 /// Wilson score bound of `k/n` with `z`: the lower bound when `lower`, else the upper.
@@ -258,7 +115,7 @@ pub(crate) fn window(store: &[u64], spec: &RingSpec, head: i64, n: u32) -> Agg {
 /// `(p + z²/2n ∓ z·sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)` with `p = k/n`, where `k` is taken
 /// as `n` when `k > n` (more flagged events than denominator events in the window), so that
 /// `p ≤ 1` and the small-sample guard holds exactly when the sample is smallest.
-pub fn wilson(k: f64, n: f64, z: f64, lower: bool) -> f64 {
+pub(crate) fn wilson(k: f64, n: f64, z: f64, lower: bool) -> f64 {
     let p = k.min(n) / n;
     let z2 = z * z;
     let center = p + z2 / (2.0 * n);
@@ -275,50 +132,6 @@ pub fn wilson(k: f64, n: f64, z: f64, lower: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A ring of `len` buckets at offset 9, caches for windows 1, 2, 4 at 0, 3, 6.
-    fn spec(len: u32) -> RingSpec {
-        RingSpec {
-            len,
-            fields: FIELD_COUNT | FIELD_SUM | FIELD_MAX,
-            offset: 9,
-            caches: [(1, 0), (2, 3), (4, 6)].into_iter().collect(),
-        }
-    }
-
-    #[test]
-    fn ring_advances_clears_and_windows() {
-        let spec = spec(4);
-        let mut store = vec![0u64; 9 + 4 * 3];
-        let mut head = NONE;
-        advance(&mut store, &spec, &mut head, 10);
-        add(&mut store, &spec, head, 10, 2.0);
-        add(&mut store, &spec, head, 9, 5.0);
-        let a = window(&store, &spec, head, 2);
-        assert_eq!((a.count, a.sum, a.max), (2.0, 7.0, 5.0));
-        let a = window(&store, &spec, head, 1);
-        assert_eq!((a.count, a.sum, a.max), (1.0, 2.0, 2.0));
-        let c = |store: &[u64], j: u32| cached(store, &spec, 3 * j);
-        assert_eq!(c(&store, 1), window(&store, &spec, head, 2));
-        assert_eq!(c(&store, 0), window(&store, &spec, head, 1));
-        advance(&mut store, &spec, &mut head, 12);
-        // The ring holds buckets 9..=12.
-        let a = window(&store, &spec, head, 4);
-        assert_eq!((a.count, a.sum), (2.0, 7.0));
-        assert_eq!(c(&store, 2), a);
-        assert_eq!(c(&store, 1), Agg::EMPTY);
-        advance(&mut store, &spec, &mut head, 13);
-        let a = window(&store, &spec, head, 4);
-        assert_eq!((a.count, a.sum), (1.0, 2.0));
-        assert_eq!(c(&store, 2), a);
-        add(&mut store, &spec, head, 11, 1.0); // late: in the 4-bucket window only
-        assert_eq!(c(&store, 2).count, 2.0);
-        assert_eq!(c(&store, 1).count, 0.0);
-        advance(&mut store, &spec, &mut head, 100);
-        let a = window(&store, &spec, head, 4);
-        assert_eq!((a.count, a.sum, a.max), (0.0, 0.0, f64::NEG_INFINITY));
-        assert_eq!(c(&store, 2), a);
-    }
 
     #[test]
     fn negative_timestamps_use_euclidean_buckets() {

@@ -116,7 +116,7 @@ fn everything_at_once() {
         st.observed + st.rejected_stale + st.rejected_invalid,
         calls.load(Ordering::Relaxed)
     );
-    let mut last: HashMap<(u32, Option<u32>), Level> = HashMap::new();
+    let mut last: HashMap<(airisk::SystemHandle, Option<u32>), Level> = HashMap::new();
     for (i, t) in all.iter().enumerate() {
         assert_eq!(t.seq, i as u64 + 1);
         let k = (t.system, t.rule);

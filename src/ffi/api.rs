@@ -16,10 +16,11 @@ use super::types::{
     airisk_transition_cb,
 };
 use crate::classify::Profile;
-use crate::engine::{Engine, EngineOptions, SignalId, Sink, SystemHandle};
+use crate::engine::{Engine, EngineOptions, Sink};
+use crate::handle::{SignalId, SystemHandle};
 use crate::level::{Action, Level};
 use crate::policy::Policy;
-use crate::response::Transition;
+use crate::transition::Transition;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@
 
 use super::types::{AIRISK_NO_RULE, airisk_level, airisk_transition};
 use crate::policy::Policy;
-use crate::response::Transition;
+use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char};
@@ -138,7 +138,7 @@ impl Strings {
         airisk_transition {
             seq: t.seq,
             ts_ms: t.ts,
-            system: t.system,
+            system: t.system.0,
             rule: t.rule.unwrap_or(AIRISK_NO_RULE),
             from: t.from as airisk_level,
             to: t.to as airisk_level,
@@ -147,7 +147,7 @@ impl Strings {
             threshold: t.threshold.unwrap_or(f64::NAN),
             actions: t.actions.0,
             report_within_s: t.report_within_s.unwrap_or(-1),
-            system_id: self.system(t.system, &t.system_id),
+            system_id: self.system(t.system.0, &t.system_id),
             rule_id: self.pick(r.and_then(|r| self.rule_ids.get(r)), t.rule_id.as_deref()),
             category: self.pick_opt(
                 r.and_then(|r| self.rule_categories.get(r)),

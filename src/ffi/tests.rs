@@ -9,7 +9,7 @@ use super::*;
 use crate::error::{Error, Issue};
 use crate::level::{Actions, Level};
 use crate::policy::Policy;
-use crate::response::{Scope, Transition};
+use crate::transition::{Scope, Transition};
 use std::ffi::{CStr, c_char, c_void};
 use std::ptr;
 use std::sync::Arc;
@@ -471,7 +471,7 @@ fn transitions_convert_with_engine_owned_strings() {
         seq: 3,
         ts: 1000,
         scope: Scope::Rule,
-        system: 0,
+        system: crate::SystemHandle(0),
         system_id: Arc::from("bot"),
         grade: 2,
         grade_id: Arc::from("high"),
@@ -513,7 +513,7 @@ fn transitions_convert_with_engine_owned_strings() {
         value: None,
         threshold: None,
         report_within_s: None,
-        system: 7, // not recorded at registration: added on first use
+        system: crate::SystemHandle(7), // not recorded at registration: added on first use
         system_id: Arc::from("late"),
         ..t.clone()
     };

@@ -51,372 +51,22 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use crate::classify::{Classification, Profile};
-use crate::engine::{Engine, SignalId, Sink, SystemHandle};
-use crate::error::Error;
+mod line;
+
+pub use line::{ErrorKind, Event, LineError, MAX_LINE_BYTES, parse_line};
+
+use crate::classify::Classification;
+use crate::engine::{Engine, Sink};
+use crate::handle::{SignalId, SystemHandle};
+use crate::hash::FastMap;
 use crate::level::Level;
 use crate::policy::Policy;
-use crate::response::{Scope, Transition};
+use crate::transition::{Scope, Transition};
 use parking_lot::Mutex;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Longest line [`Replayer::run`] accepts, in bytes (1 MiB). A longer line is skipped (and
-/// reported as [`ErrorKind::TooLong`]) without being held in memory.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// One event of a log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event<'a> {
-    /// Register a system (classify it, fix its grade).
-    Register {
-        /// Informational time of the registration, if given.
-        ts: Option<i64>,
-        /// The system's profile (checked for its own rules, not yet against a policy).
-        profile: Box<Profile>,
-    },
-    /// One observation of one signal of one system.
-    Observe {
-        /// Event time, ms.
-        ts: i64,
-        /// System id.
-        system: Cow<'a, str>,
-        /// Signal id.
-        signal: Cow<'a, str>,
-        /// The value (1 when the line leaves it out).
-        value: f64,
-    },
-    /// Advance every system's clock to `ts` and evaluate every rule.
-    Tick {
-        /// The new time, ms.
-        ts: i64,
-    },
-}
-
-impl Event<'_> {
-    /// The event's time, if it has one (a register line's is informational).
-    pub fn ts(&self) -> Option<i64> {
-        match self {
-            Event::Register { ts, .. } => *ts,
-            Event::Observe { ts, .. } | Event::Tick { ts } => Some(*ts),
-        }
-    }
-
-    /// The event with its ids owned, independent of the line it was parsed from.
-    pub fn into_owned(self) -> Event<'static> {
-        match self {
-            Event::Register { ts, profile } => Event::Register { ts, profile },
-            Event::Observe {
-                ts,
-                system,
-                signal,
-                value,
-            } => Event::Observe {
-                ts,
-                system: Cow::Owned(system.into_owned()),
-                signal: Cow::Owned(signal.into_owned()),
-                value,
-            },
-            Event::Tick { ts } => Event::Tick { ts },
-        }
-    }
-}
-
-/// Why a line was rejected: the key of the per-reason counts in [`ReplayStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Not well-formed JSON, or not valid UTF-8.
-    MalformedJson,
-    /// Well-formed JSON but not an event line: not an object, a missing or unknown field,
-    /// a field of the wrong type.
-    InvalidLine,
-    /// `op` is not `register`, `observe` or `tick`.
-    UnknownOp,
-    /// The line is longer than [`MAX_LINE_BYTES`].
-    TooLong,
-    /// The profile of a register line is malformed or names something the policy lacks.
-    InvalidProfile,
-    /// A system with the profile's id is already registered.
-    DuplicateSystem,
-    /// No system with this id is registered.
-    UnknownSystem,
-    /// The policy defines no signal with this id.
-    UnknownSignal,
-    /// The engine rejected the value: not finite, or a negative counter.
-    InvalidValue,
-    /// The observation's bucket has already left the system's window ring.
-    Stale,
-    /// Any other error of the engine (a limit).
-    Other,
-}
-
-impl ErrorKind {
-    /// Every kind, in the order summaries list them.
-    pub const ALL: [ErrorKind; 11] = [
-        ErrorKind::MalformedJson,
-        ErrorKind::InvalidLine,
-        ErrorKind::UnknownOp,
-        ErrorKind::TooLong,
-        ErrorKind::InvalidProfile,
-        ErrorKind::DuplicateSystem,
-        ErrorKind::UnknownSystem,
-        ErrorKind::UnknownSignal,
-        ErrorKind::InvalidValue,
-        ErrorKind::Stale,
-        ErrorKind::Other,
-    ];
-
-    /// A short snake_case name (`malformed_json`, `unknown_system`, `stale`, ...).
-    pub const fn name(self) -> &'static str {
-        match self {
-            ErrorKind::MalformedJson => "malformed_json",
-            ErrorKind::InvalidLine => "invalid_line",
-            ErrorKind::UnknownOp => "unknown_op",
-            ErrorKind::TooLong => "too_long",
-            ErrorKind::InvalidProfile => "invalid_profile",
-            ErrorKind::DuplicateSystem => "duplicate_system",
-            ErrorKind::UnknownSystem => "unknown_system",
-            ErrorKind::UnknownSignal => "unknown_signal",
-            ErrorKind::InvalidValue => "invalid_value",
-            ErrorKind::Stale => "stale",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A rejected line: what kind of problem, and a precise, readable reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    /// The kind (for counting).
-    pub kind: ErrorKind,
-    /// The reason, in words (`unknown system "bot-7": no register line for it came first`).
-    pub message: String,
-}
-
-impl LineError {
-    /// A line error of `kind` with `message`.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> LineError {
-        LineError {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    fn invalid(message: impl Into<String>) -> LineError {
-        LineError::new(ErrorKind::InvalidLine, message)
-    }
-
-    /// The line error an engine error stands for.
-    pub fn from_engine(e: &Error) -> LineError {
-        let kind = match e {
-            Error::Profile(_) | Error::Json(_) => ErrorKind::InvalidProfile,
-            Error::Duplicate(_) => ErrorKind::DuplicateSystem,
-            Error::UnknownSystem(_) | Error::UnknownSystemId(_) => ErrorKind::UnknownSystem,
-            Error::UnknownSignal(_) => ErrorKind::UnknownSignal,
-            Error::Value { .. } => ErrorKind::InvalidValue,
-            Error::Stale { .. } => ErrorKind::Stale,
-            _ => ErrorKind::Other,
-        };
-        LineError::new(kind, e.to_string())
-    }
-}
-
-impl fmt::Display for LineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for LineError {}
-
-/// A string field that borrows from the line when it has no escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Every field any line may have; which ones a line may use depends on its `op`. A field
-/// that is present must have a value of its type (`null` is not "absent").
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLine<'a> {
-    #[serde(borrow, default, deserialize_with = "present_str")]
-    op: Option<Str<'a>>,
-    #[serde(default, deserialize_with = "present")]
-    ts: Option<i64>,
-    #[serde(borrow, default, deserialize_with = "present_str")]
-    system: Option<Str<'a>>,
-    #[serde(borrow, default, deserialize_with = "present_str")]
-    signal: Option<Str<'a>>,
-    #[serde(default, deserialize_with = "present")]
-    value: Option<f64>,
-    #[serde(default)]
-    profile: Option<serde_json::Value>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-fn present_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'a>>, D::Error> {
-    Str::deserialize(d).map(Some)
-}
-
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| b.is_ascii_whitespace())
-}
-
-/// serde_json says "at line 1 column 17"; on one line, the column is what helps.
-fn json_message(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    match msg.rfind(" at line ") {
-        Some(i) => format!("{} at column {}", &msg[..i], e.column()),
-        None => msg,
-    }
-}
-
-/// Parses one event line (without its line terminator; a trailing `\r` is tolerated).
-///
-/// Returns `Ok(None)` for a blank line. An observation line whose ids have no JSON escapes
-/// borrows them from `line` and allocates nothing.
-///
-/// # Errors
-/// A [`LineError`] of kind [`ErrorKind::MalformedJson`] (with the column), or
-/// [`ErrorKind::UnknownOp`], [`ErrorKind::InvalidLine`] (naming the field), or
-/// [`ErrorKind::InvalidProfile`] (naming the profile field).
-pub fn parse_line(line: &[u8]) -> Result<Option<Event<'_>>, LineError> {
-    if is_blank(line) {
-        return Ok(None);
-    }
-    let Ok(text) = std::str::from_utf8(line) else {
-        let at = std::str::from_utf8(line)
-            .err()
-            .map_or(0, |e| e.valid_up_to());
-        return Err(LineError::new(
-            ErrorKind::MalformedJson,
-            format!("malformed JSON: invalid UTF-8 at byte {}", at + 1),
-        ));
-    };
-    let raw: RawLine<'_> = match serde_json::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let kind = match e.classify() {
-                serde_json::error::Category::Data => ErrorKind::InvalidLine,
-                _ => ErrorKind::MalformedJson,
-            };
-            let mut msg = json_message(&e);
-            if kind == ErrorKind::InvalidLine {
-                // Off the hot path: parse again, tracking the path, to name the field.
-                let mut de = serde_json::Deserializer::from_str(text);
-                if let Err(pe) = serde_path_to_error::deserialize::<_, RawLine<'_>>(&mut de) {
-                    let path = pe.path().to_string();
-                    if path != "." && !path.is_empty() {
-                        msg = format!("field `{path}`: {msg}");
-                    }
-                }
-            }
-            let msg = if kind == ErrorKind::MalformedJson {
-                format!("malformed JSON: {msg}")
-            } else if msg.starts_with("invalid type") && e.column() <= 1 {
-                format!("not an event: {msg} (each line must be one JSON object)")
-            } else {
-                msg
-            };
-            return Err(LineError::new(kind, msg));
-        }
-    };
-    let op = raw.op.as_ref().map(|s| &*s.0).unwrap_or("observe");
-    let reject = |field: &str, present: bool| -> Result<(), LineError> {
-        if present {
-            Err(LineError::invalid(format!(
-                "field `{field}` is not allowed in a {op} line"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    let need = |field: &str| LineError::invalid(format!("missing field `{field}` ({op} line)"));
-    match op {
-        "observe" => {
-            reject("profile", raw.profile.is_some())?;
-            let ts = raw.ts.ok_or_else(|| need("ts"))?;
-            let system = raw.system.ok_or_else(|| need("system"))?.0;
-            let signal = raw.signal.ok_or_else(|| need("signal"))?.0;
-            Ok(Some(Event::Observe {
-                ts,
-                system,
-                signal,
-                value: raw.value.unwrap_or(1.0),
-            }))
-        }
-        "tick" => {
-            reject("system", raw.system.is_some())?;
-            reject("signal", raw.signal.is_some())?;
-            reject("value", raw.value.is_some())?;
-            reject("profile", raw.profile.is_some())?;
-            let ts = raw.ts.ok_or_else(|| need("ts"))?;
-            Ok(Some(Event::Tick { ts }))
-        }
-        "register" => {
-            reject("system", raw.system.is_some())?;
-            reject("signal", raw.signal.is_some())?;
-            reject("value", raw.value.is_some())?;
-            let v = raw.profile.ok_or_else(|| need("profile"))?;
-            let profile = Profile::from_value(v).map_err(|e| match e {
-                Error::Profile(issue) if !issue.path.is_empty() => LineError::new(
-                    ErrorKind::InvalidProfile,
-                    format!("invalid profile: profile.{issue}"),
-                ),
-                e => LineError::new(ErrorKind::InvalidProfile, e.to_string()),
-            })?;
-            Ok(Some(Event::Register {
-                ts: raw.ts,
-                profile: Box::new(profile),
-            }))
-        }
-        other => Err(LineError::new(
-            ErrorKind::UnknownOp,
-            format!("unknown op {other:?}: expected \"register\", \"observe\" or \"tick\""),
-        )),
-    }
-}
 
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq)]
@@ -487,51 +137,7 @@ impl ReplayStats {
     }
 }
 
-/// A small, fast hasher for short ids (the FxHash function); not DoS-resistant, which is fine
-/// for a replay cache whose keys are the log's own ids.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl IdHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type IdMap<V> = HashMap<Box<str>, V, BuildHasherDefault<IdHasher>>;
+type IdMap<V> = FastMap<Box<str>, V>;
 
 /// Receives what [`Replayer::run`] finds, line by line. Every method has a default that
 /// ignores its input.
@@ -690,13 +296,9 @@ impl Replayer {
                 Ok(Applied::Ticked)
             }
             Event::Register { profile, .. } => {
-                let classification = self
+                let (handle, classification) = self
                     .engine
-                    .classify(profile)
-                    .map_err(|e| LineError::from_engine(&e))?;
-                let handle = self
-                    .engine
-                    .register((**profile).clone())
+                    .register_classified((**profile).clone())
                     .map_err(|e| LineError::from_engine(&e))?;
                 self.systems.insert(Box::from(profile.id.as_str()), handle);
                 Ok(Applied::Registered {
@@ -879,27 +481,10 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     }
 }
 
-/// Position of the first `\n`, eight bytes at a time.
+/// Position of the first `\n` (memchr: SIMD where the CPU has it).
 #[inline]
 fn find_newline(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    let mut chunks = b.chunks_exact(8);
-    let mut i = 0;
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ NL;
-        let z = w.wrapping_sub(LO) & !w & HI;
-        if z != 0 {
-            return Some(i + (z.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'\n')
-        .map(|p| i + p)
+    memchr::memchr(b'\n', b)
 }
 
 /// Reads one line (through `\n`) into `buf`, holding at most `max + 1` bytes of it; the rest
@@ -944,56 +529,6 @@ fn read_line_capped<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_observe_borrowing_ids() {
-        let l = br#"{"ts": 5, "system": "a", "signal": "heartbeat"}"#;
-        match parse_line(l).unwrap().unwrap() {
-            Event::Observe {
-                ts,
-                system,
-                signal,
-                value,
-            } => {
-                assert_eq!((ts, value), (5, 1.0));
-                assert!(matches!(system, Cow::Borrowed("a")));
-                assert_eq!(signal, "heartbeat");
-            }
-            e => panic!("{e:?}"),
-        }
-    }
-
-    #[test]
-    fn decodes_escapes_in_ids() {
-        let l = br#"{"op":"observe","ts":5,"system":"tri\u0061ge \"x\"","signal":"s","value":2.5}"#;
-        let Some(Event::Observe { system, value, .. }) = parse_line(l).unwrap() else {
-            panic!()
-        };
-        assert_eq!(system, "triage \"x\"");
-        assert_eq!(value, 2.5);
-    }
-
-    #[test]
-    fn rejects_with_precise_reasons() {
-        let k = |l: &str| parse_line(l.as_bytes()).unwrap_err();
-        assert_eq!(k("{").kind, ErrorKind::MalformedJson);
-        assert_eq!(k("[1]").kind, ErrorKind::InvalidLine);
-        assert_eq!(k(r#"{"op":"jump","ts":1}"#).kind, ErrorKind::UnknownOp);
-        let e = k(r#"{"ts":1,"system":"a","signal":"b","colour":1}"#);
-        assert_eq!(e.kind, ErrorKind::InvalidLine);
-        assert!(e.message.contains("colour"), "{e}");
-        let e = k(r#"{"op":"tick","ts":1,"system":"a"}"#);
-        assert!(
-            e.message.contains("`system` is not allowed in a tick"),
-            "{e}"
-        );
-        let e = k(r#"{"system":"a","signal":"b"}"#);
-        assert!(e.message.contains("missing field `ts`"), "{e}");
-        let e = k(r#"{"op":"register","profile":{"id":"x"}}"#);
-        assert_eq!(e.kind, ErrorKind::InvalidProfile);
-        assert!(e.message.contains("sector"), "{e}");
-        assert!(parse_line(b"  \t").unwrap().is_none());
-    }
 
     #[test]
     fn finds_newlines() {

@@ -1,0 +1,325 @@
+//! `rules`: each warning rule, checked field by field against the signals, categories and
+//! grades the document defines.
+
+use super::{choice, i18n, id_section, known_id, non_negative_ms, opt_arc, opt_choice, opt_string};
+use crate::hash::FastMap;
+use crate::json::{Walker, idx, key};
+use crate::level::Level;
+use crate::policy::MAX_BUCKETS_PER_SYSTEM;
+use crate::policy::model::*;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "category",
+    "basis",
+    "description",
+    "signal",
+    "aggregate",
+    "per",
+    "window_ms",
+    "min_samples",
+    "direction",
+    "thresholds",
+    "for_ms",
+    "clear_for_ms",
+    "hysteresis",
+    "on_empty",
+    "wilson_z",
+];
+
+/// What a rule may refer to.
+pub(super) struct Context<'a> {
+    pub signals: &'a [Signal],
+    pub signal_ix: &'a FastMap<Arc<str>, u32>,
+    pub category_ix: &'a FastMap<Arc<str>, u32>,
+    pub grades: &'a [Grade],
+    pub grade_ix: &'a FastMap<Arc<str>, u32>,
+    pub bucket_ms: i64,
+}
+
+pub(super) fn rules(w: &mut Walker, top: &Map<String, Value>, ctx: &Context<'_>) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    let raw = w.req(top, "", "rules");
+    for (p, m, id) in id_section(w, raw, "rules", RULE_KEYS) {
+        if let Some(r) = rule(w, &p, m, id, rules.len() as u32, ctx) {
+            rules.push(r);
+        }
+    }
+    rules
+}
+
+/// One rule; `None` when any of its fields has a problem (each recorded in `w`).
+fn rule(
+    w: &mut Walker,
+    p: &str,
+    m: &Map<String, Value>,
+    id: Arc<str>,
+    index: u32,
+    ctx: &Context<'_>,
+) -> Option<Rule> {
+    let before = w.issues.len();
+    if m.get("signal").is_none() {
+        w.err(key(p, "signal"), "missing required field");
+    }
+    let signal = Walker::opt(m, "signal")
+        .and_then(|v| known_id(w, v, &key(p, "signal"), "signal", ctx.signal_ix));
+    let per =
+        Walker::opt(m, "per").and_then(|v| known_id(w, v, &key(p, "per"), "signal", ctx.signal_ix));
+    let category = match Walker::opt(m, "category") {
+        Some(c) => known_id(w, c, &key(p, "category"), "category", ctx.category_ix),
+        None => signal.and_then(|s| ctx.signals[s as usize].category),
+    };
+    let name = i18n(w, m.get("name"), p);
+    let basis = opt_arc(w, m, p, "basis");
+    let description = opt_string(w, m, p, "description");
+    let aggregate = w
+        .req(m, p, "aggregate")
+        .and_then(|a| choice(w, a, &key(p, "aggregate"), "aggregate", Aggregate::NAMES));
+    check_per(w, p, m, aggregate);
+    let (window_ms, window_buckets) = window(w, p, m, aggregate, ctx.bucket_ms);
+    let min_samples = match Walker::opt(m, "min_samples") {
+        None => 0,
+        Some(v) => v.as_u64().unwrap_or_else(|| {
+            w.err(key(p, "min_samples"), "expected a non-negative integer");
+            0
+        }),
+    };
+    let direction = opt_choice(
+        w,
+        m,
+        p,
+        "direction",
+        &[("above", Direction::Above), ("below", Direction::Below)],
+        Direction::Above,
+    );
+    let for_ms = non_negative_ms(w, m, p, "for_ms");
+    let clear_for_ms = non_negative_ms(w, m, p, "clear_for_ms");
+    let hysteresis = hysteresis(w, p, m);
+    let on_empty = opt_choice(
+        w,
+        m,
+        p,
+        "on_empty",
+        &[("hold", OnEmpty::Hold), ("clear", OnEmpty::Clear)],
+        OnEmpty::Hold,
+    );
+    let wilson_z = wilson_z(w, p, m, aggregate);
+    let thresholds = thresholds(w, p, m, direction, ctx);
+    if w.issues.len() != before {
+        return None;
+    }
+    Some(Rule {
+        id,
+        index,
+        name,
+        category,
+        basis,
+        description,
+        signal: signal?,
+        aggregate: aggregate?,
+        per,
+        window_ms,
+        window_buckets,
+        min_samples,
+        direction,
+        thresholds,
+        for_ms,
+        clear_for_ms,
+        hysteresis,
+        on_empty,
+        wilson_z,
+    })
+}
+
+/// `per` is required by `rate` and allowed nowhere else.
+fn check_per(w: &mut Walker, p: &str, m: &Map<String, Value>, aggregate: Option<Aggregate>) {
+    let Some(a) = aggregate else { return };
+    let has_per = m.get("per").is_some();
+    if a == Aggregate::Rate && !has_per {
+        w.err(
+            key(p, "per"),
+            "aggregate \"rate\" needs \"per\" (the denominator signal)",
+        );
+    }
+    if a != Aggregate::Rate && has_per {
+        w.err(
+            key(p, "per"),
+            "\"per\" is only allowed with aggregate \"rate\"",
+        );
+    }
+}
+
+/// `window_ms` (required by every windowed aggregate, refused by the others) and its length
+/// in buckets.
+fn window(
+    w: &mut Walker,
+    p: &str,
+    m: &Map<String, Value>,
+    aggregate: Option<Aggregate>,
+    bucket_ms: i64,
+) -> (Option<i64>, u32) {
+    let wp = key(p, "window_ms");
+    let Some(a) = aggregate else {
+        return (None, 0);
+    };
+    match (a.windowed(), Walker::opt(m, "window_ms")) {
+        (false, Some(_)) => {
+            w.err(wp, "aggregate \"silence_ms\" takes no window_ms");
+            (None, 0)
+        }
+        (false, None) => (None, 0),
+        (true, None) => {
+            w.err(wp, "missing required field");
+            (None, 0)
+        }
+        (true, Some(v)) => {
+            let Some(x) = w.int(v, &wp) else {
+                return (None, 0);
+            };
+            if x <= 0 || x % bucket_ms != 0 {
+                w.err(
+                    wp,
+                    format!("window_ms must be a positive multiple of bucket_ms ({bucket_ms}); found {x}"),
+                );
+                (None, 0)
+            } else if x / bucket_ms > MAX_BUCKETS_PER_SYSTEM as i64 {
+                w.err(
+                    wp,
+                    format!(
+                        "window of {} buckets; at most {MAX_BUCKETS_PER_SYSTEM} are allowed",
+                        x / bucket_ms
+                    ),
+                );
+                (None, 0)
+            } else {
+                (Some(x), (x / bucket_ms) as u32)
+            }
+        }
+    }
+}
+
+fn hysteresis(w: &mut Walker, p: &str, m: &Map<String, Value>) -> f64 {
+    let Some(v) = Walker::opt(m, "hysteresis") else {
+        return 0.0;
+    };
+    match w.num(v, &key(p, "hysteresis")) {
+        Some(h) if (0.0..1.0).contains(&h) => h,
+        Some(h) => {
+            w.err(
+                key(p, "hysteresis"),
+                format!("hysteresis must be in [0, 1); found {h}"),
+            );
+            0.0
+        }
+        None => 0.0,
+    }
+}
+
+fn wilson_z(
+    w: &mut Walker,
+    p: &str,
+    m: &Map<String, Value>,
+    aggregate: Option<Aggregate>,
+) -> Option<f64> {
+    let v = Walker::opt(m, "wilson_z")?;
+    let zp = key(p, "wilson_z");
+    let z = w.num(v, &zp);
+    if aggregate.is_some_and(|a| a != Aggregate::Rate) {
+        w.err(&zp, "wilson_z is only allowed with aggregate \"rate\"");
+    }
+    match z {
+        Some(z) if z > 0.0 => Some(z),
+        Some(z) => {
+            w.err(zp, format!("wilson_z must be positive; found {z}"));
+            None
+        }
+        None => None,
+    }
+}
+
+/// `thresholds`: one row of four per grade, every grade present, monotone in `direction`.
+fn thresholds(
+    w: &mut Walker,
+    p: &str,
+    m: &Map<String, Value>,
+    direction: Direction,
+    ctx: &Context<'_>,
+) -> Vec<[Option<f64>; 4]> {
+    let mut out = vec![[None; 4]; ctx.grades.len()];
+    let tp = key(p, "thresholds");
+    let Some(tv) = w.req(m, p, "thresholds") else {
+        return out;
+    };
+    let Some(tm) = w.map(tv, &tp) else {
+        return out;
+    };
+    for (g, row) in tm {
+        let gp = key(&tp, g);
+        let Some(&rank) = ctx.grade_ix.get(g.as_str()) else {
+            w.err(gp, format!("unknown grade {g:?}"));
+            continue;
+        };
+        if let Some(r) = threshold_row(w, &gp, row, direction) {
+            out[rank as usize] = r;
+        }
+    }
+    for g in ctx.grades {
+        if !tm.contains_key(&*g.id) {
+            w.err(
+                key(&tp, &g.id),
+                format!("grade {:?} has no thresholds", &*g.id),
+            );
+        }
+    }
+    out
+}
+
+fn threshold_row(
+    w: &mut Walker,
+    gp: &str,
+    row: &Value,
+    direction: Direction,
+) -> Option<[Option<f64>; 4]> {
+    let a = w.arr(row, gp)?;
+    if a.len() != 4 {
+        w.err(
+            gp,
+            format!(
+                "expected 4 thresholds (blue, yellow, orange, red), found {}",
+                a.len()
+            ),
+        );
+        return None;
+    }
+    let mut out = [None; 4];
+    for (i, x) in a.iter().enumerate() {
+        if !x.is_null() {
+            out[i] = w.num(x, &idx(gp, i));
+        }
+    }
+    let mut prev: Option<(usize, f64)> = None;
+    for (i, t) in out.iter().enumerate() {
+        let Some(t) = *t else { continue };
+        if let Some((pi, pt)) = prev {
+            let (bad, verb, dname) = match direction {
+                Direction::Above => (t < pt, "decrease", "above"),
+                Direction::Below => (t > pt, "increase", "below"),
+            };
+            if bad {
+                w.err(
+                    gp,
+                    format!(
+                        "thresholds must not {verb} for direction {dname:?}: {} is {t} after {} {pt}",
+                        Level::WARNINGS[i].name(),
+                        Level::WARNINGS[pi].name()
+                    ),
+                );
+            }
+        }
+        prev = Some((i, t));
+    }
+    Some(out)
+}
