@@ -92,6 +92,11 @@ fn default_policy_validates_and_covers_the_regulation() {
     }
     for r in p.rules() {
         assert!(r.basis.is_some(), "rule {} has no basis", r.id);
+        assert!(
+            r.name.zh.is_some() && r.name.en.is_some(),
+            "rule {} has no display name in Chinese and English",
+            r.id
+        );
     }
     assert!(p.escalation().is_some());
 }
@@ -202,8 +207,8 @@ fn disputed_profiles_are_regraded() {
         "significant",
         "a teacher approves each answer"
     );
-    // An autonomous government scoring system over 10 M people: 重大 by floors (and refused
-    // outright once the policy format has prohibited uses; see seeds/README.md section 5).
+    // An autonomous government scoring system over 10 M people: 重大 by floors, and refused
+    // outright (prohibited_uses_are_drawn_from_chinese_law_and_narrowly).
     let c = grade(
         r#"{"id": "city-social-score", "sector": "government_services",
             "capabilities": ["profiling", "automated_decision"], "data": "sensitive_personal",
@@ -217,6 +222,113 @@ fn disputed_profiles_are_regraded() {
         "{floors:?}"
     );
     assert_eq!(&*c.grade, "major");
+}
+
+/// Whether a floor-style condition holds for a profile (DESIGN of floors: every present key
+/// holds; a list key holds when the profile's value, or any of its list values, is listed).
+fn holds(w: &airisk::policy::FloorWhen, p: &Profile) -> bool {
+    let any = |list: &Option<Vec<std::sync::Arc<str>>>, vals: &[&str]| {
+        list.as_ref()
+            .is_none_or(|l| vals.iter().any(|v| l.iter().any(|x| &**x == *v)))
+    };
+    let caps: Vec<&str> = p.capabilities.iter().map(String::as_str).collect();
+    let groups: Vec<&str> = p.vulnerable_groups.iter().map(String::as_str).collect();
+    any(&w.sectors, &[&p.sector])
+        && any(&w.capabilities, &caps)
+        && any(&w.data, &[&p.data])
+        && any(&w.autonomy, &[&p.autonomy])
+        && any(&w.vulnerable_groups, &groups)
+        && w.min_users.is_none_or(|m| p.users >= m)
+}
+
+/// The ids of the prohibited uses whose condition holds for `json`.
+fn prohibited(p: &Policy, json: &str) -> Vec<String> {
+    let prof = Profile::from_json(json).unwrap();
+    p.classification()
+        .prohibited
+        .iter()
+        .filter(|u| holds(&u.when, &prof))
+        .map(|u| u.id.to_string())
+        .collect()
+}
+
+/// seeds/README.md section 5: two uses are refused outright, each with a basis and a name; the
+/// lawful version of each is graded instead, and no example profile is refused.
+#[test]
+fn prohibited_uses_are_drawn_from_chinese_law_and_narrowly() {
+    let p = Policy::default_policy();
+    let ids: Vec<&str> = p
+        .classification()
+        .prohibited
+        .iter()
+        .map(|u| &*u.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "social-scoring-by-public-authority",
+            "remote-biometric-identification-beyond-public-security"
+        ]
+    );
+    for u in &p.classification().prohibited {
+        let b = u.basis.as_deref().unwrap_or_default();
+        assert!(
+            b.starts_with("PIPL Art. "),
+            "{}: Chinese law first: {b}",
+            u.id
+        );
+        assert!(u.name.zh.is_some() && u.name.en.is_some(), "{}", u.id);
+    }
+    // Social scoring by a public authority with no person deciding: refused. With an official
+    // deciding each case, or by a private lender, it is graded.
+    let score = r#"{"id": "city-social-score", "sector": "government_services",
+        "capabilities": ["profiling", "automated_decision"], "data": "sensitive_personal",
+        "autonomy": "autonomous", "users": 10000000}"#;
+    assert_eq!(
+        prohibited(&p, score),
+        ["social-scoring-by-public-authority"]
+    );
+    for (from, to) in [
+        ("\"autonomous\"", "\"human_in_the_loop\""),
+        ("\"autonomous\"", "\"human_on_the_loop\""),
+        ("government_services", "finance"),
+    ] {
+        let lawful = score.replace(from, to);
+        assert!(prohibited(&p, &lawful).is_empty(), "{lawful}");
+        let c = classify(&p, &Profile::from_json(&lawful).unwrap()).unwrap();
+        assert_eq!(&*c.grade, "major", "{lawful}");
+    }
+    // Remote biometric identification in public space: lawful only for public security.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/profiles");
+    let city = std::fs::read_to_string(dir.join("smart-city-camera-analytics.json")).unwrap();
+    assert!(prohibited(&p, &city).is_empty());
+    for sector in [
+        "urban_governance",
+        "commerce_trade",
+        "consumer_services",
+        "education",
+    ] {
+        let other = city.replace("public_security_emergency", sector);
+        assert_eq!(
+            prohibited(&p, &other),
+            ["remote-biometric-identification-beyond-public-security"],
+            "{sector}"
+        );
+    }
+    // Face verification with the person's participation is not remote identification.
+    let unlock = city
+        .replace("public_security_emergency", "commerce_trade")
+        .replace("remote_biometric_identification", "biometric");
+    assert!(prohibited(&p, &unlock).is_empty());
+    // No example profile is refused: they are all registered by the demo and the benches.
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let path = f.unwrap().path();
+        if path.file_name().unwrap() == "expected.json" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(prohibited(&p, &text).is_empty(), "{}", path.display());
+    }
 }
 
 /// Splits a basis string into its items at "; " outside parentheses (ASCII or full width).
