@@ -224,7 +224,7 @@ fn disputed_profiles_are_regraded() {
     assert_eq!(&*c.grade, "major");
 }
 
-/// Whether a floor-style condition holds for a profile (DESIGN of floors: every present key
+/// Whether a floor-style condition holds for a profile (as for floors: every present key
 /// holds; a list key holds when the profile's value, or any of its list values, is listed).
 fn holds(w: &airisk::policy::FloorWhen, p: &Profile) -> bool {
     let any = |list: &Option<Vec<std::sync::Arc<str>>>, vals: &[&str]| {
