@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Issue, Result};
 use crate::json::check_id;
-use crate::policy::{FactorTable, Policy};
+use crate::policy::{FactorTable, FloorWhen, Policy};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -47,10 +47,15 @@ pub struct Profile {
     /// Operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// The operator's type for incident reporting (an id of the policy's
+    /// `incidents.operator_types`; default: the first). Any value is accepted by a policy
+    /// without an `incidents` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_type: Option<String>,
 }
 
 /// The fields of a profile, in the order problems are reported.
-const PROFILE_FIELDS: [&str; 10] = [
+const PROFILE_FIELDS: [&str; 11] = [
     "id",
     "sector",
     "capabilities",
@@ -61,6 +66,7 @@ const PROFILE_FIELDS: [&str; 10] = [
     "mitigations",
     "name",
     "operator",
+    "operator_type",
 ];
 
 impl Profile {
@@ -102,6 +108,7 @@ impl Profile {
             mitigations: Vec::new(),
             name: None,
             operator: None,
+            operator_type: None,
         })
     }
 
@@ -239,6 +246,13 @@ impl ProfileBuilder {
     /// Sets the operator.
     pub fn operator(mut self, operator: impl Into<String>) -> Self {
         self.0.operator = Some(operator.into());
+        self
+    }
+
+    /// Sets the operator's type for incident reporting (an id of the policy's
+    /// `incidents.operator_types`).
+    pub fn operator_type(mut self, operator_type: impl Into<String>) -> Self {
+        self.0.operator_type = Some(operator_type.into());
         self
     }
 
@@ -431,6 +445,19 @@ fn read_profile(
     }
     let name = string("name", false, &mut e);
     let operator = string("operator", false, &mut e);
+    let operator_type = string("operator_type", false, &mut e);
+    if let (Some(Some(ot)), Some(ip)) = (&operator_type, policy.and_then(|p| p.incidents())) {
+        if ip.operator_type(ot).is_none() {
+            e(
+                "operator_type".into(),
+                unknown_value(
+                    "operator type",
+                    ot,
+                    ip.operator_types.iter().map(|o| &*o.id),
+                ),
+            );
+        }
+    }
     for k in m.keys() {
         if !PROFILE_FIELDS.contains(&k.as_str()) {
             ok = false;
@@ -451,6 +478,7 @@ fn read_profile(
         mitigations: mitigations?,
         name: name?,
         operator: operator?,
+        operator_type: operator_type?,
     })
     .filter(|_| ok)
 }
@@ -658,6 +686,19 @@ pub struct Classification {
     pub factors: Vec<Factor>,
     /// Every floor that held.
     pub floors: Vec<FloorHit>,
+    /// The first prohibited use (`classification.prohibited`) whose condition holds: such a
+    /// profile is refused registration ([`crate::Error::Prohibited`]), whatever its grade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prohibited: Option<ProhibitedHit>,
+}
+
+/// A prohibited use whose condition a profile meets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProhibitedHit {
+    /// Its id.
+    pub id: Arc<str>,
+    /// Its legal basis.
+    pub basis: Option<Arc<str>>,
 }
 
 /// Looks `id` up in `table`: its factor and its index in the table.
@@ -694,6 +735,27 @@ fn any_in(list: &Option<Vec<u32>>, values: &[u32]) -> bool {
         None => true,
         Some(l) => values.iter().any(|v| l.contains(v)),
     }
+}
+
+/// A profile's values as table indexes, for floor and prohibited-use conditions.
+struct Values<'a> {
+    sector: u32,
+    caps: &'a [u32],
+    data: u32,
+    autonomy: u32,
+    groups: &'a [u32],
+    users: u64,
+}
+
+/// Whether a floor's (or a prohibited use's) condition holds: every present key does.
+fn holds(when: &FloorWhen, v: &Values<'_>) -> bool {
+    let wh = &when.ix;
+    any_in(&wh.sectors, &[v.sector])
+        && any_in(&wh.capabilities, v.caps)
+        && any_in(&wh.data, &[v.data])
+        && any_in(&wh.autonomy, &[v.autonomy])
+        && any_in(&wh.vulnerable_groups, v.groups)
+        && when.min_users.is_none_or(|m| v.users >= m)
 }
 
 /// Classifies `profile` under `policy`.
@@ -760,17 +822,23 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         .iter()
         .rposition(|g| g.min_score.is_some_and(|m| m <= score))
         .unwrap_or(0) as u32;
+    if let (Some(ot), Some(ip)) = (&profile.operator_type, c.incidents.as_ref()) {
+        if ip.operator_type(ot).is_none() {
+            return Err(fail());
+        }
+    }
+    let values = Values {
+        sector,
+        caps: &caps,
+        data,
+        autonomy,
+        groups: &groups,
+        users: profile.users,
+    };
     let mut rank = score_rank;
     let mut floors = Vec::new();
     for f in &t.floors {
-        let wh = &f.when.ix;
-        let holds = any_in(&wh.sectors, &[sector])
-            && any_in(&wh.capabilities, &caps)
-            && any_in(&wh.data, &[data])
-            && any_in(&wh.autonomy, &[autonomy])
-            && any_in(&wh.vulnerable_groups, &groups)
-            && f.when.min_users.is_none_or(|m| profile.users >= m);
-        if holds {
+        if holds(&f.when, &values) {
             rank = rank.max(f.grade);
             floors.push(FloorHit {
                 id: f.id.clone(),
@@ -788,5 +856,13 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         score_grade_rank: score_rank,
         factors,
         floors,
+        prohibited: t
+            .prohibited
+            .iter()
+            .find(|p| holds(&p.when, &values))
+            .map(|p| ProhibitedHit {
+                id: p.id.clone(),
+                basis: p.basis.clone(),
+            }),
     })
 }

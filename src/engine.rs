@@ -4,11 +4,13 @@
 use crate::classify::{Classification, Profile, classify};
 use crate::error::{Error, Result};
 use crate::handle::{SignalId, SystemHandle};
+use crate::incident::Refused;
+use crate::incident::{Incident, IncidentEvent, ReportKind, system_of};
 use crate::journal::{Durability, Journal, OpenReport};
 use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
 use crate::policy::{Compiled, Policy};
-use crate::system::{Pending, Rejected, Sys, SystemInfo};
+use crate::system::{IncidentSlot, Output, Pending, Rejected, Sys, SystemInfo};
 use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,12 @@ pub struct Stats {
     /// Journal records that could not be written (I/O errors); 0 without a journal.
     #[serde(default)]
     pub journal_errors: u64,
+    /// Incident events emitted (delivered or dropped); equals the last incident `seq`.
+    #[serde(default)]
+    pub incident_events: u64,
+    /// Incident events that found the incident queue full.
+    #[serde(default)]
+    pub incidents_dropped: u64,
 }
 
 /// Engine options.
@@ -61,6 +69,10 @@ pub const MAX_SYSTEMS: u32 = 1 << 26;
 /// A transition sink: called with each transition, on the thread that caused it, with no
 /// engine lock held.
 pub type Sink = Arc<dyn Fn(&Transition) + Send + Sync>;
+
+/// An incident-event sink: called with each incident event, on the thread that caused it,
+/// with no engine lock held, in emission order among the transitions.
+pub type IncidentSink = Arc<dyn Fn(&IncidentEvent) + Send + Sync>;
 
 pub(crate) const SHARD_BITS: u32 = 6;
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
@@ -94,6 +106,7 @@ fn row_words_ref(slab: &[Line], row: u32, lines: usize) -> &[u64] {
 pub(crate) struct Slot {
     pub info: SystemInfo,
     pub row: u32,
+    pub incidents: IncidentSlot,
 }
 
 #[derive(Default)]
@@ -133,7 +146,10 @@ impl Shard {
     /// A system of this shard, ready to evaluate.
     #[inline]
     pub fn sys(&mut self, h: SystemHandle) -> Option<Sys<'_>> {
-        let slot = self.systems.get((h.0 >> SHARD_BITS) as usize)?.as_ref()?;
+        let slot = self
+            .systems
+            .get_mut((h.0 >> SHARD_BITS) as usize)?
+            .as_mut()?;
         let c: &Compiled = &self.policy.0;
         let lines = c.tables.layout.words as usize / 8;
         Some(Sys {
@@ -141,6 +157,7 @@ impl Shard {
             handle: h,
             id: &slot.info.id,
             arena: SystemArena::new(&c.tables.layout, row_words(&mut self.slab, slot.row, lines)),
+            incidents: &mut slot.incidents,
         })
     }
 
@@ -151,7 +168,7 @@ impl Shard {
     }
 
     /// Adds a system with the given state words (one row) at the next slot.
-    pub fn push(&mut self, info: SystemInfo, words: &[u64]) {
+    pub fn push(&mut self, info: SystemInfo, words: &[u64], incidents: IncidentSlot) {
         let lines = self.lines();
         debug_assert_eq!(words.len(), lines * 8);
         let row = match self.free_rows.pop() {
@@ -163,7 +180,11 @@ impl Shard {
             }
         };
         row_words(&mut self.slab, row, lines).copy_from_slice(words);
-        self.systems.push(Some(Slot { info, row }));
+        self.systems.push(Some(Slot {
+            info,
+            row,
+            incidents,
+        }));
     }
 
     /// Removes a system; its row is reused by a later registration.
@@ -191,8 +212,8 @@ pub(crate) struct Registry {
     pub names: Vec<Arc<str>>,
 }
 
-pub(crate) struct Queue {
-    pub items: VecDeque<Transition>,
+pub(crate) struct Queue<T> {
+    pub items: VecDeque<T>,
     pub cap: usize,
 }
 
@@ -257,11 +278,16 @@ pub struct Engine {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) count: AtomicU32,
     pub(crate) shards: Box<[Padded<Mutex<Shard>>]>,
-    pub(crate) queue: Mutex<Queue>,
+    pub(crate) queue: Mutex<Queue<Transition>>,
     sink: RwLock<Option<Sink>>,
     has_sink: AtomicBool,
     pub(crate) seq: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) incident_queue: Mutex<Queue<IncidentEvent>>,
+    incident_sink: RwLock<Option<IncidentSink>>,
+    has_incident_sink: AtomicBool,
+    pub(crate) incident_seq: AtomicU64,
+    pub(crate) incidents_dropped: AtomicU64,
     pub(crate) rejected_unknown: AtomicU64,
     pub(crate) systems: AtomicU64,
     journal: Mutex<JournalSlot>,
@@ -312,6 +338,14 @@ impl Engine {
             has_sink: AtomicBool::new(false),
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            incident_queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                cap: options.queue_capacity,
+            }),
+            incident_sink: RwLock::new(None),
+            has_incident_sink: AtomicBool::new(false),
+            incident_seq: AtomicU64::new(0),
+            incidents_dropped: AtomicU64::new(0),
             rejected_unknown: AtomicU64::new(0),
             systems: AtomicU64::new(0),
             journal: Mutex::new(JournalSlot {
@@ -385,11 +419,18 @@ impl Engine {
             .then(|| profile_record("register", &profile, &cls));
         let mut words = policy.0.tables.layout.template.to_vec();
         SystemArena::new(&policy.0.tables.layout, &mut words).set_grade(cls.grade_rank);
+        if let Some(p) = &cls.prohibited {
+            return Err(Error::Prohibited {
+                id: p.id.to_string(),
+                basis: p.basis.as_deref().map(str::to_owned),
+            });
+        }
+        let incidents = IncidentSlot::new(operator_type(&policy, &profile));
         let info = SystemInfo {
             id: Arc::from(profile.id.as_str()),
             profile: Box::new(profile),
         };
-        let h = self.insert(info, &words, record)?;
+        let h = self.insert(info, &words, incidents, record)?;
         Ok((h, cls))
     }
 
@@ -399,6 +440,7 @@ impl Engine {
         &self,
         info: SystemInfo,
         words: &[u64],
+        mut incidents: IncidentSlot,
         record: Option<Map<String, Value>>,
     ) -> Result<SystemHandle> {
         let id = info.id.clone();
@@ -412,7 +454,14 @@ impl Engine {
                 "at most {MAX_SYSTEMS} systems per engine"
             )));
         }
-        self.shard(SystemHandle(h)).lock().push(info, words);
+        if let Some(st) = incidents.state.as_mut() {
+            for i in &mut st.live {
+                i.system = SystemHandle(h);
+            }
+        }
+        self.shard(SystemHandle(h))
+            .lock()
+            .push(info, words, incidents);
         reg.ids.insert(id.clone(), h);
         reg.names.push(id);
         self.count.store(h + 1, Ordering::Release);
@@ -467,7 +516,14 @@ impl Engine {
                 ),
             ));
         }
+        if let Some(p) = &cls.prohibited {
+            return Err(Error::Prohibited {
+                id: p.id.to_string(),
+                basis: p.basis.as_deref().map(str::to_owned),
+            });
+        }
         sys.arena.set_grade(cls.grade_rank);
+        sys.incidents.operator_type = operator_type(&policy, &profile);
         let record = self.has_journal.load(Ordering::Acquire).then(|| {
             let mut rec = profile_record("update_profile", &profile, &cls);
             rec.insert("handle".into(), h.0.into());
@@ -590,66 +646,81 @@ impl Engine {
         }
     }
 
-    /// Numbers the transitions (called with the shard lock held, so a system's transitions
-    /// are numbered in the order they happened). Without a sink they are queued here too,
-    /// under the queue lock, so the queue is in `seq` order. With a journal open, returns
-    /// the journal position of the first and copies of the transitions to write there.
+    /// Numbers the outputs (called with the shard lock held, so a system's outputs are
+    /// numbered in the order they happened): transitions with `seq`, incident events with
+    /// their own sequence. What has no sink is queued here too, under the queue lock taken
+    /// before numbering, so each queue is in sequence order. With a journal open, returns
+    /// the journal position of the first output and copies to write there.
     fn sequence(&self, p: &mut Pending) -> Option<(u64, Pending)> {
-        // The queue lock is taken before numbering, so the queue is in `seq` order.
         let mut queue = (!self.has_sink.load(Ordering::Acquire)).then(|| self.queue.lock());
+        let mut iqueue =
+            (!self.has_incident_sink.load(Ordering::Acquire)).then(|| self.incident_queue.lock());
+        let number = |p: &mut Pending| {
+            for o in p.iter_mut() {
+                match o {
+                    Output::Transition(t) => t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1,
+                    Output::Incident(e) => {
+                        e.seq = self.incident_seq.fetch_add(1, Ordering::AcqRel) + 1
+                    }
+                }
+            }
+        };
         let journaled = if self.has_journal.load(Ordering::Acquire) {
             let mut pos = self.journal_pos.lock();
             let first = *pos;
             *pos += p.len() as u64;
-            for t in p.iter_mut() {
-                t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            }
+            number(p);
             Some((first, p.clone()))
         } else {
-            for t in p.iter_mut() {
-                t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            }
+            number(p);
             None
         };
-        if let Some(q) = queue.as_mut() {
-            for t in p.drain(..) {
-                if q.items.len() >= q.cap {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    q.items.push_back(t);
-                }
-            }
+        if queue.is_some() || iqueue.is_some() {
+            p.retain(|o| match o {
+                Output::Transition(t) => match queue.as_mut() {
+                    Some(q) => {
+                        push_bounded(q, t.clone(), &self.dropped);
+                        false
+                    }
+                    None => true,
+                },
+                Output::Incident(e) => match iqueue.as_mut() {
+                    Some(q) => {
+                        push_bounded(q, e.clone(), &self.incidents_dropped);
+                        false
+                    }
+                    None => true,
+                },
+            });
         }
         journaled
     }
 
     /// After the shard lock is released: writes the journal records of `journal_at`, then
-    /// hands transitions sequenced for the sink to it.
+    /// hands what was sequenced for the sinks to them, in emission order.
     fn deliver(&self, p: Pending, journal_at: Option<(u64, Pending)>) {
-        if let Some((first, ts)) = journal_at {
-            let recs: Vec<Map<String, Value>> = ts.iter().map(transition_record).collect();
+        if let Some((first, outs)) = journal_at {
+            let recs: Vec<Map<String, Value>> = outs.iter().map(output_record).collect();
             self.journal_write(first, recs);
         }
         if p.is_empty() {
             return;
         }
         let sink = self.sink.read().clone();
-        match sink {
-            Some(f) => {
-                for t in &p {
-                    f(t);
-                }
-            }
-            None => {
-                // The sink was removed between sequencing and delivery: queue them.
-                let mut q = self.queue.lock();
-                for t in p {
-                    if q.items.len() >= q.cap {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        q.items.push_back(t);
+        let isink = self.incident_sink.read().clone();
+        for o in p {
+            match o {
+                Output::Transition(t) => match &sink {
+                    Some(f) => f(&t),
+                    // The sink was removed between sequencing and delivery: queue it.
+                    None => push_bounded(&mut self.queue.lock(), t, &self.dropped),
+                },
+                Output::Incident(e) => match &isink {
+                    Some(f) => f(&e),
+                    None => {
+                        push_bounded(&mut self.incident_queue.lock(), e, &self.incidents_dropped)
                     }
-                }
+                },
             }
         }
     }
@@ -775,6 +846,125 @@ impl Engine {
         self.queue.lock().items.len()
     }
 
+    /// Sets (or with `None`, removes) the incident-event sink. With a sink, incident events
+    /// go to it instead of the incident queue, each right after the transition that caused
+    /// it (when a transition sink is set too).
+    pub fn set_incident_sink(&self, sink: Option<IncidentSink>) {
+        let mut s = self.incident_sink.write();
+        self.has_incident_sink
+            .store(sink.is_some(), Ordering::Release);
+        *s = sink;
+    }
+
+    /// Moves every queued incident event into `out` (appending), oldest first; returns how
+    /// many.
+    pub fn drain_incidents(&self, out: &mut Vec<IncidentEvent>) -> usize {
+        let mut q = self.incident_queue.lock();
+        let n = q.items.len();
+        out.extend(q.items.drain(..));
+        n
+    }
+
+    /// Moves up to `max` queued incident events into `out`, oldest first; returns how many.
+    pub fn drain_incidents_up_to(&self, out: &mut Vec<IncidentEvent>, max: usize) -> usize {
+        let mut q = self.incident_queue.lock();
+        let n = q.items.len().min(max);
+        out.extend(q.items.drain(..n));
+        n
+    }
+
+    /// Incident events waiting in the incident queue.
+    pub fn queued_incidents(&self) -> usize {
+        self.incident_queue.lock().items.len()
+    }
+
+    /// Every incident that is not closed (open, or resolved and awaiting its final report),
+    /// systems in registration order, each system's in the order they opened. Closed
+    /// incidents live on in the event stream (and the journal), not in the engine.
+    pub fn incidents(&self) -> Vec<Incident> {
+        let n = self.count.load(Ordering::Acquire);
+        let mut out = Vec::new();
+        for h in 0..n {
+            let h = SystemHandle(h);
+            let shard = self.shard(h).lock();
+            if let Some((slot, _)) = shard.get(h) {
+                if let Some(st) = &slot.incidents.state {
+                    out.extend(st.live.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The incident with this id, if it is not closed.
+    pub fn incident(&self, id: &str) -> Option<Incident> {
+        let h = self.system(system_of(id)?)?;
+        let shard = self.shard(h).lock();
+        let (slot, _) = shard.get(h)?;
+        slot.incidents
+            .state
+            .as_ref()?
+            .live
+            .iter()
+            .find(|i| &*i.id == id)
+            .cloned()
+    }
+
+    /// Runs a caller's action on the system of incident `id`, then numbers and delivers
+    /// the events it emitted.
+    fn incident_action(
+        &self,
+        id: &str,
+        act: impl FnOnce(&mut Sys<'_>, &mut Pending) -> std::result::Result<(), Refused>,
+    ) -> Result<()> {
+        let unknown = || Error::UnknownIncident(id.to_owned());
+        let h = system_of(id)
+            .and_then(|s| self.system(s))
+            .ok_or_else(unknown)?;
+        let mut pending = Pending::new();
+        let journal_at;
+        {
+            let mut shard = self.shard(h).lock();
+            let mut sys = shard.sys(h).ok_or_else(unknown)?;
+            act(&mut sys, &mut pending).map_err(|r| match r {
+                Refused::Unknown => unknown(),
+                Refused::NotDue(why) => Error::NotDue(why),
+            })?;
+            journal_at = self.sequence(&mut pending);
+        }
+        self.deliver(pending, journal_at);
+        Ok(())
+    }
+
+    /// Acknowledges incident `id` at `ts_ms` (the caller's time; moves no clock), by `by`.
+    /// Allowed once per incident, with or without `ack_within_s`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownIncident`] (no such incident, or it is closed), [`Error::NotDue`]
+    /// (already acknowledged).
+    pub fn acknowledge(&self, id: &str, ts_ms: i64, by: &str) -> Result<()> {
+        self.incident_action(id, |sys, out| sys.acknowledge(id, ts_ms, by, out))
+    }
+
+    /// Files report `kind` of incident `id` at `ts_ms` (the caller's time; moves no clock)
+    /// with the caller's `reference`. Filing at or after the deadline is allowed and marked
+    /// late. Filing the final report closes the incident.
+    ///
+    /// # Errors
+    /// [`Error::UnknownIncident`] (no such incident, or it is closed), [`Error::NotDue`]
+    /// (that report is not owed, or `final` while the initial or an update report is owed).
+    pub fn file_report(
+        &self,
+        id: &str,
+        kind: ReportKind,
+        ts_ms: i64,
+        reference: &str,
+    ) -> Result<()> {
+        self.incident_action(id, |sys, out| {
+            sys.file_report(id, kind, ts_ms, reference, out)
+        })
+    }
+
     /// The current level of a system.
     ///
     /// # Errors
@@ -830,6 +1020,8 @@ impl Engine {
         s.dropped = self.dropped.load(Ordering::Relaxed);
         s.systems = self.systems.load(Ordering::Relaxed);
         s.journal_errors = self.journal_errors.load(Ordering::Relaxed);
+        s.incident_events = self.incident_seq.load(Ordering::Acquire);
+        s.incidents_dropped = self.incidents_dropped.load(Ordering::Relaxed);
         s
     }
 
@@ -856,13 +1048,37 @@ fn profile_record(kind: &str, profile: &Profile, cls: &Classification) -> Map<St
     m
 }
 
-fn transition_record(t: &Transition) -> Map<String, Value> {
-    let mut m = match serde_json::to_value(t) {
+/// The journal record of an output: its JSON form with its `kind`.
+fn output_record(o: &Output) -> Map<String, Value> {
+    let v = match o {
+        Output::Transition(t) => serde_json::to_value(t),
+        Output::Incident(e) => serde_json::to_value(e),
+    };
+    let mut m = match v {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    m.insert("kind".into(), "transition".into());
+    if let Output::Transition(_) = o {
+        m.insert("kind".into(), "transition".into());
+    }
     m
+}
+
+fn push_bounded<T>(q: &mut Queue<T>, item: T, dropped: &AtomicU64) {
+    if q.items.len() >= q.cap {
+        dropped.fetch_add(1, Ordering::Relaxed);
+    } else {
+        q.items.push_back(item);
+    }
+}
+
+/// The index of a profile's operator type (the first when it names none, or when the
+/// policy has no incidents section).
+fn operator_type(policy: &Policy, profile: &Profile) -> u32 {
+    match (policy.incidents(), &profile.operator_type) {
+        (Some(ip), Some(t)) => ip.operator_type(t).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

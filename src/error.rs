@@ -71,6 +71,23 @@ pub enum Error {
         /// `idx(w) - B`: buckets at or below this are stale.
         oldest_rejected: i64,
     },
+    /// The profile meets a prohibited use of the policy (`classification.prohibited`): it is
+    /// refused registration, whatever its grade.
+    #[error("prohibited use {id:?}: the profile meets its condition{}", basis.as_ref().map(|b| format!(" (basis: {b})")).unwrap_or_default())]
+    Prohibited {
+        /// The prohibited use's id.
+        id: String,
+        /// Its legal basis.
+        basis: Option<String>,
+    },
+    /// No incident with this id is open or resolved (it never existed, or it closed).
+    #[error(
+        "unknown incident {0:?}: no incident with this id is open or awaiting its final report"
+    )]
+    UnknownIncident(String),
+    /// What was acknowledged or filed is not owed now.
+    #[error("not due: {0}")]
+    NotDue(String),
     /// A snapshot or journal could not be read or does not fit this engine.
     #[error("state: {0}")]
     State(String),

@@ -35,6 +35,7 @@ mod error;
 pub mod ffi;
 mod handle;
 mod hash;
+mod incident;
 pub mod journal;
 mod json;
 mod layout;
@@ -50,12 +51,16 @@ mod window;
 
 pub use classify::{
     Classification, Factor, FactorKind, FloorHit, MAX_PROFILE_BYTES, MAX_PROFILE_LIST, Profile,
-    ProfileBuilder, classify, profile_issues, suggest,
+    ProfileBuilder, ProhibitedHit, classify, profile_issues, suggest,
 };
-pub use engine::{Engine, EngineOptions, MAX_SYSTEMS, Sink, Stats};
+pub use engine::{Engine, EngineOptions, IncidentSink, MAX_SYSTEMS, Sink, Stats};
 pub use error::{Error, Issue, Result};
 pub use handle::{SignalId, SystemHandle};
 pub use hash::fnv1a;
+pub use incident::{
+    Acknowledgement, Due, DueKind, FiledReport, HistoryEntry, Incident, IncidentEvent,
+    IncidentEventKind, IncidentState, Owed, ReportKind,
+};
 pub use journal::Durability;
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};

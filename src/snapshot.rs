@@ -17,17 +17,20 @@
 //! read: their state layout is gone.
 
 use crate::classify::Profile;
+use crate::engine::Slot;
 use crate::engine::{Engine, EngineOptions, SHARDS};
 use crate::error::{Error, Result};
 use crate::handle::SystemHandle;
 use crate::hash::fnv1a;
+use crate::incident::{Due, IncidentEvent, IncidentEventKind, ReportKind, SystemIncidents};
 use crate::layout::SystemArena;
 use crate::level::{Actions, Level};
 use crate::policy::Policy;
 use crate::response::Response;
 use crate::rule::Change;
-use crate::system::SystemInfo;
+use crate::system::{IncidentSlot, SystemInfo};
 use crate::transition::{At, Scope, Transition};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -167,15 +170,24 @@ fn check_header(r: &mut R<'_>, policy: &Policy) -> Result<()> {
     Ok(())
 }
 
-fn write_system(w: &mut W, info: &SystemInfo, words: &[u64]) {
-    w.str(&serde_json::to_string(&*info.profile).unwrap_or_default());
+fn write_system(w: &mut W, slot: &Slot, words: &[u64]) {
+    w.str(&serde_json::to_string(&*slot.info.profile).unwrap_or_default());
     for x in words {
         w.u64(*x);
+    }
+    w.u32(slot.incidents.operator_type);
+    match &slot.incidents.state {
+        Some(st) => w.str(&serde_json::to_string(&**st).unwrap_or_default()),
+        None => w.str(""),
     }
 }
 
 /// Reads a system record; checks what a corrupt or hostile record could break.
-fn read_system(r: &mut R<'_>, policy: &Policy, id: &str) -> Result<(SystemInfo, Vec<u64>)> {
+fn read_system(
+    r: &mut R<'_>,
+    policy: &Policy,
+    id: &str,
+) -> Result<(SystemInfo, Vec<u64>, IncidentSlot)> {
     let profile = Profile::from_json(r.str()?)
         .map_err(|err| Error::State(format!("snapshot profile of {id:?}: {err}")))?;
     if profile.id != id {
@@ -192,13 +204,57 @@ fn read_system(r: &mut R<'_>, policy: &Policy, id: &str) -> Result<(SystemInfo, 
     if a.grade() as usize >= policy.grades().len() {
         return Err(Error::State("snapshot grade out of range".into()));
     }
+    let operator_type = r.u32()?;
+    let n_types = policy.incidents().map_or(1, |ip| ip.operator_types.len());
+    if operator_type as usize >= n_types {
+        return Err(Error::State("snapshot operator type out of range".into()));
+    }
+    let mut incidents = IncidentSlot::new(operator_type);
+    let st = r.str()?;
+    if !st.is_empty() {
+        let mut state: SystemIncidents = serde_json::from_str(st)
+            .map_err(|e| Error::State(format!("snapshot incidents of {id:?}: {e}")))?;
+        check_incidents(policy, id, &mut state)?;
+        incidents.state = Some(Box::new(state));
+    }
+    incidents.refresh();
     Ok((
         SystemInfo {
             id: Arc::from(id),
             profile: Box::new(profile),
         },
         words,
+        incidents,
     ))
+}
+
+/// What a restored incident state must satisfy for the engine to use it safely.
+fn check_incidents(policy: &Policy, id: &str, st: &mut SystemIncidents) -> Result<()> {
+    let bad = |what: &str| Error::State(format!("snapshot incidents of {id:?}: {what}"));
+    let ip = policy
+        .incidents()
+        .ok_or_else(|| bad("the policy has no incidents section"))?;
+    for inc in &mut st.live {
+        inc.category_ix = *policy
+            .0
+            .category_ix
+            .get(&*inc.category)
+            .ok_or_else(|| bad("unknown category"))?;
+        if inc.severity_rank as usize >= ip.severities.len()
+            || &*ip.severities[inc.severity_rank as usize].id != &*inc.severity
+        {
+            return Err(bad("severity out of range"));
+        }
+        if &*inc.system_id != id {
+            return Err(bad("incident of another system"));
+        }
+    }
+    for (c, _) in &st.opened {
+        if *c as usize >= policy.categories().len() {
+            return Err(bad("category out of range"));
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -236,7 +292,7 @@ impl Engine {
             match shards[h & (SHARDS - 1)].get(SystemHandle(h as u32)) {
                 Some((slot, words)) => {
                     w.u8(1);
-                    write_system(&mut w, &slot.info, words);
+                    write_system(&mut w, slot, words);
                 }
                 None => w.u8(0),
             }
@@ -256,6 +312,11 @@ impl Engine {
             w.u32(t.actions.0);
             w.i64(t.report_within_s.unwrap_or(-1));
         }
+        let iq = self.incident_queue.lock();
+        w.u64(self.incident_seq.load(Ordering::Acquire));
+        w.u64(self.incidents_dropped.load(Ordering::Relaxed));
+        let events: Vec<EventRec> = iq.items.iter().map(EventRec::from).collect();
+        w.str(&serde_json::to_string(&events).unwrap_or_default());
         w.checksum()
     }
 
@@ -294,11 +355,11 @@ impl Engine {
                 let present = r.u8()? != 0;
                 let mut shard = e.shards[(h as usize) & (SHARDS - 1)].0.lock();
                 if present {
-                    let (info, words) = read_system(&mut r, &policy, &id)?;
+                    let (info, words, incidents) = read_system(&mut r, &policy, &id)?;
                     if reg.ids.insert(id.clone(), h).is_some() {
                         return Err(Error::State(format!("snapshot registers {id:?} twice")));
                     }
-                    shard.push(info, &words);
+                    shard.push(info, &words, incidents);
                     e.systems.fetch_add(1, Ordering::Relaxed);
                 } else {
                     shard.push_empty();
@@ -361,6 +422,24 @@ impl Engine {
             }
         }
         drop(q);
+        let incident_seq = r.u64()?;
+        let incidents_dropped = r.u64()?;
+        let events: Vec<EventRec> = serde_json::from_str(r.str()?)
+            .map_err(|e| Error::State(format!("snapshot incident queue: {e}")))?;
+        let mut iq = e.incident_queue.lock();
+        let mut extra_idropped = 0;
+        for ev in events {
+            let ev = ev.into_event(&reg.names)?;
+            if iq.items.len() < iq.cap {
+                iq.items.push_back(ev);
+            } else {
+                extra_idropped += 1;
+            }
+        }
+        drop(iq);
+        e.incident_seq.store(incident_seq, Ordering::Release);
+        e.incidents_dropped
+            .store(incidents_dropped + extra_idropped, Ordering::Relaxed);
         drop(reg);
         r.done()?;
         e.seq.store(seq, Ordering::Release);
@@ -390,7 +469,7 @@ impl Engine {
         w.u64(policy.fingerprint());
         w.u32(policy.0.tables.layout.words);
         w.str(&slot.info.id);
-        write_system(&mut w, &slot.info, words);
+        write_system(&mut w, slot, words);
         Ok(w.checksum())
     }
 
@@ -404,8 +483,86 @@ impl Engine {
         let mut r = R::open(bytes, MAGIC_SYSTEM)?;
         check_header(&mut r, &policy)?;
         let id = r.str()?.to_owned();
-        let (info, words) = read_system(&mut r, &policy, &id)?;
+        let (info, words, incidents) = read_system(&mut r, &policy, &id)?;
         r.done()?;
-        self.insert(info, &words, None)
+        self.insert(info, &words, incidents, None)
+    }
+}
+
+/// A queued incident event, whole, for snapshots.
+#[derive(Serialize, Deserialize)]
+struct EventRec {
+    seq: u64,
+    ts: i64,
+    event: IncidentEventKind,
+    incident: Arc<str>,
+    system: u32,
+    category: Arc<str>,
+    severity: Arc<str>,
+    severity_rank: u32,
+    reportable: bool,
+    operator_type: Arc<str>,
+    due: Option<Due>,
+    rule: Option<Arc<str>>,
+    rule_index: Option<u32>,
+    level: Option<Level>,
+    basis: Option<Arc<str>>,
+    report: Option<ReportKind>,
+    late: Option<bool>,
+    reference: Option<Arc<str>>,
+    by: Option<Arc<str>>,
+}
+
+impl From<&IncidentEvent> for EventRec {
+    fn from(e: &IncidentEvent) -> EventRec {
+        EventRec {
+            seq: e.seq,
+            ts: e.ts,
+            event: e.event,
+            incident: e.incident.clone(),
+            system: e.system.0,
+            category: e.category.clone(),
+            severity: e.severity.clone(),
+            severity_rank: e.severity_rank,
+            reportable: e.reportable,
+            operator_type: e.operator_type.clone(),
+            due: e.due,
+            rule: e.rule.clone(),
+            rule_index: e.rule_index,
+            level: e.level,
+            basis: e.basis.clone(),
+            report: e.report,
+            late: e.late,
+            reference: e.reference.clone(),
+            by: e.by.clone(),
+        }
+    }
+}
+
+impl EventRec {
+    fn into_event(self, names: &[Arc<str>]) -> Result<IncidentEvent> {
+        let system_id = names.get(self.system as usize).cloned().ok_or_else(short)?;
+        Ok(IncidentEvent {
+            seq: self.seq,
+            ts: self.ts,
+            event: self.event,
+            incident: self.incident,
+            system: SystemHandle(self.system),
+            system_id,
+            category: self.category,
+            severity: self.severity,
+            severity_rank: self.severity_rank,
+            reportable: self.reportable,
+            operator_type: self.operator_type,
+            due: self.due,
+            rule: self.rule,
+            rule_index: self.rule_index,
+            level: self.level,
+            basis: self.basis,
+            report: self.report,
+            late: self.late,
+            reference: self.reference,
+            by: self.by,
+        })
     }
 }

@@ -9,18 +9,53 @@
 use crate::classify::Profile;
 use crate::error::Error;
 use crate::handle::SystemHandle;
+use crate::incident::{Ctx, IncidentEvent, Refused, ReportKind, SystemIncidents, category_state};
 use crate::layout::{NONE, SystemArena};
-use crate::level::Level;
+use crate::level::{Actions, Level};
 use crate::policy::Compiled;
-use crate::policy::model::SignalKind;
+use crate::policy::model::{IncidentsPolicy, Rule, SignalKind};
+use crate::response::Response;
 use crate::rule::{self, Pass};
 use crate::transition::{At, Transition};
 use crate::window::bucket_index;
 use std::sync::Arc;
 
-/// Transitions produced while a shard lock is held, delivered after it is released. A `Vec`
-/// allocates only when a transition is pushed, and is one word on the stack until then.
-pub(crate) type Pending = Vec<Transition>;
+/// What an evaluation emits, in emission order.
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Transition(Transition),
+    Incident(IncidentEvent),
+}
+
+/// Outputs produced while a shard lock is held, delivered after it is released. A `Vec`
+/// allocates only when something is pushed, and is one word on the stack until then.
+pub(crate) type Pending = Vec<Output>;
+
+/// A system's incidents (under a policy with an `incidents` section).
+#[derive(Debug, Clone)]
+pub(crate) struct IncidentSlot {
+    /// Index of the system's operator type in the policy's `operator_types`.
+    pub operator_type: u32,
+    /// The earliest deadline not yet reported overdue (`i64::MAX`: none), checked after
+    /// every evaluation without touching the incidents themselves.
+    pub next_due: i64,
+    /// Incidents not closed, and counters; `None` until the first incident opens.
+    pub state: Option<Box<SystemIncidents>>,
+}
+
+impl IncidentSlot {
+    pub fn new(operator_type: u32) -> IncidentSlot {
+        IncidentSlot {
+            operator_type,
+            next_due: i64::MAX,
+            state: None,
+        }
+    }
+
+    pub fn refresh(&mut self) {
+        self.next_due = self.state.as_ref().map_or(i64::MAX, |s| s.next_deadline());
+    }
+}
 
 /// The parts of a registered system that evaluation does not read.
 #[derive(Debug, Clone)]
@@ -38,12 +73,13 @@ pub(crate) enum Rejected {
     Invalid(Error),
 }
 
-/// A system being evaluated under one policy: its id, handle and state block.
+/// A system being evaluated under one policy: its id, handle, state block and incidents.
 pub(crate) struct Sys<'a> {
     pub policy: &'a Compiled,
     pub handle: SystemHandle,
     pub id: &'a Arc<str>,
     pub arena: SystemArena<'a>,
+    pub incidents: &'a mut IncidentSlot,
 }
 
 impl Sys<'_> {
@@ -104,6 +140,9 @@ impl Sys<'_> {
         if self.evaluate_rules(rules.iter().copied(), Some(s as u32), out) {
             self.evaluate_level(out);
         }
+        if self.arena.watermark() >= self.incidents.next_due {
+            self.check_overdue(out);
+        }
         Ok(())
     }
 
@@ -128,6 +167,9 @@ impl Sys<'_> {
         if self.evaluate_rules(0..c.rules.len() as u32, None, out) {
             self.evaluate_level(out);
         }
+        if self.arena.watermark() >= self.incidents.next_due {
+            self.check_overdue(out);
+        }
     }
 
     /// Evaluates `rules` in order; pushes a transition for each change. Whether any changed.
@@ -150,11 +192,129 @@ impl Sys<'_> {
             let (rule, ev) = (&c.rules[r], &c.tables.rules[r]);
             if let Some(ch) = rule::evaluate(rule, ev, &pass, &mut self.arena) {
                 let resp = c.responses.for_level(ch.to, rule.category);
-                out.push(Transition::of_rule(&self.at(), rule, ch, resp));
+                out.push(Output::Transition(Transition::of_rule(
+                    &self.at(),
+                    rule,
+                    ch,
+                    resp,
+                )));
                 changed = true;
+                if let (Some(ip), Some(cat)) = (&c.incidents, rule.category) {
+                    self.incident_step(ip, rule, cat, ch.to, out);
+                }
             }
         }
         changed
+    }
+
+    /// The incident events a rule transition causes, computed from the rule levels at this
+    /// point of the evaluation.
+    fn incident_step(
+        &mut self,
+        ip: &IncidentsPolicy,
+        rule: &Rule,
+        category: u32,
+        to: Level,
+        out: &mut Pending,
+    ) {
+        let c = self.policy;
+        let a = &self.arena;
+        let (severity, all_none) =
+            category_state(ip, &c.rules_by_category[category as usize], category, |r| {
+                a.rule_level(r)
+            });
+        let cx = Ctx {
+            policy: c,
+            ip,
+            system: self.handle,
+            system_id: self.id,
+            operator_type: self.incidents.operator_type,
+        };
+        let state = self.incidents.state.get_or_insert_with(Default::default);
+        let mut events = Vec::new();
+        state.on_rule_change(
+            &cx,
+            rule,
+            category,
+            to,
+            a.watermark(),
+            severity,
+            all_none,
+            &mut events,
+        );
+        out.extend(events.into_iter().map(Output::Incident));
+        self.incidents.refresh();
+    }
+
+    /// `overdue` events for every deadline at or before the watermark.
+    fn check_overdue(&mut self, out: &mut Pending) {
+        let (Some(ip), Some(state)) = (&self.policy.incidents, self.incidents.state.as_mut())
+        else {
+            return;
+        };
+        let cx = Ctx {
+            policy: self.policy,
+            ip,
+            system: self.handle,
+            system_id: self.id,
+            operator_type: self.incidents.operator_type,
+        };
+        let mut events = Vec::new();
+        state.check_overdue(&cx, self.arena.watermark(), &mut events);
+        out.extend(events.into_iter().map(Output::Incident));
+        self.incidents.refresh();
+    }
+
+    /// Acknowledges one of this system's incidents (moves no clock).
+    pub fn acknowledge(
+        &mut self,
+        id: &str,
+        ts: i64,
+        by: &str,
+        out: &mut Pending,
+    ) -> Result<(), Refused> {
+        let (Some(ip), Some(state)) = (&self.policy.incidents, self.incidents.state.as_mut())
+        else {
+            return Err(Refused::Unknown);
+        };
+        let cx = Ctx {
+            policy: self.policy,
+            ip,
+            system: self.handle,
+            system_id: self.id,
+            operator_type: self.incidents.operator_type,
+        };
+        let e = state.acknowledge(&cx, id, ts, by)?;
+        out.push(Output::Incident(e));
+        self.incidents.refresh();
+        Ok(())
+    }
+
+    /// Files a report of one of this system's incidents (moves no clock).
+    pub fn file_report(
+        &mut self,
+        id: &str,
+        kind: ReportKind,
+        ts: i64,
+        reference: &str,
+        out: &mut Pending,
+    ) -> Result<(), Refused> {
+        let (Some(ip), Some(state)) = (&self.policy.incidents, self.incidents.state.as_mut())
+        else {
+            return Err(Refused::Unknown);
+        };
+        let cx = Ctx {
+            policy: self.policy,
+            ip,
+            system: self.handle,
+            system_id: self.id,
+            operator_type: self.incidents.operator_type,
+        };
+        let mut events = Vec::new();
+        state.file_report(&cx, id, kind, ts, reference, &mut events)?;
+        out.extend(events.into_iter().map(Output::Incident));
+        self.incidents.refresh();
+        Ok(())
     }
 
     /// Where the system is now (for building transitions).
@@ -197,8 +357,37 @@ impl Sys<'_> {
         let from = self.arena.level();
         if level != from {
             self.arena.set_level(level);
-            let resp = self.policy.responses.for_level(level, None);
-            out.push(Transition::of_system(&self.at(), from, level, resp));
+            let resp = self.system_response(level);
+            out.push(Output::Transition(Transition::of_system(
+                &self.at(),
+                from,
+                level,
+                resp,
+            )));
         }
+    }
+
+    /// The response of a system-scope transition to `level`: the union of the level's
+    /// response and the responses (with overrides) of the current levels of all the
+    /// system's rules, so the system line never asks for less than a rule line; the
+    /// deadline is the smallest of theirs. Nothing for `none`.
+    fn system_response(&self, level: Level) -> Response {
+        if level == Level::None {
+            return Response::default();
+        }
+        let r = &self.policy.responses;
+        let mut out = r.for_level(level, None);
+        for (i, l) in self.arena.rule_levels().enumerate() {
+            if l == Level::None {
+                continue;
+            }
+            let x = r.for_level(l, self.policy.rules[i].category);
+            out.actions = Actions(out.actions.0 | x.actions.0);
+            out.report_within_s = match (out.report_within_s, x.report_within_s) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        out
     }
 }

@@ -34,15 +34,6 @@ const DEFAULT_CASES: u32 = 1000;
 /// `AIRISK_MODEL_OPS=N`).
 const DEFAULT_OPS: usize = 80;
 
-/// DESIGN.md §7 redefines the `actions` and `report_within_s` of *system-scope* transitions
-/// for every policy ("the union of its new level's response and the responses (with
-/// overrides) of the current levels of all the system's rules"; the smallest non-null
-/// deadline among them). The model implements that; the engine still carries the §2 form
-/// (the new level's response only). Until the lead lands that engine change these two
-/// fields of system-scope transitions are not compared; every other field is. Set to `true`
-/// with the engine change.
-const COMPARE_SYSTEM_ACTIONS_PER_SECTION_7: bool = false;
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -72,7 +63,6 @@ fn same_f64(a: Option<f64>, b: Option<f64>) -> bool {
 
 /// Field-for-field equality of an engine transition and the model's.
 fn same(engine: &Tr, model: &Tr) -> bool {
-    let compare_actions = engine.scope == Scope::Rule || COMPARE_SYSTEM_ACTIONS_PER_SECTION_7;
     engine.seq == model.seq
         && engine.ts == model.ts
         && engine.scope == model.scope
@@ -87,8 +77,8 @@ fn same(engine: &Tr, model: &Tr) -> bool {
         && engine.to == model.to
         && same_f64(engine.value, model.value)
         && same_f64(engine.threshold, model.threshold)
-        && (!compare_actions
-            || (engine.actions == model.actions && engine.report_within_s == model.report_within_s))
+        && engine.actions == model.actions
+        && engine.report_within_s == model.report_within_s
         && engine.basis == model.basis
 }
 
@@ -182,13 +172,8 @@ fn run(case: &Case) -> Result<(), String> {
         let m = &out.transitions;
         if e.len() != m.len() || e.iter().zip(m).any(|(a, b)| !same(a, b)) {
             return Err(format!(
-                "{}: transitions differ{}\n  engine:{}\n  model:{}",
+                "{}: transitions differ\n  engine:{}\n  model:{}",
                 at(),
-                if COMPARE_SYSTEM_ACTIONS_PER_SECTION_7 {
-                    ""
-                } else {
-                    " (system-scope actions/report_within_s not compared)"
-                },
                 show(&e),
                 show(m)
             ));

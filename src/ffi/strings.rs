@@ -17,8 +17,8 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char};
-use std::sync::Arc;
 use std::ptr;
+use std::sync::Arc;
 
 /// A `CString` of `s`, cut at its first NUL byte (ids never contain one; free text might).
 pub(crate) fn c_string(s: &str) -> CString {

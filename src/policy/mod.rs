@@ -27,7 +27,8 @@ pub mod model;
 
 pub use model::{
     Aggregate, Category, ClassificationTables, Direction, Escalation, FactorDef, FactorTable,
-    Floor, FloorWhen, Grade, I18n, OnEmpty, Prohibited, Rule, ScaleStep, Signal, SignalKind,
+    Floor, FloorWhen, Grade, I18n, IncidentsPolicy, OnEmpty, OperatorType, Prohibited, Rule,
+    ScaleStep, Severity, SeverityOverride, Signal, SignalKind,
 };
 
 use crate::error::{Error, Issue, Result};
@@ -229,6 +230,10 @@ impl Policy {
     /// Response plan.
     pub fn responses(&self) -> &Responses {
         &self.0.responses
+    }
+    /// The incident and reporting model, if the policy has one.
+    pub fn incidents(&self) -> Option<&IncidentsPolicy> {
+        self.0.incidents.as_ref()
     }
     /// Problems found that do not make the policy invalid, each with its JSON path: parts of
     /// the document that can never take effect (an override for an undefined category).

@@ -331,3 +331,83 @@ pub struct Escalation {
     /// Levels to raise the system level by.
     pub raise_by: u32,
 }
+
+/// A rung of the incident severity ladder (`incidents.severities`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Severity {
+    /// Its id.
+    pub id: Arc<str>,
+    /// Position in the ladder, 0 = lowest.
+    pub rank: u32,
+    /// Display names.
+    pub name: I18n,
+}
+
+/// A kind of operator and its first-report deadline (`incidents.operator_types`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorType {
+    /// Its id.
+    pub id: Arc<str>,
+    /// Seconds from the moment an incident becomes reportable to the initial report's
+    /// deadline (also an update report's, from an escalation).
+    pub initial_within_s: i64,
+    /// Display names.
+    pub name: I18n,
+}
+
+/// A category-specific severity for one warning level (`incidents.severity_overrides`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SeverityOverride {
+    /// Category index.
+    pub category: u32,
+    /// Warning level.
+    pub level: Level,
+    /// Severity rank.
+    pub severity: u32,
+}
+
+/// The incident and reporting model (`incidents`): when a warning opens an incident, how
+/// severe it is, when it must be reported, and by when.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentsPolicy {
+    /// A rule reaching this level (or above) opens an incident for its category.
+    pub open_at: Level,
+    /// The severity ladder, lowest first.
+    pub severities: Vec<Severity>,
+    /// Per warning level (blue..red): the severity rank it maps to (`None` below `open_at`).
+    pub severity_by_level: [Option<u32>; 4],
+    /// Category-specific replacements of `severity_by_level`.
+    pub severity_overrides: Vec<SeverityOverride>,
+    /// Incidents at this severity rank or above are reportable.
+    pub report_at: u32,
+    /// Operator types; the first is the default of a profile that names none.
+    pub operator_types: Vec<OperatorType>,
+    /// Seconds after opening by which an incident must be acknowledged, if set.
+    pub ack_within_s: Option<i64>,
+    /// Seconds after resolution by which a reportable incident's final report is due.
+    pub final_within_s: i64,
+    /// Legal basis of the reporting duty (carried by every incident event).
+    pub basis: Option<Arc<str>>,
+}
+
+impl IncidentsPolicy {
+    /// The severity rank a rule of `category` at `level` maps to; `None` below `open_at`.
+    pub fn severity(&self, category: u32, level: Level) -> Option<u32> {
+        if level < self.open_at {
+            return None;
+        }
+        self.severity_overrides
+            .iter()
+            .find(|o| o.category == category && o.level == level)
+            .map(|o| o.severity)
+            .or_else(|| level.slot().and_then(|s| self.severity_by_level[s]))
+    }
+
+    /// The operator type with this id, as its index.
+    pub fn operator_type(&self, id: &str) -> Option<u32> {
+        self.operator_types
+            .iter()
+            .position(|o| &*o.id == id)
+            .map(|i| i as u32)
+    }
+}

@@ -6,6 +6,7 @@
 //! here: display names, optional strings, enum choices, id lists and id sections.
 
 mod classification;
+mod incidents;
 mod responses;
 mod rules;
 
@@ -35,6 +36,9 @@ pub(crate) struct Doc {
     pub rules: Vec<Rule>,
     pub escalation: Option<Escalation>,
     pub responses: Responses,
+    pub incidents: Option<IncidentsPolicy>,
+    /// Rule indexes by category.
+    pub rules_by_category: Vec<Vec<u32>>,
     /// Problems that do not make the policy invalid (dead configuration).
     pub warnings: Vec<Issue>,
 }
@@ -51,6 +55,7 @@ const TOP: &[&str] = &[
     "rules",
     "escalation",
     "responses",
+    "incidents",
 ];
 
 /// Validates a whole document. `None` (or issues in `w`) when it is invalid.
@@ -83,6 +88,14 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
     let escalation = escalation(w, top);
     let mut warnings = Vec::new();
     let responses = responses::responses(w, top, &category_ix, &mut warnings);
+    let incidents = incidents::incidents(w, top, &categories, &category_ix);
+    incidents::check_responses(w, top, &responses);
+    let mut rules_by_category = vec![Vec::new(); categories.len()];
+    for r in &rules {
+        if let Some(c) = r.category {
+            rules_by_category[c as usize].push(r.index);
+        }
+    }
     Some(Doc {
         policy_version,
         name,
@@ -97,6 +110,8 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
         rules,
         escalation,
         responses,
+        incidents,
+        rules_by_category,
         warnings,
     })
 }
