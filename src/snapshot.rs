@@ -241,7 +241,7 @@ fn check_incidents(policy: &Policy, id: &str, st: &mut SystemIncidents) -> Resul
             .get(&*inc.category)
             .ok_or_else(|| bad("unknown category"))?;
         if inc.severity_rank as usize >= ip.severities.len()
-            || &*ip.severities[inc.severity_rank as usize].id != &*inc.severity
+            || ip.severities[inc.severity_rank as usize].id != inc.severity
         {
             return Err(bad("severity out of range"));
         }

@@ -21,7 +21,7 @@
 
 mod model;
 
-use airisk::{Engine, Error, Level, Policy, Profile, Scope, SignalId, SystemHandle};
+use airisk::{Engine, Error, Level, Policy, Profile, SignalId, SystemHandle};
 use model::generate::{Case, Op, Sig, case};
 use model::{Model, Output, Reject, Tr};
 use proptest::prelude::*;
