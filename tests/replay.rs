@@ -321,11 +321,11 @@ fn a_replayer_can_wrap_an_engine_with_systems_already_registered() {
         .unwrap()
         .unwrap();
     assert_eq!(r.apply(&ev).unwrap(), Applied::Observed(Level::Orange));
-    assert!(r.has_transitions());
+    assert!(r.has_pending());
     let mut out = Vec::new();
-    assert_eq!(r.take_transitions(&mut out), 2);
-    assert!(!r.has_transitions());
-    assert_eq!(r.take_transitions(&mut out), 0);
+    assert_eq!(r.take(&mut out), 2);
+    assert!(!r.has_pending());
+    assert_eq!(r.take(&mut out), 0);
     // The engine's sink is removed when the replayer lets it go.
     let e = r.into_engine();
     e.tick(10);

@@ -2,6 +2,7 @@
 
 use crate::classify::Profile;
 use crate::error::Error;
+use crate::incident::ReportKind;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
@@ -37,6 +38,27 @@ pub enum Event<'a> {
         /// The new time, ms.
         ts: i64,
     },
+    /// Acknowledge an incident (`{"op": "ack", "ts": .., "incident": "id", "by": ".."}`).
+    Acknowledge {
+        /// The caller's time, ms (moves no clock).
+        ts: i64,
+        /// Incident id.
+        incident: Cow<'a, str>,
+        /// Who acknowledges.
+        by: Cow<'a, str>,
+    },
+    /// File a report of an incident (`{"op": "report", "ts": .., "incident": "id", "kind":
+    /// "initial", "reference": ".."}`).
+    FileReport {
+        /// The caller's time, ms (moves no clock).
+        ts: i64,
+        /// Incident id.
+        incident: Cow<'a, str>,
+        /// Which report.
+        kind: ReportKind,
+        /// The caller's reference.
+        reference: Cow<'a, str>,
+    },
 }
 
 impl Event<'_> {
@@ -44,7 +66,10 @@ impl Event<'_> {
     pub fn ts(&self) -> Option<i64> {
         match self {
             Event::Register { ts, .. } => *ts,
-            Event::Observe { ts, .. } | Event::Tick { ts } => Some(*ts),
+            Event::Observe { ts, .. }
+            | Event::Tick { ts }
+            | Event::Acknowledge { ts, .. }
+            | Event::FileReport { ts, .. } => Some(*ts),
         }
     }
 
@@ -64,6 +89,22 @@ impl Event<'_> {
                 value,
             },
             Event::Tick { ts } => Event::Tick { ts },
+            Event::Acknowledge { ts, incident, by } => Event::Acknowledge {
+                ts,
+                incident: Cow::Owned(incident.into_owned()),
+                by: Cow::Owned(by.into_owned()),
+            },
+            Event::FileReport {
+                ts,
+                incident,
+                kind,
+                reference,
+            } => Event::FileReport {
+                ts,
+                incident: Cow::Owned(incident.into_owned()),
+                kind,
+                reference: Cow::Owned(reference.into_owned()),
+            },
         }
     }
 }
@@ -93,13 +134,19 @@ pub enum ErrorKind {
     InvalidValue,
     /// The observation's bucket has already left the system's window ring.
     Stale,
+    /// The profile meets a prohibited use of the policy.
+    Prohibited,
+    /// No incident with this id is open or awaiting its final report.
+    UnknownIncident,
+    /// The acknowledgement or report is not owed.
+    NotDue,
     /// Any other error of the engine (a limit).
     Other,
 }
 
 impl ErrorKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::MalformedJson,
         ErrorKind::InvalidLine,
         ErrorKind::UnknownOp,
@@ -110,6 +157,9 @@ impl ErrorKind {
         ErrorKind::UnknownSignal,
         ErrorKind::InvalidValue,
         ErrorKind::Stale,
+        ErrorKind::Prohibited,
+        ErrorKind::UnknownIncident,
+        ErrorKind::NotDue,
         ErrorKind::Other,
     ];
 
@@ -126,6 +176,9 @@ impl ErrorKind {
             ErrorKind::UnknownSignal => "unknown_signal",
             ErrorKind::InvalidValue => "invalid_value",
             ErrorKind::Stale => "stale",
+            ErrorKind::Prohibited => "prohibited",
+            ErrorKind::UnknownIncident => "unknown_incident",
+            ErrorKind::NotDue => "not_due",
             ErrorKind::Other => "other",
         }
     }
@@ -172,6 +225,9 @@ impl LineError {
             Error::UnknownSignal(_) => ErrorKind::UnknownSignal,
             Error::Value { .. } => ErrorKind::InvalidValue,
             Error::Stale { .. } => ErrorKind::Stale,
+            Error::Prohibited { .. } => ErrorKind::Prohibited,
+            Error::UnknownIncident(_) => ErrorKind::UnknownIncident,
+            Error::NotDue(_) => ErrorKind::NotDue,
             _ => ErrorKind::Other,
         };
         LineError::new(kind, e.to_string())
@@ -228,7 +284,40 @@ struct RawLine<'a> {
     value: Option<f64>,
     #[serde(default)]
     profile: Option<serde_json::Value>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    incident: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    by: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    reference: Option<Str<'a>>,
 }
+
+impl RawLine<'_> {
+    /// The fields present, by name (`op` and `ts` aside).
+    fn present(&self) -> [(&'static str, bool); 8] {
+        [
+            ("system", self.system.is_some()),
+            ("signal", self.signal.is_some()),
+            ("value", self.value.is_some()),
+            ("profile", self.profile.is_some()),
+            ("incident", self.incident.is_some()),
+            ("by", self.by.is_some()),
+            ("kind", self.kind.is_some()),
+            ("reference", self.reference.is_some()),
+        ]
+    }
+}
+
+/// The fields each op takes (besides `op` and `ts`).
+const OPS: &[(&str, &[&str])] = &[
+    ("observe", &["system", "signal", "value"]),
+    ("tick", &[]),
+    ("register", &["profile"]),
+    ("ack", &["incident", "by"]),
+    ("report", &["incident", "kind", "reference"]),
+];
 
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
@@ -302,41 +391,31 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Event<'_>>, LineError> {
         }
     };
     let op = raw.op.as_ref().map(|s| &*s.0).unwrap_or("observe");
-    let reject = |field: &str, present: bool| -> Result<(), LineError> {
-        if present {
-            Err(LineError::invalid(format!(
-                "field `{field}` is not allowed in a {op} line"
-            )))
-        } else {
-            Ok(())
-        }
+    let Some((_, allowed)) = OPS.iter().find(|(o, _)| *o == op) else {
+        let names: Vec<String> = OPS.iter().map(|(o, _)| format!("{o:?}")).collect();
+        return Err(LineError::new(
+            ErrorKind::UnknownOp,
+            format!("unknown op {op:?}: expected one of {}", names.join(", ")),
+        ));
     };
+    for (field, present) in raw.present() {
+        if present && !allowed.contains(&field) {
+            return Err(LineError::invalid(format!(
+                "field `{field}` is not allowed in a {op} line"
+            )));
+        }
+    }
     let need = |field: &str| LineError::invalid(format!("missing field `{field}` ({op} line)"));
+    let ts = || raw.ts.ok_or_else(|| need("ts"));
     match op {
-        "observe" => {
-            reject("profile", raw.profile.is_some())?;
-            let ts = raw.ts.ok_or_else(|| need("ts"))?;
-            let system = raw.system.ok_or_else(|| need("system"))?.0;
-            let signal = raw.signal.ok_or_else(|| need("signal"))?.0;
-            Ok(Some(Event::Observe {
-                ts,
-                system,
-                signal,
-                value: raw.value.unwrap_or(1.0),
-            }))
-        }
-        "tick" => {
-            reject("system", raw.system.is_some())?;
-            reject("signal", raw.signal.is_some())?;
-            reject("value", raw.value.is_some())?;
-            reject("profile", raw.profile.is_some())?;
-            let ts = raw.ts.ok_or_else(|| need("ts"))?;
-            Ok(Some(Event::Tick { ts }))
-        }
+        "observe" => Ok(Some(Event::Observe {
+            ts: ts()?,
+            system: raw.system.ok_or_else(|| need("system"))?.0,
+            signal: raw.signal.ok_or_else(|| need("signal"))?.0,
+            value: raw.value.unwrap_or(1.0),
+        })),
+        "tick" => Ok(Some(Event::Tick { ts: ts()? })),
         "register" => {
-            reject("system", raw.system.is_some())?;
-            reject("signal", raw.signal.is_some())?;
-            reject("value", raw.value.is_some())?;
             let v = raw.profile.ok_or_else(|| need("profile"))?;
             let profile = Profile::from_value(v).map_err(|e| match e {
                 Error::Profile(issue) if !issue.path.is_empty() => LineError::new(
@@ -350,10 +429,27 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Event<'_>>, LineError> {
                 profile: Box::new(profile),
             }))
         }
-        other => Err(LineError::new(
-            ErrorKind::UnknownOp,
-            format!("unknown op {other:?}: expected \"register\", \"observe\" or \"tick\""),
-        )),
+        "ack" => Ok(Some(Event::Acknowledge {
+            ts: ts()?,
+            incident: raw.incident.ok_or_else(|| need("incident"))?.0,
+            by: raw.by.ok_or_else(|| need("by"))?.0,
+        })),
+        _ => {
+            let ts = ts()?;
+            let incident = raw.incident.ok_or_else(|| need("incident"))?.0;
+            let k = raw.kind.ok_or_else(|| need("kind"))?.0;
+            let kind = ReportKind::from_name(&k).ok_or_else(|| {
+                LineError::invalid(format!(
+                    "field `kind`: unknown report kind {k:?} (expected \"initial\", \"update\" or \"final\")"
+                ))
+            })?;
+            Ok(Some(Event::FileReport {
+                ts,
+                incident,
+                kind,
+                reference: raw.reference.ok_or_else(|| need("reference"))?.0,
+            }))
+        }
     }
 }
 

@@ -56,9 +56,10 @@ mod line;
 pub use line::{ErrorKind, Event, LineError, MAX_LINE_BYTES, parse_line};
 
 use crate::classify::Classification;
-use crate::engine::{Engine, Sink};
+use crate::engine::{Engine, IncidentSink, Sink};
 use crate::handle::{SignalId, SystemHandle};
 use crate::hash::FastMap;
+use crate::incident::{IncidentEvent, IncidentEventKind};
 use crate::level::Level;
 use crate::policy::Policy;
 use crate::transition::{Scope, Transition};
@@ -82,6 +83,73 @@ pub enum Applied {
     Observed(Level),
     /// A tick was applied.
     Ticked,
+    /// An incident was acknowledged.
+    Acknowledged,
+    /// An incident report was filed.
+    ReportFiled,
+}
+
+/// What the engine emitted, in emission order: a transition, or an incident event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emitted {
+    /// A transition.
+    Transition(Transition),
+    /// An incident event.
+    Incident(IncidentEvent),
+}
+
+/// Counts of the incident stream (see [`ReplayStats::incidents`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentCounts {
+    /// Incident events handed out.
+    pub events: u64,
+    /// Per incident id: its highest severity (rank, id) and whether it became reportable.
+    pub incidents: std::collections::BTreeMap<Arc<str>, (u32, Arc<str>, bool)>,
+    /// Reports filed before their deadline.
+    pub filed_on_time: u64,
+    /// Reports filed at or after their deadline.
+    pub filed_late: u64,
+    /// `overdue` events (reports and acknowledgements missed).
+    pub overdue: u64,
+}
+
+impl IncidentCounts {
+    fn count(&mut self, e: &IncidentEvent) {
+        self.events += 1;
+        let entry = self.incidents.entry(e.incident.clone()).or_insert((
+            e.severity_rank,
+            e.severity.clone(),
+            e.reportable,
+        ));
+        if e.severity_rank > entry.0 {
+            *entry = (e.severity_rank, e.severity.clone(), entry.2);
+        }
+        entry.2 |= e.reportable;
+        match e.event {
+            IncidentEventKind::ReportFiled if e.late == Some(true) => self.filed_late += 1,
+            IncidentEventKind::ReportFiled => self.filed_on_time += 1,
+            IncidentEventKind::Overdue => self.overdue += 1,
+            _ => {}
+        }
+    }
+
+    /// Incidents seen, by severity id (highest severity each reached), in severity order.
+    pub fn by_severity(&self) -> Vec<(Arc<str>, u64)> {
+        let mut v: Vec<(u32, Arc<str>, u64)> = Vec::new();
+        for (rank, id, _) in self.incidents.values() {
+            match v.iter_mut().find(|x| x.0 == *rank) {
+                Some(x) => x.2 += 1,
+                None => v.push((*rank, id.clone(), 1)),
+            }
+        }
+        v.sort_by_key(|x| x.0);
+        v.into_iter().map(|(_, id, n)| (id, n)).collect()
+    }
+
+    /// Incidents that became reportable.
+    pub fn reportable(&self) -> u64 {
+        self.incidents.values().filter(|x| x.2).count() as u64
+    }
 }
 
 /// Counters of a replay (all since the [`Replayer`] was made).
@@ -113,6 +181,10 @@ pub struct ReplayStats {
     pub first_ts: Option<i64>,
     /// Latest `ts` of an applied observe or tick line.
     pub last_ts: Option<i64>,
+    /// Acknowledgement and report lines applied.
+    pub incident_actions: u64,
+    /// The incident stream.
+    pub incidents: IncidentCounts,
 }
 
 impl ReplayStats {
@@ -149,6 +221,14 @@ pub trait ReplayHandler {
     fn transition(&mut self, _t: &Transition) -> io::Result<()> {
         Ok(())
     }
+    /// An incident event the engine emitted, in emission order among the transitions (each
+    /// right after the transition that caused it). An error stops the replay.
+    ///
+    /// # Errors
+    /// Whatever the handler's output fails with.
+    fn incident(&mut self, _e: &IncidentEvent) -> io::Result<()> {
+        Ok(())
+    }
     /// A line was rejected (`line` counts from 1, blank lines included).
     ///
     /// # Errors
@@ -164,9 +244,10 @@ pub trait ReplayHandler {
 
 /// Applies events to an [`Engine`] and hands out the transitions it emits.
 ///
-/// The replayer installs a sink on its engine (replacing any other), so transitions are
-/// never dropped whatever the engine's queue capacity; take them with
-/// [`Replayer::take_transitions`] (or let [`Replayer::run`] pass them to a handler). It keeps
+/// The replayer installs sinks on its engine (replacing any others), so transitions and
+/// incident events are never dropped whatever the engine's queue capacity; take them, in
+/// emission order, with [`Replayer::take`] (or let [`Replayer::run`] pass them to a
+/// handler). It keeps
 /// local caches from system id to handle and signal id to [`SignalId`], so an observation
 /// costs two hash lookups on short strings and no lock but the engine's own.
 pub struct Replayer {
@@ -176,7 +257,7 @@ pub struct Replayer {
     /// The last system looked up (logs often have runs of lines of one system).
     last_id: String,
     last_handle: Option<SystemHandle>,
-    pending: Arc<Mutex<Vec<Transition>>>,
+    pending: Arc<Mutex<Vec<Emitted>>>,
     has_pending: Arc<AtomicBool>,
     stats: ReplayStats,
 }
@@ -197,16 +278,22 @@ impl Replayer {
     }
 
     /// A replayer over `engine` (which may already have systems registered). Replaces the
-    /// engine's sink; transitions already queued in the engine stay there.
+    /// engine's sinks; what is already queued in the engine stays there.
     pub fn with_engine(engine: Engine) -> Replayer {
-        let pending: Arc<Mutex<Vec<Transition>>> = Arc::default();
+        let pending: Arc<Mutex<Vec<Emitted>>> = Arc::default();
         let has_pending = Arc::new(AtomicBool::new(false));
         let (p, h) = (pending.clone(), has_pending.clone());
         let sink: Sink = Arc::new(move |t: &Transition| {
-            p.lock().push(t.clone());
+            p.lock().push(Emitted::Transition(t.clone()));
             h.store(true, Ordering::Release);
         });
         engine.set_sink(Some(sink));
+        let (p, h) = (pending.clone(), has_pending.clone());
+        let isink: IncidentSink = Arc::new(move |e: &IncidentEvent| {
+            p.lock().push(Emitted::Incident(e.clone()));
+            h.store(true, Ordering::Release);
+        });
+        engine.set_incident_sink(Some(isink));
         let mut signals = IdMap::default();
         for s in engine.policy().signals() {
             signals.insert(Box::from(&*s.id), SignalId(s.index));
@@ -233,9 +320,10 @@ impl Replayer {
         &self.stats
     }
 
-    /// The engine, its sink removed.
+    /// The engine, its sinks removed.
     pub fn into_engine(self) -> Engine {
         self.engine.set_sink(None);
+        self.engine.set_incident_sink(None);
         self.engine
     }
 
@@ -295,6 +383,21 @@ impl Replayer {
                 self.engine.tick(*ts);
                 Ok(Applied::Ticked)
             }
+            Event::Acknowledge { ts, incident, by } => self
+                .engine
+                .acknowledge(incident, *ts, by)
+                .map(|()| Applied::Acknowledged)
+                .map_err(|e| LineError::from_engine(&e)),
+            Event::FileReport {
+                ts,
+                incident,
+                kind,
+                reference,
+            } => self
+                .engine
+                .file_report(incident, *kind, *ts, reference)
+                .map(|()| Applied::ReportFiled)
+                .map_err(|e| LineError::from_engine(&e)),
             Event::Register { profile, .. } => {
                 let (handle, classification) = self
                     .engine
@@ -323,6 +426,7 @@ impl Replayer {
                 s.first_ts = Some(s.first_ts.map_or(*ts, |f| f.min(*ts)));
                 s.last_ts = Some(s.last_ts.map_or(*ts, |l| l.max(*ts)));
             }
+            Event::Acknowledge { .. } | Event::FileReport { .. } => s.incident_actions += 1,
         }
     }
 
@@ -363,23 +467,28 @@ impl Replayer {
         }
     }
 
-    /// Whether transitions are waiting to be taken.
+    /// Whether transitions or incident events are waiting to be taken.
     #[inline]
-    pub fn has_transitions(&self) -> bool {
+    pub fn has_pending(&self) -> bool {
         self.has_pending.load(Ordering::Acquire)
     }
 
-    /// Moves the transitions emitted so far into `out` (appending, in `seq` order), counts
-    /// them in [`ReplayStats::transitions`], and returns how many.
-    pub fn take_transitions(&mut self, out: &mut Vec<Transition>) -> usize {
+    /// Moves what the engine emitted so far into `out` (appending, in emission order),
+    /// counts it in [`ReplayStats`], and returns how many.
+    pub fn take(&mut self, out: &mut Vec<Emitted>) -> usize {
         if !self.has_pending.swap(false, Ordering::AcqRel) {
             return 0;
         }
         let mut p = self.pending.lock();
         let n = p.len();
-        for t in p.iter() {
-            let scope = usize::from(t.scope == Scope::System);
-            self.stats.transitions[scope][t.to as usize] += 1;
+        for o in p.iter() {
+            match o {
+                Emitted::Transition(t) => {
+                    let scope = usize::from(t.scope == Scope::System);
+                    self.stats.transitions[scope][t.to as usize] += 1;
+                }
+                Emitted::Incident(e) => self.stats.incidents.count(e),
+            }
         }
         out.append(&mut p);
         n
@@ -398,7 +507,7 @@ impl Replayer {
         handler: &mut H,
     ) -> io::Result<()> {
         let mut buf: Vec<u8> = Vec::with_capacity(1024);
-        let mut out: Vec<Transition> = Vec::new();
+        let mut out: Vec<Emitted> = Vec::new();
         loop {
             let line_no = self.stats.lines + 1;
             // Fast path: the whole line is in the reader's buffer; parse it in place.
@@ -440,10 +549,13 @@ impl Replayer {
             if let Err(e) = result {
                 handler.rejected(line_no, &e)?;
             }
-            if self.has_transitions() {
-                self.take_transitions(&mut out);
-                for t in out.drain(..) {
-                    handler.transition(&t)?;
+            if self.has_pending() {
+                self.take(&mut out);
+                for o in out.drain(..) {
+                    match o {
+                        Emitted::Transition(t) => handler.transition(&t)?,
+                        Emitted::Incident(e) => handler.incident(&e)?,
+                    }
                 }
             }
             if line_no & 0xffff == 0 {

@@ -8,7 +8,7 @@
 
 use crate::common::{duration, num, when};
 use crate::{Fail, read_text};
-use airisk::replay::{Event, Replayer, parse_line};
+use airisk::replay::{Emitted, Event, Replayer, parse_line};
 use airisk::{Level, Policy, Profile, Scope, Transition};
 use serde::Deserialize;
 use serde_json::Value;
@@ -373,8 +373,15 @@ impl Runner {
                 failures.push(format!("{at} was rejected: {e}"));
             }
         }
-        let mut ts = Vec::new();
-        r.take_transitions(&mut ts);
+        let mut emitted = Vec::new();
+        r.take(&mut emitted);
+        let ts: Vec<Transition> = emitted
+            .into_iter()
+            .filter_map(|o| match o {
+                Emitted::Transition(t) => Some(t),
+                Emitted::Incident(_) => None,
+            })
+            .collect();
         for (i, e) in t.expect.iter().enumerate() {
             if e.rule.is_none() && e.scope.is_none() {
                 return Err(format!(
