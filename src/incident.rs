@@ -28,7 +28,7 @@
 use crate::handle::SystemHandle;
 use crate::level::Level;
 use crate::policy::Compiled;
-use crate::policy::model::{IncidentsPolicy, Rule};
+use crate::policy::model::{I18n, IncidentsPolicy, Rule};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::Arc;
@@ -256,7 +256,8 @@ pub struct Incident {
 /// which may be `ack`. Events caused by a rule transition (`opened`, `reopened`,
 /// `escalated`, `resolved`, the `closed` right after it) carry that transition's rule and
 /// new level; the others carry null. `report_filed` adds `report`, `late` and `reference`;
-/// `acknowledged` adds `by`.
+/// `acknowledged` adds `by`. Display names from the policy follow when it gives them:
+/// `"category_name"`, `"severity_name"`, `"rule_name"`, each `{"zh": .., "en": ..}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentEvent {
     /// Incident-stream sequence number, from 1 (separate from transitions' `seq`).
@@ -300,6 +301,12 @@ pub struct IncidentEvent {
     pub reference: Option<Arc<str>>,
     /// `acknowledged`: by whom.
     pub by: Option<Arc<str>>,
+    /// The category's display name, if the policy gives one.
+    pub category_name: Option<Arc<I18n>>,
+    /// The severity's display name, if the policy gives one.
+    pub severity_name: Option<Arc<I18n>>,
+    /// The rule's display name, if the policy gives one (events caused by a transition).
+    pub rule_name: Option<Arc<I18n>>,
 }
 
 impl IncidentEvent {
@@ -337,6 +344,15 @@ impl Serialize for IncidentEvent {
         }
         if let Some(b) = &self.by {
             m.serialize_entry("by", &**b)?;
+        }
+        if let Some(n) = &self.category_name {
+            m.serialize_entry("category_name", &**n)?;
+        }
+        if let Some(n) = &self.severity_name {
+            m.serialize_entry("severity_name", &**n)?;
+        }
+        if let Some(n) = &self.rule_name {
+            m.serialize_entry("rule_name", &**n)?;
         }
         m.end()
     }
@@ -446,6 +462,11 @@ impl Incident {
             late: None,
             reference: None,
             by: None,
+            category_name: cx.policy.tables.names.categories[self.category_ix as usize].clone(),
+            severity_name: cx.policy.tables.names.severities[self.severity_rank as usize].clone(),
+            rule_name: cause
+                .rule
+                .and_then(|r| cx.policy.tables.names.rules[r.index as usize].clone()),
         }
     }
 

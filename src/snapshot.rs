@@ -25,7 +25,7 @@ use crate::hash::fnv1a;
 use crate::incident::{Due, IncidentEvent, IncidentEventKind, ReportKind, SystemIncidents};
 use crate::layout::SystemArena;
 use crate::level::{Actions, Level};
-use crate::policy::Policy;
+use crate::policy::{Compiled, Policy};
 use crate::response::Response;
 use crate::rule::Change;
 use crate::system::{IncidentSlot, SystemInfo};
@@ -429,7 +429,7 @@ impl Engine {
         let mut iq = e.incident_queue.lock();
         let mut extra_idropped = 0;
         for ev in events {
-            let ev = ev.into_event(&reg.names)?;
+            let ev = ev.into_event(&reg.names, &policy.0)?;
             if iq.items.len() < iq.cap {
                 iq.items.push_back(ev);
             } else {
@@ -540,8 +540,12 @@ impl From<&IncidentEvent> for EventRec {
 }
 
 impl EventRec {
-    fn into_event(self, names: &[Arc<str>]) -> Result<IncidentEvent> {
+    fn into_event(self, names: &[Arc<str>], c: &Compiled) -> Result<IncidentEvent> {
         let system_id = names.get(self.system as usize).cloned().ok_or_else(short)?;
+        let category_name = c
+            .category_ix
+            .get(&*self.category)
+            .and_then(|&i| c.tables.names.categories[i as usize].clone());
         Ok(IncidentEvent {
             seq: self.seq,
             ts: self.ts,
@@ -561,6 +565,17 @@ impl EventRec {
             basis: self.basis,
             report: self.report,
             late: self.late,
+            category_name,
+            severity_name: c
+                .tables
+                .names
+                .severities
+                .get(self.severity_rank as usize)
+                .cloned()
+                .flatten(),
+            rule_name: self
+                .rule_index
+                .and_then(|r| c.tables.names.rules.get(r as usize).cloned().flatten()),
             reference: self.reference,
             by: self.by,
         })

@@ -4,7 +4,7 @@
 use crate::handle::SystemHandle;
 use crate::level::{Actions, Level};
 use crate::policy::Compiled;
-use crate::policy::model::Rule;
+use crate::policy::model::{I18n, Rule};
 use crate::response::Response;
 use crate::rule::Change;
 use serde::ser::SerializeMap;
@@ -33,7 +33,9 @@ pub enum Scope {
 ///  "report_within_s": 86400, "basis": "Art. 46"}
 /// ```
 ///
-/// Cloning is cheap: strings are shared with the engine.
+/// Display names from the policy follow when it gives them: `"grade_name"`, `"rule_name"`
+/// and `"category_name"`, each `{"zh": .., "en": ..}`. Cloning is cheap: strings are shared
+/// with the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     /// Engine-wide sequence number, from 1, +1 per transition emitted (delivered or not).
@@ -70,6 +72,12 @@ pub struct Transition {
     pub report_within_s: Option<i64>,
     /// Legal basis of the rule.
     pub basis: Option<Arc<str>>,
+    /// The grade's display name, if the policy gives one.
+    pub grade_name: Option<Arc<I18n>>,
+    /// The rule's display name, if the policy gives one.
+    pub rule_name: Option<Arc<I18n>>,
+    /// The category's display name, if the policy gives one.
+    pub category_name: Option<Arc<I18n>>,
 }
 
 /// Where a transition happened: the system and its grade.
@@ -84,6 +92,9 @@ pub(crate) struct At<'a> {
 impl At<'_> {
     fn grade_id(&self) -> Arc<str> {
         self.policy.grades[self.grade as usize].id.clone()
+    }
+    fn grade_name(&self) -> Option<Arc<I18n>> {
+        self.policy.tables.names.grades[self.grade as usize].clone()
     }
 }
 
@@ -109,6 +120,11 @@ impl Transition {
             actions: response.actions,
             report_within_s: response.report_within_s,
             basis: rule.basis.clone(),
+            grade_name: at.grade_name(),
+            rule_name: c.tables.names.rules[rule.index as usize].clone(),
+            category_name: rule
+                .category
+                .and_then(|i| c.tables.names.categories[i as usize].clone()),
         }
     }
 
@@ -132,6 +148,9 @@ impl Transition {
             actions: response.actions,
             report_within_s: response.report_within_s,
             basis: None,
+            grade_name: at.grade_name(),
+            rule_name: None,
+            category_name: None,
         }
     }
 
@@ -158,6 +177,15 @@ impl Serialize for Transition {
         m.serialize_entry("actions", &self.actions)?;
         m.serialize_entry("report_within_s", &self.report_within_s)?;
         m.serialize_entry("basis", &self.basis.as_deref())?;
+        if let Some(n) = &self.grade_name {
+            m.serialize_entry("grade_name", &**n)?;
+        }
+        if let Some(n) = &self.rule_name {
+            m.serialize_entry("rule_name", &**n)?;
+        }
+        if let Some(n) = &self.category_name {
+            m.serialize_entry("category_name", &**n)?;
+        }
         m.end()
     }
 }

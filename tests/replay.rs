@@ -323,7 +323,8 @@ fn a_replayer_can_wrap_an_engine_with_systems_already_registered() {
     assert_eq!(r.apply(&ev).unwrap(), Applied::Observed(Level::Orange));
     assert!(r.has_pending());
     let mut out = Vec::new();
-    assert_eq!(r.take(&mut out), 2);
+    // The rule and system transitions, and the incident the orange warning opened.
+    assert_eq!(r.take(&mut out), 3);
     assert!(!r.has_pending());
     assert_eq!(r.take(&mut out), 0);
     // The engine's sink is removed when the replayer lets it go.

@@ -48,9 +48,17 @@
 //!
 //! Every rule transition is followed by the same system-level transition (one rule moves).
 //! Heartbeats arrive every minute: no heartbeat-silence warning.
+//!
+//! Incidents (seeds/README.md section 3): orange opens incident
+//! `hospital-triage-chatbot/hallucination/1` at 15:47, severity 较大 `serious`, reportable;
+//! the hospital names no operator type, so it is `other`: the initial report is due 4 h
+//! later (19:47) and the acknowledgement 30 min later (16:17). The log files neither, so
+//! the acknowledgement is overdue at 16:17 and the initial report at 19:47 (the first lines
+//! at those minutes). The rule is the category's only one: at 21:15, back at none, the
+//! incident is resolved; the initial report is still the earliest owed.
 
 use airisk::replay::{ReplayHandler, Replayer};
-use airisk::{Level, Policy, Scope, Transition};
+use airisk::{DueKind, IncidentEvent, IncidentEventKind, Level, Policy, Scope, Transition};
 use std::io::BufReader;
 
 /// Tuesday 2026-03-03 00:00 UTC.
@@ -63,12 +71,17 @@ fn at(h: i64, m: i64) -> i64 {
 #[derive(Default)]
 struct Collect {
     transitions: Vec<Transition>,
+    incidents: Vec<IncidentEvent>,
     rejected: Vec<u64>,
 }
 
 impl ReplayHandler for Collect {
     fn transition(&mut self, t: &Transition) -> std::io::Result<()> {
         self.transitions.push(t.clone());
+        Ok(())
+    }
+    fn incident(&mut self, e: &IncidentEvent) -> std::io::Result<()> {
+        self.incidents.push(e.clone());
         Ok(())
     }
     fn rejected(&mut self, line: u64, _: &airisk::replay::LineError) -> std::io::Result<()> {
@@ -123,11 +136,40 @@ fn triage_day_gives_exactly_the_hand_derived_warnings() {
     for (v, want) in values.iter().zip([0.0346, 0.0547, 0.1051, 0.0284, 0.0013]) {
         assert!((v - want).abs() < 5e-4, "value {v} vs hand-derived {want}");
     }
-    // Responses: yellow reports within 4 h, orange within 2 h (seeds/README.md section 3).
-    assert_eq!(rule[1].report_within_s, Some(14_400));
-    assert_eq!(rule[2].report_within_s, Some(7_200));
+    // Responses: orange throttles; deadlines live on incidents, not on transitions.
+    assert!(rule.iter().all(|t| t.report_within_s.is_none()));
     assert!(rule[2].actions.contains(airisk::Action::Throttle));
     assert!(rule[4].actions.is_empty());
+    // The incident the orange warning opened, and what it owed.
+    use IncidentEventKind as K;
+    let h = 3_600_000;
+    let got: Vec<(K, i64, Option<(DueKind, i64)>)> = c
+        .incidents
+        .iter()
+        .map(|e| (e.event, e.ts, e.due.map(|d| (d.report, d.by))))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                K::Opened,
+                at(15, 47),
+                Some((DueKind::Initial, at(15, 47) + 4 * h))
+            ),
+            (K::Overdue, at(16, 17), Some((DueKind::Ack, at(16, 17)))),
+            (K::Overdue, at(19, 47), Some((DueKind::Initial, at(19, 47)))),
+            (
+                K::Resolved,
+                at(21, 15),
+                Some((DueKind::Initial, at(19, 47)))
+            ),
+        ]
+    );
+    assert!(c.incidents.iter().all(
+        |e| &*e.incident == "hospital-triage-chatbot/hallucination/1"
+            && &*e.severity == "serious"
+            && e.reportable
+    ));
 
     // The system level follows the one rule, transition for transition.
     let system: Vec<(i64, Level, Level)> = c

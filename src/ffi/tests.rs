@@ -485,6 +485,9 @@ fn transitions_convert_with_engine_owned_strings() {
         actions: Actions(6),
         report_within_s: Some(86400),
         basis: Some(Arc::from("Art. 46")),
+        grade_name: None,
+        rule_name: None,
+        category_name: None,
     };
     let c = strings.transition(&t);
     assert_eq!((c.seq, c.ts_ms, c.system, c.rule), (3, 1000, 0, 0));

@@ -8,8 +8,10 @@
 
 use super::load::Doc;
 use crate::layout::Layout;
+use crate::policy::model::I18n;
 use crate::rule::RuleEval;
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// The evaluation tables of a policy.
 #[derive(Debug)]
@@ -20,6 +22,21 @@ pub(crate) struct Tables {
     pub rules: Vec<RuleEval>,
     /// Where each system's state lives.
     pub layout: Layout,
+    /// Display names (shared by every transition and incident event that carries them).
+    pub names: Names,
+}
+
+/// Display names of the policy's items, `None` where the policy gives none.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub grades: Vec<Option<Arc<I18n>>>,
+    pub categories: Vec<Option<Arc<I18n>>>,
+    pub rules: Vec<Option<Arc<I18n>>>,
+    pub severities: Vec<Option<Arc<I18n>>>,
+}
+
+fn shared(n: &I18n) -> Option<Arc<I18n>> {
+    (!n.is_empty()).then(|| Arc::new(n.clone()))
 }
 
 pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
@@ -36,9 +53,21 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
         .zip(&layout.rules)
         .map(|(r, at)| RuleEval::new(r, *at, &layout.rings))
         .collect();
+    let names = Names {
+        grades: doc.grades.iter().map(|g| shared(&g.name)).collect(),
+        categories: doc.categories.iter().map(|c| shared(&c.name)).collect(),
+        rules: doc.rules.iter().map(|r| shared(&r.name)).collect(),
+        severities: doc
+            .incidents
+            .iter()
+            .flat_map(|i| i.severities.iter())
+            .map(|s| shared(&s.name))
+            .collect(),
+    };
     Ok(Tables {
         by_signal,
         rules,
         layout,
+        names,
     })
 }
