@@ -143,7 +143,8 @@ fn triage_day_gives_exactly_the_hand_derived_warnings() {
     // The incident the orange warning opened, and what it owed.
     use IncidentEventKind as K;
     let h = 3_600_000;
-    let got: Vec<(K, i64, Option<(DueKind, i64)>)> = c
+    type Ev = (K, i64, Option<(DueKind, i64)>);
+    let got: Vec<Ev> = c
         .incidents
         .iter()
         .map(|e| (e.event, e.ts, e.due.map(|d| (d.report, d.by))))
