@@ -16,6 +16,7 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -614,6 +615,81 @@ impl Engine {
             }
             level = sys.arena.level();
             shard.counters.observed += 1;
+            journal_at = if pending.is_empty() {
+                None
+            } else {
+                self.sequence(&mut pending)
+            };
+        }
+        if !pending.is_empty() || journal_at.is_some() {
+            self.deliver(pending, journal_at);
+        }
+        Ok(level)
+    }
+
+    /// Records several observations of one system at one time (a period's signals that
+    /// arrive together), then evaluates each rule that reads any of them once, in
+    /// declaration order: a rate never dips between two lines of one period. The order of
+    /// the values never changes the result. Each value is checked against the watermark
+    /// before the call; any invalid, repeated or stale entry rejects the whole batch and
+    /// applies nothing. An empty batch is a no-op. Returns the system's level afterwards.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::from_json(r#"{"id": "bot", "sector": "healthcare_clinical",
+    ///     "data": "sensitive_personal", "autonomy": "human_on_the_loop", "users": 1000}"#)?)?;
+    /// let (n, k) = (engine.signal("interactions").unwrap(), engine.signal("hallucination_flagged").unwrap());
+    /// engine.observe_many(bot, &[(n, 120.0), (k, 7.0)], 1_764_374_400_000)?;
+    /// assert_eq!(engine.stats().observed, 2);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::observe`] ([`Error::Stale`] only when staleness is the only problem;
+    /// [`Error::Value`] also for a signal given twice).
+    pub fn observe_many(
+        &self,
+        h: SystemHandle,
+        values: &[(SignalId, f64)],
+        ts_ms: i64,
+    ) -> Result<Level> {
+        let mut pending = Pending::new();
+        let level;
+        let journal_at;
+        {
+            let mut guard = self.shard(h).lock();
+            let shard = &mut *guard;
+            let Some(mut sys) = shard.sys(h) else {
+                drop(guard);
+                self.rejected_unknown
+                    .fetch_add(values.len().max(1) as u64, Ordering::Relaxed);
+                return Err(Error::UnknownSystem(h.0));
+            };
+            let n = sys.policy.signals.len();
+            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
+            for &(s, v) in values {
+                if s.0 as usize >= n {
+                    drop(guard);
+                    self.rejected_unknown
+                        .fetch_add(values.len() as u64, Ordering::Relaxed);
+                    return Err(Error::UnknownSignal(s.0.to_string()));
+                }
+                idx.push((s.0 as usize, v));
+            }
+            match sys.observe_many(&idx, ts_ms, &mut pending) {
+                Ok(()) => {}
+                Err(Rejected::Stale(e)) => {
+                    shard.counters.rejected_stale += values.len() as u64;
+                    return Err(e);
+                }
+                Err(Rejected::Invalid(e)) => {
+                    shard.counters.rejected_invalid += values.len() as u64;
+                    return Err(e);
+                }
+            }
+            level = sys.arena.level();
+            shard.counters.observed += values.len() as u64;
             journal_at = if pending.is_empty() {
                 None
             } else {

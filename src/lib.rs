@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod classify;
+mod detector;
 mod engine;
 mod error;
 pub mod ffi;

@@ -361,7 +361,7 @@ impl Replayer {
     }
 
     /// Applies one event to the engine. Transitions it causes wait in the replayer until
-    /// [`Replayer::take_transitions`]. Does not count the event in [`ReplayStats`] (see
+    /// [`Replayer::take`]. Does not count the event in [`ReplayStats`] (see
     /// [`Replayer::apply_line`]).
     ///
     /// # Errors
