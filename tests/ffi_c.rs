@@ -210,11 +210,18 @@ fn c_example_monitor_static() {
         "rule safety-incidents (physical_safety): none -> orange",
         "system level: none -> orange",
         "suspend",
-        "report to the regulator within",
         "heartbeat-silence",
+        "Hallucination rate (幻觉 · Hallucination)",
+        "incident warehouse-robot/physical_safety/1 opened: serious (较大), reportable; initial report due by",
+        "incident warehouse-robot/physical_safety/1 acknowledged",
+        "incident warehouse-robot/physical_safety/1 report_filed",
+        "initial report CAC-2025-0001",
+        "incident triage-bot/hallucination/1 opened",
     ] {
         assert!(out.contains(want), "monitor output lacks {want:?}:\n{out}");
     }
+    assert!(!out.contains("(late)"), "{out}");
+    run_valgrind(&exe);
 }
 
 #[test]
