@@ -257,12 +257,17 @@ fn cpp_example_monitor() {
         "rule hallucination-rate (hallucination): none -> blue",
         "rule safety-incidents (physical_safety): none -> orange",
         "rejected as expected: AIRISK_ERR_VALUE",
+        "人身与物理安全事件 · Physical-safety incidents",
+        "incident warehouse-robot/physical_safety/1 opened: serious (较大), reportable; initial report due by",
+        "incident warehouse-robot/physical_safety/1 report_filed: serious (较大), reportable, initial report CAC-2025-0001",
+        "incident triage-bot/hallucination/1 acknowledged",
     ] {
         assert!(
             out.contains(want),
             "monitor_cpp output lacks {want:?}:\n{out}"
         );
     }
+    run_valgrind(&exe);
 }
 
 #[test]
@@ -346,6 +351,7 @@ fn cpp_includes_the_c_header() {
         Link::Static,
     );
     run(&exe);
+    run_valgrind(&exe);
     // The plain header also compiles as C++11.
     check(
         "airisk.h as C++11",
@@ -365,7 +371,9 @@ fn cpp_wrapper() {
         &["tests/c/test_hpp.cpp"],
         Link::Static,
     );
-    run(&exe);
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    run_valgrind(&exe);
 }
 
 /// `airisk.pc.in` lists the measured system libraries, and a program builds against an
