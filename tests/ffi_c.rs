@@ -535,10 +535,7 @@ fn header_fields() -> Vec<String> {
             continue;
         }
         if let Some(decl) = l.strip_suffix(';') {
-            let field = decl
-                .rsplit(|c: char| c == ' ' || c == '*')
-                .next()
-                .unwrap();
+            let field = decl.rsplit([' ', '*']).next().unwrap();
             out.push(format!("{name}.{field}"));
         }
     }
@@ -578,7 +575,11 @@ fn struct_layouts_match_the_committed_table() {
         }
     }
     let rust = rust_offsets();
-    assert_eq!(rust.len(), table.len(), "the Rust list and the table differ in length");
+    assert_eq!(
+        rust.len(),
+        table.len(),
+        "the Rust list and the table differ in length"
+    );
     if cfg!(target_pointer_width = "64") {
         for (name, offset, _) in &table {
             let r = rust.iter().find(|r| &r.0 == name);

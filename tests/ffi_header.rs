@@ -248,7 +248,12 @@ fn header_constants_are_grouped_in_numeric_order() {
         let members: Vec<&(&str, usize, i64)> = seen.iter().filter(|m| m.0 == f).collect();
         assert!(members.len() >= 3, "{f}: {members:?}");
         for w in members.windows(2) {
-            assert!(w[1].2 > w[0].2, "{f}: {} before {} ({members:?})", w[0].2, w[1].2);
+            assert!(
+                w[1].2 > w[0].2,
+                "{f}: {} before {} ({members:?})",
+                w[0].2,
+                w[1].2
+            );
         }
         // Contiguous: nothing of another family in between (doc comments aside).
         let (first, last) = (members[0].1, members.last().unwrap().1);

@@ -40,11 +40,14 @@ pub(crate) const ABI_VERSION: u32 = 2;
 /// Every function taking an engine may be called from many threads at once on the same
 /// engine, except `airisk_engine_free`.
 pub struct airisk_engine {
+    /// The Rust engine.
     engine: Engine,
+    /// The C strings handed out (shared with the callbacks).
     strings: Arc<Strings>,
 }
 
 impl airisk_engine {
+    /// An engine for `policy`, with its string tables.
     fn new(policy: Policy, options: EngineOptions) -> airisk_engine {
         let strings = Arc::new(Strings::new(&policy));
         airisk_engine {
@@ -61,6 +64,7 @@ unsafe fn engine<'a>(e: *const airisk_engine) -> Result<&'a airisk_engine, Fail>
     unsafe { reference(e, "e") }
 }
 
+/// Creates an engine and hands it to C through `out`.
 fn new_engine(
     policy: Policy,
     options: EngineOptions,
@@ -504,6 +508,7 @@ pub unsafe extern "C" fn airisk_system_lookup(
     })
 }
 
+/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM`.
 fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
     e.engine.system(id).ok_or_else(|| {
         Fail::new(
@@ -513,6 +518,7 @@ fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
     })
 }
 
+/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL`.
 fn lookup_signal(e: &airisk_engine, name: &str) -> Result<SignalId, Fail> {
     e.engine.signal(name).ok_or_else(|| {
         Fail::new(
@@ -752,6 +758,7 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 impl UserData {
+    /// The pointer, for the callback.
     fn get(&self) -> *mut c_void {
         self.0
     }

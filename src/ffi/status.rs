@@ -118,6 +118,7 @@ pub(crate) const STATUS_NAMES: [(airisk_status, &str); 21] = [
     ),
 ];
 
+/// The name of a value that is no status.
 pub(crate) const UNKNOWN_STATUS: &str = "unknown status\0";
 
 /// The static, NUL-terminated name of a status (unknown values included).
@@ -167,11 +168,14 @@ pub(crate) enum Detail {
 /// A failed call: its status and detail.
 #[derive(Debug)]
 pub(crate) struct Fail {
+    /// The status returned.
     pub status: airisk_status,
+    /// The detail recorded for `airisk_last_error`.
     pub detail: Detail,
 }
 
 impl Fail {
+    /// A failure with a boundary message.
     pub(crate) fn new(status: airisk_status, msg: impl Into<Cow<'static, str>>) -> Fail {
         Fail {
             status,
@@ -179,11 +183,13 @@ impl Fail {
         }
     }
 
+    /// `AIRISK_ERR_NULL` for the pointer parameter `param`.
     pub(crate) fn null(param: &'static str) -> Fail {
         Fail::new(AIRISK_ERR_NULL, NullMsg(param).to_string())
     }
 }
 
+/// "`param` is NULL", formatted only when read.
 struct NullMsg(&'static str);
 
 impl std::fmt::Display for NullMsg {
@@ -201,8 +207,11 @@ impl From<Error> for Fail {
     }
 }
 
+/// A thread's last failure.
 struct LastError {
+    /// The export that failed.
     func: &'static str,
+    /// What went wrong.
     detail: Detail,
 }
 

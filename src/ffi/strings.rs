@@ -41,6 +41,7 @@ pub(crate) fn c_string(s: &str) -> CString {
 /// A shared C string (see the module docs for why not a `CString`).
 pub(crate) type CStrArc = Arc<CStr>;
 
+/// A shared C string of `s` (cut at its first NUL byte).
 fn c_arc(s: &str) -> CStrArc {
     Arc::from(c_string(s))
 }
@@ -48,11 +49,14 @@ fn c_arc(s: &str) -> CStrArc {
 /// A display name's two languages, `None` where absent.
 #[derive(Debug, Default)]
 struct Name {
+    /// Chinese.
     zh: Option<CStrArc>,
+    /// English.
     en: Option<CStrArc>,
 }
 
 impl Name {
+    /// The C strings of a policy display name (`None`: no name).
     fn of(n: Option<&Arc<I18n>>) -> Name {
         Name {
             zh: n.and_then(|n| n.zh.as_deref()).map(c_arc),
@@ -132,11 +136,13 @@ pub(crate) struct Strings {
     other: Mutex<HashMap<Box<str>, CStrArc>>,
 }
 
+/// Whether the C string `c` holds exactly `s`.
 fn same(c: &CStr, s: &str) -> bool {
     c.to_bytes() == s.as_bytes()
 }
 
 impl Strings {
+    /// The tables of `policy`'s strings (no system ids yet).
     pub(crate) fn new(policy: &Policy) -> Strings {
         let cats = policy.categories();
         let names = &policy.0.tables.names;
@@ -211,6 +217,7 @@ impl Strings {
         }
     }
 
+    /// The id of system `handle` (recorded now if its registration has not yet been).
     fn system(&self, handle: u32, id: &str) -> *const c_char {
         {
             let v = self.systems.read();
@@ -243,6 +250,7 @@ impl Strings {
         }
     }
 
+    /// As [`Strings::pick`], for a table whose entries may be absent.
     fn pick_opt(&self, entry: Option<&Option<CStrArc>>, s: Option<&str>) -> *const c_char {
         self.pick(entry.and_then(Option::as_ref), s)
     }
@@ -272,6 +280,7 @@ impl Strings {
         (self.intern(id), self.intern_opt(basis))
     }
 
+    /// The interned copy of `s`, made on first use and kept until the engine is freed.
     fn intern(&self, s: &str) -> *const c_char {
         let mut m = self.other.lock();
         if let Some(c) = m.get(s) {

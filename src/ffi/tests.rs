@@ -100,7 +100,7 @@ fn every_export_rejects_null_pointers() {
     let null = AIRISK_ERR_NULL;
     let np = ptr::null::<c_char>();
 
-    // SAFETY (every call below): each pointer is either NULL or valid for its use.
+    // SAFETY: every call below passes pointers that are either NULL or valid for its use.
     unsafe {
         let mut out = ptr::null_mut();
         assert_eq!(airisk_engine_new(np, 0, &mut out), null);
@@ -385,18 +385,14 @@ fn policy_errors_carry_their_path() {
     let mut out = ptr::null_mut();
     let (p, n) = s(&bad);
     // SAFETY: valid pointers.
-    assert_eq!(
-        unsafe { airisk_engine_new(p, n, &mut out) },
-        AIRISK_ERR_POLICY
-    );
+    let status = unsafe { airisk_engine_new(p, n, &mut out) };
+    assert_eq!(status, AIRISK_ERR_POLICY);
     assert!(out.is_null());
     let detail = last_error();
     assert!(detail.contains("rules[0].thresholds.high"), "{detail}");
     // SAFETY: valid pointers.
-    assert_eq!(
-        unsafe { airisk_engine_new(c"{".as_ptr(), 1, &mut out) },
-        AIRISK_ERR_JSON
-    );
+    let status = unsafe { airisk_engine_new(c"{".as_ptr(), 1, &mut out) };
+    assert_eq!(status, AIRISK_ERR_JSON);
 }
 
 #[test]
@@ -738,7 +734,7 @@ fn new_exports_reject_null_pointers() {
     let mut buf = [0u8; 8];
     let mut ev = [const { std::mem::MaybeUninit::<airisk_incident_event>::uninit() }; 2];
     let ev = ev.as_mut_ptr().cast::<airisk_incident_event>();
-    // SAFETY (every call below): each pointer is either NULL or valid for its use.
+    // SAFETY: every call below passes pointers that are either NULL or valid for its use.
     unsafe {
         assert_eq!(airisk_update_profile(nul, h, pj, pl, &mut cls), null);
         assert_eq!(airisk_update_profile(e.0, h, np, pl, &mut cls), null);
