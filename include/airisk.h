@@ -79,7 +79,8 @@
 #define AIRISK_ACTION_SUSPEND 32
 
 /**
- * Action bit: report to the regulator within `report_within_s`.
+ * Action bit: report to the regulator within `report_within_s` (never under a policy with
+ * an `incidents` section, whose reporting deadlines live on incidents).
  */
 #define AIRISK_ACTION_REPORT_REGULATOR 64
 
@@ -89,8 +90,8 @@
 #define AIRISK_ACTION_PUBLIC_NOTICE 128
 
 /**
- * An engine: one immutable policy, the registered systems and their monitoring state, and
- * the transition queue. Created by `airisk_engine_new` (or `_new_default`,
+ * An engine: one immutable policy, the registered systems and their monitoring state
+ * (incidents included), and the transition and incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
  * `_new_with_capacity`), released by `airisk_engine_free`.
  *
  * Every function taking an engine may be called from many threads at once on the same
@@ -272,7 +273,8 @@ typedef struct airisk_transition {
      */
     uint32_t actions;
     /**
-     * Deadline to report to the regulator, in seconds; -1 for none.
+     * Deadline to report to the regulator, in seconds; -1 for none (always -1 under a
+     * policy with an `incidents` section: deadlines live on incident events).
      */
     int64_t report_within_s;
     /**
@@ -342,7 +344,9 @@ typedef uint32_t airisk_due_kind;
  * `airisk_set_incident_callback`) and their own `seq`.
  *
  * The string fields are NUL-terminated UTF-8 owned by the engine and stay valid until
- * `airisk_engine_free` (copy them to keep them longer); they are NULL where absent.
+ * `airisk_engine_free` (copy them to keep them longer); they are NULL where absent. The
+ * engine keeps one copy of each distinct incident id, reference and `by` name it hands
+ * out, so its memory grows with their number until it is freed.
  */
 typedef struct airisk_incident_event {
     /**
@@ -822,8 +826,8 @@ airisk_status airisk_classify_explain(const struct airisk_engine *e,
 airisk_status airisk_deregister(struct airisk_engine *e, uint32_t system);
 
 /**
- * Releases an engine and every string it handed out (transition and classification
- * strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
+ * Releases an engine and every string it handed out (transition, incident-event,
+ * rule-level and classification strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
  * nor while another thread uses it, nor from inside its callback.
  *
  * # Safety
@@ -834,7 +838,7 @@ void airisk_engine_free(struct airisk_engine *engine);
 
 /**
  * Creates an engine for the policy JSON document `(policy_json, len)` (UTF-8, no NUL
- * needed) with the default queue capacity (65536 transitions).
+ * needed) with the default queue capacity (65536 transitions, and as many incident events).
  *
  * On `AIRISK_OK`, `*out` is a new engine the caller owns and must release with
  * `airisk_engine_free`. On failure `*out` is left unchanged. Errors: `AIRISK_ERR_NULL`
@@ -859,8 +863,9 @@ airisk_status airisk_engine_new(const char *policy_json, size_t len, struct airi
 airisk_status airisk_engine_new_default(struct airisk_engine **out);
 
 /**
- * As `airisk_engine_new`, with a transition queue of `queue_capacity` entries (0 is
- * allowed: without a callback every transition is then dropped and counted).
+ * As `airisk_engine_new`, with a transition queue, and an incident-event queue, of
+ * `queue_capacity` entries each (0 is allowed: without a callback every transition or
+ * incident event is then dropped and counted).
  *
  * # Safety
  * As `airisk_engine_new`.

@@ -33,8 +33,8 @@ use std::sync::Arc;
 /// `AIRISK_ABI_VERSION` equals it. Bumped only on an incompatible change of the ABI.
 pub(crate) const ABI_VERSION: u32 = 2;
 
-/// An engine: one immutable policy, the registered systems and their monitoring state, and
-/// the transition queue. Created by `airisk_engine_new` (or `_new_default`,
+/// An engine: one immutable policy, the registered systems and their monitoring state
+/// (incidents included), and the transition and incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
 /// `_new_with_capacity`), released by `airisk_engine_free`.
 ///
 /// Every function taking an engine may be called from many threads at once on the same
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn airisk_last_error(buf: *mut c_char, cap: usize) -> usiz
 }
 
 /// Creates an engine for the policy JSON document `(policy_json, len)` (UTF-8, no NUL
-/// needed) with the default queue capacity (65536 transitions).
+/// needed) with the default queue capacity (65536 transitions, and as many incident events).
 ///
 /// On `AIRISK_OK`, `*out` is a new engine the caller owns and must release with
 /// `airisk_engine_free`. On failure `*out` is left unchanged. Errors: `AIRISK_ERR_NULL`
@@ -220,8 +220,9 @@ pub unsafe extern "C" fn airisk_engine_new(
     }
 }
 
-/// As `airisk_engine_new`, with a transition queue of `queue_capacity` entries (0 is
-/// allowed: without a callback every transition is then dropped and counted).
+/// As `airisk_engine_new`, with a transition queue, and an incident-event queue, of
+/// `queue_capacity` entries each (0 is allowed: without a callback every transition or
+/// incident event is then dropped and counted).
 ///
 /// # Safety
 /// As `airisk_engine_new`.
@@ -289,8 +290,8 @@ pub unsafe extern "C" fn airisk_engine_new_default(out: *mut *mut airisk_engine)
     })
 }
 
-/// Releases an engine and every string it handed out (transition and classification
-/// strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
+/// Releases an engine and every string it handed out (transition, incident-event,
+/// rule-level and classification strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
 /// nor while another thread uses it, nor from inside its callback.
 ///
 /// # Safety

@@ -36,7 +36,8 @@ pub const AIRISK_ACTION_THROTTLE: u32 = 8;
 pub const AIRISK_ACTION_FALLBACK: u32 = 16;
 /// Action bit: suspend the system.
 pub const AIRISK_ACTION_SUSPEND: u32 = 32;
-/// Action bit: report to the regulator within `report_within_s`.
+/// Action bit: report to the regulator within `report_within_s` (never under a policy with
+/// an `incidents` section, whose reporting deadlines live on incidents).
 pub const AIRISK_ACTION_REPORT_REGULATOR: u32 = 64;
 /// Action bit: inform the public.
 pub const AIRISK_ACTION_PUBLIC_NOTICE: u32 = 128;
@@ -169,7 +170,8 @@ pub struct airisk_transition {
     pub threshold: f64,
     /// Response actions of the new level (`AIRISK_ACTION_*` bits); 0 for a change to none.
     pub actions: u32,
-    /// Deadline to report to the regulator, in seconds; -1 for none.
+    /// Deadline to report to the regulator, in seconds; -1 for none (always -1 under a
+    /// policy with an `incidents` section: deadlines live on incident events).
     pub report_within_s: i64,
     /// System id.
     pub system_id: *const c_char,
@@ -205,7 +207,9 @@ pub struct airisk_transition {
 /// `airisk_set_incident_callback`) and their own `seq`.
 ///
 /// The string fields are NUL-terminated UTF-8 owned by the engine and stay valid until
-/// `airisk_engine_free` (copy them to keep them longer); they are NULL where absent.
+/// `airisk_engine_free` (copy them to keep them longer); they are NULL where absent. The
+/// engine keeps one copy of each distinct incident id, reference and `by` name it hands
+/// out, so its memory grows with their number until it is freed.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct airisk_incident_event {
