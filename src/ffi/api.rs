@@ -101,15 +101,17 @@ pub extern "C" fn airisk_status_str(status: i32) -> *const c_char {
 /// `"red"`, or `"unknown level"` for any other value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
-    let s = match u8::try_from(level).ok().and_then(Level::from_u8) {
-        Some(Level::None) => "none\0",
-        Some(Level::Blue) => "blue\0",
-        Some(Level::Yellow) => "yellow\0",
-        Some(Level::Orange) => "orange\0",
-        Some(Level::Red) => "red\0",
-        None => "unknown level\0",
-    };
-    s.as_ptr().cast()
+    boundary_value("unknown level\0".as_ptr().cast(), || {
+        let s = match u8::try_from(level).ok().and_then(Level::from_u8) {
+            Some(Level::None) => "none\0",
+            Some(Level::Blue) => "blue\0",
+            Some(Level::Yellow) => "yellow\0",
+            Some(Level::Orange) => "orange\0",
+            Some(Level::Red) => "red\0",
+            None => "unknown level\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// The static NUL-terminated name of one action bit (`AIRISK_ACTION_*`), such as
@@ -117,18 +119,20 @@ pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
 /// fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_action_str(action: u32) -> *const c_char {
-    let s = match Action::ALL.into_iter().find(|a| *a as u32 == action) {
-        Some(Action::Log) => "log\0",
-        Some(Action::NotifyOperator) => "notify_operator\0",
-        Some(Action::HumanReview) => "human_review\0",
-        Some(Action::Throttle) => "throttle\0",
-        Some(Action::Fallback) => "fallback\0",
-        Some(Action::Suspend) => "suspend\0",
-        Some(Action::ReportRegulator) => "report_regulator\0",
-        Some(Action::PublicNotice) => "public_notice\0",
-        None => "unknown action\0",
-    };
-    s.as_ptr().cast()
+    boundary_value("unknown action\0".as_ptr().cast(), || {
+        let s = match Action::ALL.into_iter().find(|a| *a as u32 == action) {
+            Some(Action::Log) => "log\0",
+            Some(Action::NotifyOperator) => "notify_operator\0",
+            Some(Action::HumanReview) => "human_review\0",
+            Some(Action::Throttle) => "throttle\0",
+            Some(Action::Fallback) => "fallback\0",
+            Some(Action::Suspend) => "suspend\0",
+            Some(Action::ReportRegulator) => "report_regulator\0",
+            Some(Action::PublicNotice) => "public_notice\0",
+            None => "unknown action\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// The static NUL-terminated name of an incident event kind (`AIRISK_INCIDENT_*`), as in
@@ -137,18 +141,20 @@ pub extern "C" fn airisk_action_str(action: u32) -> *const c_char {
 /// value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_incident_event_str(event: u32) -> *const c_char {
-    let s = match event {
-        AIRISK_INCIDENT_OPENED => "opened\0",
-        AIRISK_INCIDENT_ESCALATED => "escalated\0",
-        AIRISK_INCIDENT_ACKNOWLEDGED => "acknowledged\0",
-        AIRISK_INCIDENT_REPORT_FILED => "report_filed\0",
-        AIRISK_INCIDENT_OVERDUE => "overdue\0",
-        AIRISK_INCIDENT_RESOLVED => "resolved\0",
-        AIRISK_INCIDENT_REOPENED => "reopened\0",
-        AIRISK_INCIDENT_CLOSED => "closed\0",
-        _ => "unknown event\0",
-    };
-    s.as_ptr().cast()
+    boundary_value("unknown event\0".as_ptr().cast(), || {
+        let s = match event {
+            AIRISK_INCIDENT_OPENED => "opened\0",
+            AIRISK_INCIDENT_ESCALATED => "escalated\0",
+            AIRISK_INCIDENT_ACKNOWLEDGED => "acknowledged\0",
+            AIRISK_INCIDENT_REPORT_FILED => "report_filed\0",
+            AIRISK_INCIDENT_OVERDUE => "overdue\0",
+            AIRISK_INCIDENT_RESOLVED => "resolved\0",
+            AIRISK_INCIDENT_REOPENED => "reopened\0",
+            AIRISK_INCIDENT_CLOSED => "closed\0",
+            _ => "unknown event\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// The static NUL-terminated name of a report or due kind (`AIRISK_REPORT_*` and
@@ -156,15 +162,17 @@ pub extern "C" fn airisk_incident_event_str(event: u32) -> *const c_char {
 /// `"ack"`; `"unknown report"` for any other value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_report_str(kind: u32) -> *const c_char {
-    let s = match kind {
-        AIRISK_DUE_NONE => "none\0",
-        AIRISK_DUE_INITIAL => "initial\0",
-        AIRISK_DUE_UPDATE => "update\0",
-        AIRISK_DUE_FINAL => "final\0",
-        AIRISK_DUE_ACK => "ack\0",
-        _ => "unknown report\0",
-    };
-    s.as_ptr().cast()
+    boundary_value("unknown report\0".as_ptr().cast(), || {
+        let s = match kind {
+            AIRISK_DUE_NONE => "none\0",
+            AIRISK_DUE_INITIAL => "initial\0",
+            AIRISK_DUE_UPDATE => "update\0",
+            AIRISK_DUE_FINAL => "final\0",
+            AIRISK_DUE_ACK => "ack\0",
+            _ => "unknown report\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// Copies the detail of this thread's last failed call (like `errno`: successful calls do

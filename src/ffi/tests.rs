@@ -1300,3 +1300,27 @@ fn display_names_and_incident_events_convert() {
     assert_eq!(d.incident, c.incident);
     assert_eq!(d.reference, c.reference);
 }
+
+#[test]
+fn misaligned_outputs_are_invalid_arguments() {
+    let e = incident_engine();
+    let h = e.register(SYS);
+    // Room for two of each, from a byte offset of 1: misaligned for every struct.
+    let mut bytes = vec![0u8; 2 * std::mem::size_of::<airisk_incident_event>() + 16];
+    let base = bytes.as_mut_ptr().wrapping_add(1);
+    let mut n = 77usize;
+    // SAFETY: the pointers are checked (and refused) before any write.
+    unsafe {
+        assert_eq!(
+            airisk_poll_incidents(e.0, base.cast(), 2, &mut n),
+            AIRISK_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            airisk_rule_levels(e.0, h, base.cast(), 2, &mut n),
+            AIRISK_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("aligned"), "{}", last_error());
+    }
+    assert_eq!(n, 77);
+    assert!(bytes.iter().all(|&b| b == 0));
+}
