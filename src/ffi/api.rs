@@ -101,7 +101,7 @@ pub extern "C" fn airisk_status_str(status: i32) -> *const c_char {
 /// `"red"`, or `"unknown level"` for any other value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
-    boundary_value("unknown level\0".as_ptr().cast(), || {
+    boundary_value(c"unknown level".as_ptr(), || {
         let s = match u8::try_from(level).ok().and_then(Level::from_u8) {
             Some(Level::None) => "none\0",
             Some(Level::Blue) => "blue\0",
@@ -119,7 +119,7 @@ pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
 /// fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_action_str(action: u32) -> *const c_char {
-    boundary_value("unknown action\0".as_ptr().cast(), || {
+    boundary_value(c"unknown action".as_ptr(), || {
         let s = match Action::ALL.into_iter().find(|a| *a as u32 == action) {
             Some(Action::Log) => "log\0",
             Some(Action::NotifyOperator) => "notify_operator\0",
@@ -141,7 +141,7 @@ pub extern "C" fn airisk_action_str(action: u32) -> *const c_char {
 /// value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_incident_event_str(event: u32) -> *const c_char {
-    boundary_value("unknown event\0".as_ptr().cast(), || {
+    boundary_value(c"unknown event".as_ptr(), || {
         let s = match event {
             AIRISK_INCIDENT_OPENED => "opened\0",
             AIRISK_INCIDENT_ESCALATED => "escalated\0",
@@ -162,7 +162,7 @@ pub extern "C" fn airisk_incident_event_str(event: u32) -> *const c_char {
 /// `"ack"`; `"unknown report"` for any other value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_report_str(kind: u32) -> *const c_char {
-    boundary_value("unknown report\0".as_ptr().cast(), || {
+    boundary_value(c"unknown report".as_ptr(), || {
         let s = match kind {
             AIRISK_DUE_NONE => "none\0",
             AIRISK_DUE_INITIAL => "initial\0",
