@@ -12,8 +12,10 @@
 //! Deterministic: fixed seeds, a fixed clock, the default policy, 1 000 systems.
 //!
 //! OP: `observe` (`Engine::observe`), `ffi_observe` (`airisk_observe` through the C ABI),
-//! `classify` (`classify(&policy, &profile)` over the 12 seed profiles), `tick`
-//! (`Engine::tick` over 1 000 systems).
+//! `classify` (`classify(&policy, &profile)` over the seed profiles), `tick`
+//! (`Engine::tick` over 1 000 systems); and variants of `observe` that the guard compares
+//! with it: `observe_no_incidents` (the default policy without its `incidents` section),
+//! `observe_silenced` (100 silences set on other systems).
 
 mod common;
 use airisk::ffi::{AIRISK_OK, airisk_engine, airisk_observe};
@@ -35,6 +37,20 @@ fn measure_observe(e: &Engine, evs: &[Obs], k: &mut usize, n: usize) {
         *k += 1;
         black_box(e.observe(h, s, v, T0 + *k as i64).unwrap());
     }
+}
+
+/// `measure_observe` under other names: the guard collects by function name (the
+/// distinct `black_box` keeps the compiler from merging the identical bodies).
+#[inline(never)]
+fn measure_observe_no_incidents(e: &Engine, evs: &[Obs], k: &mut usize, n: usize) {
+    black_box(1);
+    measure_observe(e, evs, k, n)
+}
+
+#[inline(never)]
+fn measure_observe_silenced(e: &Engine, evs: &[Obs], k: &mut usize, n: usize) {
+    black_box(2);
+    measure_observe(e, evs, k, n)
 }
 
 #[inline(never)]
@@ -83,6 +99,37 @@ fn main() {
             let evs = stream(&e, &hs, STREAM, 7);
             warm_observe(&e, &evs, &mut k);
             measure_observe(&e, &evs, &mut k, n);
+            println!("units={n}");
+        }
+        "observe_no_incidents" | "observe_silenced" => {
+            let mut doc: serde_json::Value =
+                serde_json::from_str(airisk::DEFAULT_POLICY_JSON).expect("default policy");
+            if op == "observe_no_incidents" {
+                doc.as_object_mut().expect("object").remove("incidents");
+            }
+            let (e, hs) = engine_on(Policy::from_value(doc).expect("valid"), SYSTEMS);
+            if op == "observe_silenced" {
+                for i in 0..100 {
+                    e.silence(airisk::Silence {
+                        id: format!("maintenance-{i}"),
+                        system: Some(format!("elsewhere-{i}")),
+                        category: None,
+                        rule: None,
+                        starts: 0,
+                        ends: i64::MAX,
+                        reason: None,
+                        by: None,
+                    })
+                    .expect("silence");
+                }
+            }
+            let evs = stream(&e, &hs, STREAM, 7);
+            warm_observe(&e, &evs, &mut k);
+            if op == "observe_silenced" {
+                measure_observe_silenced(&e, &evs, &mut k, n);
+            } else {
+                measure_observe_no_incidents(&e, &evs, &mut k, n);
+            }
             println!("units={n}");
         }
         "ffi_observe" => {

@@ -10,6 +10,7 @@ use crate::journal::{Durability, Journal, OpenReport};
 use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
 use crate::policy::{Compiled, Policy};
+use crate::silence::{Silence, Silences};
 use crate::system::{IncidentSlot, Output, Pending, Rejected, Sys, SystemInfo};
 use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
@@ -119,6 +120,7 @@ pub(crate) struct ShardCounters {
 /// The systems whose handle ≡ this shard's index (mod [`SHARDS`]), under one policy.
 pub(crate) struct Shard {
     pub policy: Policy,
+    silences: Arc<RwLock<Silences>>,
     /// Every system's state block, `layout.words` words per row.
     slab: Vec<Line>,
     /// By slot (`handle >> SHARD_BITS`): the system, or `None` once deregistered.
@@ -128,9 +130,10 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    fn new(policy: Policy) -> Shard {
+    fn new(policy: Policy, silences: Arc<RwLock<Silences>>) -> Shard {
         Shard {
             policy,
+            silences,
             slab: Vec::new(),
             systems: Vec::new(),
             free_rows: Vec::new(),
@@ -158,6 +161,7 @@ impl Shard {
             id: &slot.info.id,
             arena: SystemArena::new(&c.tables.layout, row_words(&mut self.slab, slot.row, lines)),
             incidents: &mut slot.incidents,
+            silences: &self.silences,
         })
     }
 
@@ -275,6 +279,7 @@ struct JournalSlot {
 /// restore only under the same policy (same fingerprint).
 pub struct Engine {
     policy: RwLock<Policy>,
+    pub(crate) silences: Arc<RwLock<Silences>>,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) count: AtomicU32,
     pub(crate) shards: Box<[Padded<Mutex<Shard>>]>,
@@ -320,10 +325,12 @@ impl Engine {
 
     /// An engine for `policy`.
     pub fn with_options(policy: Policy, options: EngineOptions) -> Engine {
+        let silences: Arc<RwLock<Silences>> = Arc::default();
         Engine {
             shards: (0..SHARDS)
-                .map(|_| Padded(Mutex::new(Shard::new(policy.clone()))))
+                .map(|_| Padded(Mutex::new(Shard::new(policy.clone(), silences.clone()))))
                 .collect(),
+            silences,
             policy: RwLock::new(policy),
             registry: RwLock::new(Registry {
                 ids: HashMap::new(),
@@ -844,6 +851,61 @@ impl Engine {
     /// Transitions waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.lock().items.len()
+    }
+
+    /// Sets a silence (replacing one with the same id): from `starts` (inclusive) to `ends`
+    /// (exclusive), matching transitions are emitted muted (see [`Silence`]). Journaled.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Silence};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.silence(Silence { id: "upgrade".into(), system: Some("triage-bot".into()),
+    ///     category: None, rule: Some("heartbeat-silence".into()), starts: 0, ends: 3_600_000,
+    ///     reason: Some("model upgrade".into()), by: Some("ops".into()) })?;
+    /// assert_eq!(engine.silences().len(), 1);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Silence`]: a bad id, `ends ≤ starts`, or a rule or category matcher the
+    /// policy does not define.
+    pub fn silence(&self, s: Silence) -> Result<()> {
+        s.check(&self.policy())?;
+        let record = self.has_journal.load(Ordering::Acquire).then(|| {
+            let mut m = match serde_json::to_value(&s) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            m.insert("kind".into(), "silence".into());
+            m
+        });
+        self.silences.write().set(s);
+        if let Some(r) = record {
+            self.journal_record(r);
+        }
+        Ok(())
+    }
+
+    /// Removes the silence `id` (journaled).
+    ///
+    /// # Errors
+    /// [`Error::Silence`] if no silence has this id.
+    pub fn unsilence(&self, id: &str) -> Result<()> {
+        if self.silences.write().remove(id).is_none() {
+            return Err(Error::Silence(format!("no silence has the id {id:?}")));
+        }
+        if self.has_journal.load(Ordering::Acquire) {
+            let mut m = Map::new();
+            m.insert("kind".into(), "unsilence".into());
+            m.insert("id".into(), id.into());
+            self.journal_record(m);
+        }
+        Ok(())
+    }
+
+    /// The silences set, in id order.
+    pub fn silences(&self) -> Vec<Silence> {
+        self.silences.read().list().cloned().collect()
     }
 
     /// Sets (or with `None`, removes) the incident-event sink. With a sink, incident events

@@ -44,6 +44,7 @@ pub mod policy;
 pub mod replay;
 mod response;
 mod rule;
+mod silence;
 mod snapshot;
 mod system;
 mod transition;
@@ -65,6 +66,7 @@ pub use journal::Durability;
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};
 pub use response::{Override, Response, Responses};
+pub use silence::{Inhibit, Silence};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use transition::{Scope, Transition};
 

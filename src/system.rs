@@ -16,8 +16,10 @@ use crate::policy::Compiled;
 use crate::policy::model::{IncidentsPolicy, Rule, SignalKind};
 use crate::response::Response;
 use crate::rule::{self, Pass};
+use crate::silence::{Silences, mute};
 use crate::transition::{At, Transition};
 use crate::window::bucket_index;
+use parking_lot::RwLock;
 use std::sync::Arc;
 
 /// What an evaluation emits, in emission order.
@@ -80,6 +82,8 @@ pub(crate) struct Sys<'a> {
     pub id: &'a Arc<str>,
     pub arena: SystemArena<'a>,
     pub incidents: &'a mut IncidentSlot,
+    /// The engine's silences (read only when an evaluation emitted a transition).
+    pub silences: &'a RwLock<Silences>,
 }
 
 impl Sys<'_> {
@@ -137,13 +141,44 @@ impl Sys<'_> {
         a.add(s, b, value);
         a.note_ts(s, ts);
         let rules = &c.tables.by_signal[s];
-        if self.evaluate_rules(rules.iter().copied(), Some(s as u32), out) {
+        self.evaluate(rules.iter().copied(), Some(s as u32), out);
+        Ok(())
+    }
+
+    /// One evaluation: `rules` in order, the system level, muting, then the deadlines.
+    #[inline]
+    fn evaluate(
+        &mut self,
+        rules: impl Iterator<Item = u32>,
+        observed: Option<u32>,
+        out: &mut Pending,
+    ) {
+        let start = out.len();
+        if self.evaluate_rules(rules, observed, out) {
             self.evaluate_level(out);
+        }
+        if out.len() > start {
+            self.mute(&mut out[start..]);
         }
         if self.arena.watermark() >= self.incidents.next_due {
             self.check_overdue(out);
         }
-        Ok(())
+    }
+
+    /// Applies silences and inhibition to the transitions of this evaluation.
+    fn mute(&self, outputs: &mut [Output]) {
+        let c = self.policy;
+        let silences = self.silences.read();
+        if c.inhibit.is_empty() && silences.is_empty() {
+            return;
+        }
+        let a = &self.arena;
+        mute(
+            c,
+            (!silences.is_empty()).then_some(&*silences),
+            |r| a.rule_level(r),
+            outputs,
+        );
     }
 
     /// Raises the watermark to `now` (never lowers it), then evaluates every rule and the
@@ -164,12 +199,7 @@ impl Sys<'_> {
         if a.watermark() == NONE {
             return;
         }
-        if self.evaluate_rules(0..c.rules.len() as u32, None, out) {
-            self.evaluate_level(out);
-        }
-        if self.arena.watermark() >= self.incidents.next_due {
-            self.check_overdue(out);
-        }
+        self.evaluate(0..c.rules.len() as u32, None, out);
     }
 
     /// Evaluates `rules` in order; pushes a transition for each change. Whether any changed.
@@ -208,7 +238,9 @@ impl Sys<'_> {
     }
 
     /// The incident events a rule transition causes, computed from the rule levels at this
-    /// point of the evaluation.
+    /// point of the evaluation. Out of line: the rule loop stays tight.
+    #[cold]
+    #[inline(never)]
     fn incident_step(
         &mut self,
         ip: &IncidentsPolicy,

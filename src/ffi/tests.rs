@@ -512,6 +512,8 @@ fn transitions_convert_with_engine_owned_strings() {
         grade_name: None,
         rule_name: None,
         category_name: None,
+        silenced: None,
+        inhibited_by: None,
     };
     let c = strings.transition(&t);
     assert_eq!((c.seq, c.ts_ms, c.system, c.rule), (3, 1000, 0, 0));

@@ -323,3 +323,70 @@ fn threshold_row(
     }
     Some(out)
 }
+
+/// `inhibit` (optional): while a source rule is at or above a level, transitions of the
+/// target categories' rules are muted.
+pub(super) fn inhibit(
+    w: &mut Walker,
+    top: &Map<String, Value>,
+    rules: &[Rule],
+    category_ix: &FastMap<Arc<str>, u32>,
+) -> Vec<crate::silence::Inhibit> {
+    let mut out = Vec::new();
+    for (p, m, id) in id_section(
+        w,
+        Walker::opt(top, "inhibit"),
+        "inhibit",
+        &["id", "source", "target", "basis", "description"],
+    ) {
+        let source = w.req(m, &p, "source").and_then(|v| {
+            let sp = key(&p, "source");
+            let sm = w.obj(v, &sp, &["rule", "at_least"])?;
+            let rule = w.req(sm, &sp, "rule").and_then(|r| {
+                let rp = key(&sp, "rule");
+                let s = w.str(r, &rp)?;
+                let found = rules.iter().find(|x| &*x.id == s).map(|x| x.index);
+                if found.is_none() {
+                    w.err(
+                        rp,
+                        crate::classify::unknown_value("rule", s, rules.iter().map(|x| &*x.id)),
+                    );
+                }
+                found
+            });
+            let at_least = w
+                .req(sm, &sp, "at_least")
+                .and_then(|l| super::warning_level(w, l, &key(&sp, "at_least")));
+            Some((rule?, at_least?))
+        });
+        let targets = w.req(m, &p, "target").and_then(|v| {
+            let tp = key(&p, "target");
+            let tm = w.obj(v, &tp, &["categories"])?;
+            let cp = key(&tp, "categories");
+            let list = w.req(tm, &tp, "categories")?;
+            let a = w.arr(list, &cp)?;
+            if a.is_empty() {
+                w.err(&cp, "at least one category is needed");
+            }
+            let mut out = Vec::new();
+            for (i, x) in a.iter().enumerate() {
+                if let Some(c) = known_id(w, x, &idx(&cp, i), "category", category_ix) {
+                    out.push(c);
+                }
+            }
+            Some(out)
+        });
+        let basis = opt_arc(w, m, &p, "basis");
+        let _ = opt_string(w, m, &p, "description");
+        if let (Some((source_rule, at_least)), Some(targets)) = (source, targets) {
+            out.push(crate::silence::Inhibit {
+                id,
+                source_rule,
+                at_least,
+                targets,
+                basis,
+            });
+        }
+    }
+    out
+}
