@@ -1207,6 +1207,8 @@ fn display_names_and_incident_events_convert() {
         grade_name: i18n(Some("低"), Some("Low")),
         rule_name: i18n(Some("规则g"), Some("Rule g")),
         category_name: i18n(Some("类一"), Some("Cat one")),
+        silenced: None,
+        inhibited_by: None,
     };
     let c = strings.transition(&t);
     assert_eq!(
