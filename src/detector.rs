@@ -90,20 +90,22 @@ fn feed_zeros(d: &Detector, stat: f64, consumed: u64, m: u64) -> f64 {
 }
 
 /// Consumes, for rule `ev`, the buckets `from ..= to` that the watermark just closed:
-/// `from` as the rings hold it, the rest empty.
+/// `from` as the rings hold it (unless `skip_first`: a detector restarted by a reload does
+/// not take the bucket that was open then), the rest empty.
 pub(crate) fn consume(
     ev: &RuleEval,
     arena: &mut SystemArena<'_>,
     from: i64,
     to: i64,
     counter: bool,
+    skip_first: bool,
 ) {
     let Some(d) = &ev.detector else { return };
     let det = ev.at.det;
     let (mut stat, mut consumed) = arena.detector(det);
     let sig = arena.bucket_if_head(ev.signal as usize, from);
     let per = ev.per.map(|p| arena.bucket_if_head(p as usize, from));
-    if let Some(x) = input(ev, &sig, per.as_ref(), counter) {
+    if let Some(x) = input(ev, &sig, per.as_ref(), counter).filter(|_| !skip_first) {
         stat = feed(d, stat, consumed, x);
         consumed += 1;
     }

@@ -4,12 +4,14 @@
 use crate::classify::{Classification, Profile, classify};
 use crate::error::{Error, Result};
 use crate::handle::{SignalId, SystemHandle};
+use crate::hash::FastMap;
 use crate::incident::Refused;
 use crate::incident::{Incident, IncidentEvent, ReportKind, system_of};
 use crate::journal::{Durability, Journal, OpenReport};
 use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
 use crate::policy::{Compiled, Policy};
+use crate::reload::{self, Fresh, ReloadReport, SystemIn, plan};
 use crate::silence::{Silence, Silences};
 use crate::system::{IncidentSlot, Output, Pending, Rejected, Sys, SystemInfo};
 use crate::transition::Transition;
@@ -109,6 +111,8 @@ pub(crate) struct Slot {
     pub info: SystemInfo,
     pub row: u32,
     pub incidents: IncidentSlot,
+    /// Private windows of rules a reload restarted.
+    pub fresh: Vec<Fresh>,
 }
 
 #[derive(Default)]
@@ -121,6 +125,8 @@ pub(crate) struct ShardCounters {
 /// The systems whose handle ≡ this shard's index (mod [`SHARDS`]), under one policy.
 pub(crate) struct Shard {
     pub policy: Policy,
+    /// Engine signal id → this policy's signal index (`u32::MAX`: not in the policy).
+    sig_map: Arc<[u32]>,
     silences: Arc<RwLock<Silences>>,
     /// Every system's state block, `layout.words` words per row.
     slab: Vec<Line>,
@@ -131,9 +137,10 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    fn new(policy: Policy, silences: Arc<RwLock<Silences>>) -> Shard {
+    fn new(policy: Policy, sig_map: Arc<[u32]>, silences: Arc<RwLock<Silences>>) -> Shard {
         Shard {
             policy,
+            sig_map,
             silences,
             slab: Vec::new(),
             systems: Vec::new(),
@@ -163,6 +170,7 @@ impl Shard {
             arena: SystemArena::new(&c.tables.layout, row_words(&mut self.slab, slot.row, lines)),
             incidents: &mut slot.incidents,
             silences: &self.silences,
+            fresh: &mut slot.fresh,
         })
     }
 
@@ -189,7 +197,35 @@ impl Shard {
             info,
             row,
             incidents,
+            fresh: Vec::new(),
         }));
+    }
+
+    /// Moves every system of this shard to `policy`: `moved(slot)` gives each live slot's new
+    /// state words, incident slot and private windows (rows are rebuilt in slot order).
+    pub fn replace(
+        &mut self,
+        policy: Policy,
+        mut moved: impl FnMut(usize, &mut Slot, &[u64]) -> (Vec<u64>, Vec<Fresh>),
+    ) {
+        let old_lines = self.lines();
+        let new_lines = policy.0.tables.layout.words as usize / 8;
+        let live = self.systems.iter().filter(|s| s.is_some()).count();
+        let mut slab: Vec<Line> = Vec::with_capacity(live * new_lines);
+        let mut row = 0u32;
+        for (i, s) in self.systems.iter_mut().enumerate() {
+            let Some(slot) = s.as_mut() else { continue };
+            let old = row_words_ref(&self.slab, slot.row, old_lines).to_vec();
+            let (words, fresh) = moved(i, slot, &old);
+            slab.resize(slab.len() + new_lines, Line([0; 8]));
+            row_words(&mut slab, row, new_lines).copy_from_slice(&words);
+            slot.row = row;
+            slot.fresh = fresh;
+            row += 1;
+        }
+        self.slab = slab;
+        self.free_rows.clear();
+        self.policy = policy;
     }
 
     /// Removes a system; its row is reused by a later registration.
@@ -210,6 +246,42 @@ impl Shard {
 
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub T);
+
+/// Signal ids that outlive a policy: a signal keeps its id across reloads (ids are given in
+/// the first policy's order, then to new signals as reloads bring them).
+pub(crate) struct SignalIds {
+    names: Vec<Arc<str>>,
+    ix: FastMap<Arc<str>, u32>,
+}
+
+impl SignalIds {
+    fn new(policy: &Policy) -> SignalIds {
+        let mut s = SignalIds {
+            names: Vec::new(),
+            ix: FastMap::default(),
+        };
+        s.extend(policy);
+        s
+    }
+
+    /// Gives an id to each signal of `policy` that has none.
+    fn extend(&mut self, policy: &Policy) {
+        for sig in policy.signals() {
+            if !self.ix.contains_key(&*sig.id) {
+                self.ix.insert(sig.id.clone(), self.names.len() as u32);
+                self.names.push(sig.id.clone());
+            }
+        }
+    }
+
+    /// Engine signal id → `policy`'s signal index (`u32::MAX`: not in the policy).
+    fn map_for(&self, policy: &Policy) -> Arc<[u32]> {
+        self.names
+            .iter()
+            .map(|n| policy.0.signal_ix.get(n).copied().unwrap_or(u32::MAX))
+            .collect()
+    }
+}
 
 pub(crate) struct Registry {
     pub ids: HashMap<Arc<str>, u32>,
@@ -280,6 +352,7 @@ struct JournalSlot {
 /// restore only under the same policy (same fingerprint).
 pub struct Engine {
     policy: RwLock<Policy>,
+    signal_ids: RwLock<SignalIds>,
     pub(crate) silences: Arc<RwLock<Silences>>,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) count: AtomicU32,
@@ -327,10 +400,19 @@ impl Engine {
     /// An engine for `policy`.
     pub fn with_options(policy: Policy, options: EngineOptions) -> Engine {
         let silences: Arc<RwLock<Silences>> = Arc::default();
+        let signal_ids = SignalIds::new(&policy);
+        let sig_map = signal_ids.map_for(&policy);
         Engine {
             shards: (0..SHARDS)
-                .map(|_| Padded(Mutex::new(Shard::new(policy.clone(), silences.clone()))))
+                .map(|_| {
+                    Padded(Mutex::new(Shard::new(
+                        policy.clone(),
+                        sig_map.clone(),
+                        silences.clone(),
+                    )))
+                })
                 .collect(),
+            signal_ids: RwLock::new(signal_ids),
             silences,
             policy: RwLock::new(policy),
             registry: RwLock::new(Registry {
@@ -380,14 +462,12 @@ impl Engine {
         classify(&self.policy.read(), profile)
     }
 
-    /// The id of a signal, by name (hashes the name: keep the id, off the hot path).
+    /// The id of a signal of the policy, by name (hashes the name: keep the id, off the hot
+    /// path). Ids follow the policy's order and stay valid across reloads.
     pub fn signal(&self, name: &str) -> Option<SignalId> {
-        self.policy
-            .read()
-            .0
-            .signal_ix
-            .get(name)
-            .map(|&i| SignalId(i))
+        let p = self.policy.read();
+        p.0.signal_ix.get(name)?;
+        self.signal_ids.read().ix.get(name).map(|&i| SignalId(i))
     }
 
     /// The handle of a registered system, by id.
@@ -592,17 +672,18 @@ impl Engine {
         {
             let mut guard = self.shard(h).lock();
             let shard = &mut *guard;
+            let s = shard.sig_map.get(signal.0 as usize).copied();
             let Some(mut sys) = shard.sys(h) else {
                 drop(guard);
                 self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::UnknownSystem(h.0));
             };
-            if signal.0 as usize >= sys.policy.signals.len() {
+            let Some(s) = s.filter(|&s| s != u32::MAX) else {
                 drop(guard);
                 self.rejected_unknown.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::UnknownSignal(signal.0.to_string()));
-            }
-            match sys.observe(signal.0 as usize, value, ts_ms, &mut pending) {
+            };
+            match sys.observe(s as usize, value, ts_ms, &mut pending) {
                 Ok(()) => {}
                 Err(Rejected::Stale(e)) => {
                     shard.counters.rejected_stale += 1;
@@ -660,22 +741,24 @@ impl Engine {
         {
             let mut guard = self.shard(h).lock();
             let shard = &mut *guard;
+            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
+            let sig_map = shard.sig_map.clone();
             let Some(mut sys) = shard.sys(h) else {
                 drop(guard);
                 self.rejected_unknown
                     .fetch_add(values.len().max(1) as u64, Ordering::Relaxed);
                 return Err(Error::UnknownSystem(h.0));
             };
-            let n = sys.policy.signals.len();
-            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
             for &(s, v) in values {
-                if s.0 as usize >= n {
-                    drop(guard);
-                    self.rejected_unknown
-                        .fetch_add(values.len() as u64, Ordering::Relaxed);
-                    return Err(Error::UnknownSignal(s.0.to_string()));
+                match sig_map.get(s.0 as usize).copied() {
+                    Some(i) if i != u32::MAX => idx.push((i as usize, v)),
+                    _ => {
+                        drop(guard);
+                        self.rejected_unknown
+                            .fetch_add(values.len() as u64, Ordering::Relaxed);
+                        return Err(Error::UnknownSignal(s.0.to_string()));
+                    }
                 }
-                idx.push((s.0 as usize, v));
             }
             match sys.observe_many(&idx, ts_ms, &mut pending) {
                 Ok(()) => {}
@@ -927,6 +1010,200 @@ impl Engine {
     /// Transitions waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.lock().items.len()
+    }
+
+    /// Replaces the engine's policy in place, keeping the state of every rule whose meaning
+    /// does not change (see [`ReloadReport`] for what is kept, reset, added and removed).
+    ///
+    /// Atomic: every system is classified again first, and a profile the new policy rejects
+    /// or prohibits, or an open incident the new policy cannot carry (its category or
+    /// severity gone, or no `incidents` section), fails the reload and changes nothing. A
+    /// rule reset or removed while above none emits a transition to none with `"reason":
+    /// "policy_reload"` (then the system line, and the incident events they cause).
+    /// Silences naming a rule or category the new policy lacks are removed (listed in the
+    /// report). Signal ids stay valid: a signal keeps its id across reloads; a signal the
+    /// new policy drops is unknown until a policy brings it back.
+    ///
+    /// Concurrency: the reload holds every shard for its duration, so each observation on
+    /// another thread is evaluated wholly under the old policy or wholly under the new one,
+    /// and none is lost (it waits).
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.register(Profile::from_json(r#"{"id": "bot", "sector": "healthcare_clinical",
+    ///     "data": "sensitive_personal", "autonomy": "human_on_the_loop", "users": 1000}"#)?)?;
+    /// let report = engine.reload(Policy::default_policy())?;
+    /// assert!(report.is_empty() && report.reset.is_empty());
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Reload`] saying which systems or incidents stand in the way.
+    pub fn reload(&self, policy: Policy) -> Result<ReloadReport> {
+        let (report, pending) = self.reload_locked(policy)?;
+        if self.has_journal.load(Ordering::Acquire) {
+            let mut m = Map::new();
+            m.insert("kind".into(), "reload".into());
+            m.insert(
+                "report".into(),
+                serde_json::to_value(&report).unwrap_or_default(),
+            );
+            self.journal_record(m);
+        }
+        if let Some((p, journal_at)) = pending {
+            self.deliver(p, journal_at);
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn reload_locked(
+        &self,
+        policy: Policy,
+    ) -> Result<(ReloadReport, Option<(Pending, Option<(u64, Pending)>)>)> {
+        let mut reg = self.registry.write();
+        let mut guards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        let old = self.policy();
+        // Every live system, in registration order: (handle, id, profile, old grade).
+        let mut live: Vec<(u32, Arc<str>, Profile, u32)> = Vec::new();
+        for h in 0..reg.names.len() as u32 {
+            let shard = &guards[(h as usize) & (SHARDS - 1)];
+            if let Some((slot, words)) = shard.get(SystemHandle(h)) {
+                live.push((
+                    h,
+                    slot.info.id.clone(),
+                    (*slot.info.profile).clone(),
+                    crate::layout::Layout::grade_of(words),
+                ));
+            }
+        }
+        let systems: Vec<SystemIn<'_>> = live
+            .iter()
+            .map(|(_, id, p, g)| SystemIn {
+                id,
+                profile: p,
+                old_grade: Some(*g),
+            })
+            .collect();
+        let (mut report, plans) = plan(&old, &policy, &systems);
+        if !report.problems.is_empty() {
+            let list: Vec<String> = report
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.system, p.reason))
+                .collect();
+            return Err(Error::Reload(format!(
+                "the new policy does not accept {} registered system(s): {}",
+                list.len(),
+                list.join("; ")
+            )));
+        }
+        // Open incidents must fit the new policy.
+        for (h, id, _, _) in &live {
+            let shard = &guards[(*h as usize) & (SHARDS - 1)];
+            let Some((slot, _)) = shard.get(SystemHandle(*h)) else {
+                continue;
+            };
+            let Some(st) = &slot.incidents.state else {
+                continue;
+            };
+            for inc in &st.live {
+                let why = match policy.incidents() {
+                    None => Some("the new policy has no incidents section".to_owned()),
+                    Some(ip) => {
+                        if policy.category(&inc.category).is_none() {
+                            Some(format!("it has no category {:?}", &*inc.category))
+                        } else if !ip.severities.iter().any(|s| s.id == inc.severity) {
+                            Some(format!("it has no severity {:?}", &*inc.severity))
+                        } else {
+                            None
+                        }
+                    }
+                };
+                if let Some(why) = why {
+                    return Err(Error::Reload(format!(
+                        "incident {:?} of system {id:?} is not closed and the new policy cannot carry it: {why}; file its reports (or keep the category) before reloading",
+                        &*inc.id
+                    )));
+                }
+            }
+        }
+        // Move every shard's systems to the new policy.
+        let mut by_handle: FastMap<u32, (usize, u32)> = FastMap::default();
+        for (i, (h, _, _, g)) in live.iter().enumerate() {
+            by_handle.insert(*h, (i, *g));
+        }
+        let mut old_levels: Vec<Vec<Level>> = vec![Vec::new(); live.len()];
+        for (si, shard) in guards.iter_mut().enumerate() {
+            shard.replace(policy.clone(), |slot_ix, slot, words| {
+                let h = ((slot_ix as u32) << SHARD_BITS) | si as u32;
+                let (i, _) = by_handle[&h];
+                let Some(plan) = plans[i].as_ref() else {
+                    return (words.to_vec(), Vec::new());
+                };
+                old_levels[i] = reload::old_levels(&old.0, words);
+                slot.incidents.operator_type = plan.operator_type;
+                if let Some(st) = slot.incidents.state.as_mut() {
+                    remap_incidents(st, &policy);
+                }
+                slot.incidents.refresh();
+                reload::migrate(&old.0, &policy.0, words, &slot.fresh, plan)
+            });
+        }
+        // The transitions the reload causes, systems in registration order.
+        let mut pending = Pending::new();
+        for (i, (h, _, _, g0)) in live.iter().enumerate() {
+            let Some(plan) = plans[i].as_ref() else {
+                continue;
+            };
+            let shard = &mut guards[(*h as usize) & (SHARDS - 1)];
+            if let Some(mut sys) = shard.sys(SystemHandle(*h)) {
+                sys.reload_outputs(
+                    &old.0,
+                    *g0,
+                    &old_levels[i],
+                    &plan.matched,
+                    &plan.keep,
+                    &mut pending,
+                );
+            }
+        }
+        report.transitions = pending
+            .iter()
+            .filter(|o| matches!(o, Output::Transition(t) if t.reason.is_some()))
+            .count() as u64;
+        // Silences that name what the new policy lacks go.
+        {
+            let mut sil = self.silences.write();
+            let gone: Vec<String> = sil
+                .list()
+                .filter(|s| s.check(&policy).is_err())
+                .map(|s| s.id.clone())
+                .collect();
+            for id in &gone {
+                sil.remove(id);
+            }
+            report.silences_removed = gone;
+        }
+        {
+            let mut ids = self.signal_ids.write();
+            ids.extend(&policy);
+            let map = ids.map_for(&policy);
+            for g in guards.iter_mut() {
+                g.sig_map = map.clone();
+            }
+        }
+        *self.policy.write() = policy;
+        let journal_at = if pending.is_empty() {
+            None
+        } else {
+            self.sequence(&mut pending)
+        };
+        drop(guards);
+        let _ = &mut reg;
+        drop(reg);
+        Ok((report, Some((pending, journal_at))))
     }
 
     /// Sets a silence (replacing one with the same id): from `starts` (inclusive) to `ends`
@@ -1200,6 +1477,21 @@ fn output_record(o: &Output) -> Map<String, Value> {
         m.insert("kind".into(), "transition".into());
     }
     m
+}
+
+/// Maps a system's open incidents to a new policy's category and severity indexes (the
+/// reload checked that they exist).
+fn remap_incidents(st: &mut crate::incident::SystemIncidents, policy: &Policy) {
+    for inc in &mut st.live {
+        if let Some(&c) = policy.0.category_ix.get(&*inc.category) {
+            inc.category_ix = c;
+        }
+        if let Some(ip) = policy.incidents() {
+            if let Some(s) = ip.severities.iter().position(|s| s.id == inc.severity) {
+                inc.severity_rank = s as u32;
+            }
+        }
+    }
 }
 
 fn push_bounded<T>(q: &mut Queue<T>, item: T, dropped: &AtomicU64) {

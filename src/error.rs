@@ -92,6 +92,10 @@ pub enum Error {
     /// or no silence has the id given to remove.
     #[error("silence: {0}")]
     Silence(String),
+    /// A policy reload was refused (nothing changed): a registered system or an open
+    /// incident does not fit the new policy.
+    #[error("reload refused: {0}")]
+    Reload(String),
     /// A snapshot or journal could not be read or does not fit this engine.
     #[error("state: {0}")]
     State(String),

@@ -372,8 +372,9 @@ pub(crate) enum Refused {
 pub(crate) struct SystemIncidents {
     /// Incidents not closed, in the order they opened.
     pub live: Vec<Incident>,
-    /// Per category index: incidents opened so far (the next one's n is this + 1).
-    pub opened: Vec<(u32, u32)>,
+    /// Per category id: incidents opened so far (the next one's n is this + 1). Kept by id,
+    /// so numbering survives a policy reload that reorders categories.
+    pub opened: Vec<(Arc<str>, u32)>,
 }
 
 /// What an incident needs to know about its system and policy to emit events.
@@ -398,10 +399,30 @@ impl Ctx<'_> {
     }
 }
 
+/// The rule whose transition causes incident events (a rule of the current policy, or one
+/// a reload removed).
+#[derive(Clone)]
+pub(crate) struct RuleRef {
+    pub id: Arc<str>,
+    pub index: u32,
+    pub name: Option<Arc<I18n>>,
+}
+
+impl RuleRef {
+    /// A rule of `policy`.
+    pub fn of(policy: &Compiled, rule: &Rule) -> RuleRef {
+        RuleRef {
+            id: rule.id.clone(),
+            index: rule.index,
+            name: policy.tables.names.rules[rule.index as usize].clone(),
+        }
+    }
+}
+
 /// The cause of an event: the rule transition, if any.
 #[derive(Clone, Copy)]
 pub(crate) struct Cause<'a> {
-    pub rule: Option<&'a Rule>,
+    pub rule: Option<&'a RuleRef>,
     pub level: Option<Level>,
 }
 
@@ -464,9 +485,7 @@ impl Incident {
             by: None,
             category_name: cx.policy.tables.names.categories[self.category_ix as usize].clone(),
             severity_name: cx.policy.tables.names.severities[self.severity_rank as usize].clone(),
-            rule_name: cause
-                .rule
-                .and_then(|r| cx.policy.tables.names.rules[r.index as usize].clone()),
+            rule_name: cause.rule.and_then(|r| r.name.clone()),
         }
     }
 
@@ -517,7 +536,7 @@ impl SystemIncidents {
     pub fn on_rule_change(
         &mut self,
         cx: &Ctx<'_>,
-        rule: &Rule,
+        rule: &RuleRef,
         category: u32,
         to: Level,
         ts: i64,
@@ -584,17 +603,17 @@ impl SystemIncidents {
         cause: Cause<'_>,
         out: &mut Vec<IncidentEvent>,
     ) {
-        let n = match self.opened.iter_mut().find(|(c, _)| *c == category) {
+        let cat = cx.policy.categories[category as usize].id.clone();
+        let n = match self.opened.iter_mut().find(|(c, _)| *c == cat) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.opened.push((category, 1));
+                self.opened.push((cat.clone(), 1));
                 1
             }
         };
-        let cat = cx.policy.categories[category as usize].id.clone();
         let mut inc = Incident {
             id: Arc::from(format!("{}/{}/{n}", cx.system_id, cat)),
             system: cx.system,

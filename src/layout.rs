@@ -505,6 +505,11 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The grade rank held in a state block's header.
+    pub fn grade_of(words: &[u64]) -> u32 {
+        (words[META] >> 8) as u32
+    }
+
     /// The state of a system that has seen nothing (every timer and time unset, every
     /// bucket and cache empty).
     fn fresh(&self) -> Box<[u64]> {
@@ -619,6 +624,37 @@ impl<'a> SystemArena<'a> {
         );
         self.words[s..s + n].fill(u64::MAX);
     }
+    /// Sets the watermark's bucket without touching the rings' stale bits (moving a
+    /// system's state to another layout sets them one by one).
+    pub fn set_wb_keeping_rings(&mut self, b: i64) {
+        self.words[WB] = b as u64;
+    }
+
+    /// Marks ring `s` as behind the watermark's bucket.
+    pub fn mark_ring_stale(&mut self, s: usize) {
+        let b = self.layout.rings[s].stale;
+        self.words[b.at as usize] |= b.mask;
+    }
+
+    /// Marks ring `s` as current.
+    pub fn clear_ring_stale(&mut self, s: usize) {
+        let b = self.layout.rings[s].stale;
+        self.words[b.at as usize] &= !b.mask;
+    }
+
+    /// Whether ring `s` is marked behind the watermark's bucket.
+    pub fn ring_stale_bit(&self, s: usize) -> bool {
+        self.bit(self.layout.rings[s].stale)
+    }
+
+    /// Sets ring `s`'s head (the newest bucket index it holds).
+    pub fn set_ring_head(&mut self, s: usize, head: i64) {
+        let h = self.layout.rings[s].head as usize;
+        if self.layout.rings[s].stores() {
+            self.words[h] = head as u64;
+        }
+    }
+
     /// The system level.
     #[inline]
     pub fn level(&self) -> Level {

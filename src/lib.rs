@@ -42,6 +42,7 @@ mod json;
 mod layout;
 mod level;
 pub mod policy;
+mod reload;
 pub mod replay;
 mod response;
 mod rule;
@@ -66,6 +67,7 @@ pub use incident::{
 pub use journal::Durability;
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};
+pub use reload::{ProfileProblem, Regraded, ReloadReport, RuleReset};
 pub use response::{Override, Response, Responses};
 pub use silence::{Inhibit, Silence};
 pub use snapshot::SNAPSHOT_VERSION;

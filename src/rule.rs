@@ -16,6 +16,7 @@
 use crate::layout::{Bit, NONE, RingLayout, RuleLayout, RuleState, SystemArena};
 use crate::level::Level;
 use crate::policy::model::{Aggregate, Detector, Direction, OnEmpty, Rule};
+use crate::reload::Fresh;
 use crate::window::{self, Eval, met};
 
 /// A change of level decided by an evaluation.
@@ -99,6 +100,8 @@ pub(crate) struct Pass {
     pub grade: usize,
     pub w: i64,
     pub observed: Option<u32>,
+    /// Whether the system has private windows (after a reload).
+    pub fresh: bool,
 }
 
 /// Evaluates `rule` for the system whose state is `arena`, at the pass's watermark, and
@@ -110,18 +113,54 @@ pub(crate) fn evaluate(
     pass: &Pass,
     arena: &mut SystemArena<'_>,
 ) -> Option<Change> {
+    decide(rule, ev, pass, arena, |arena, lowest| {
+        window::value(ev, arena, pass, lowest)
+    })
+}
+
+/// [`evaluate`] with the value from a rule's private window (after a policy reload).
+pub(crate) fn evaluate_fresh(
+    rule: &Rule,
+    ev: &RuleEval,
+    pass: &Pass,
+    arena: &mut SystemArena<'_>,
+    fresh: &mut Fresh,
+) -> Option<Change> {
+    let wb = arena.wb();
+    decide(rule, ev, pass, arena, |arena, lowest| match ev.aggregate {
+        Aggregate::SilenceMs => {
+            let last = arena.last_ts(ev.signal as usize).max(fresh.since);
+            Some(Eval::Value(pass.w.saturating_sub(last) as f64))
+        }
+        Aggregate::Ewma | Aggregate::Cusum | Aggregate::Psi => {
+            window::value(ev, arena, pass, lowest)
+        }
+        _ => window::compute(ev, &fresh.inputs(wb), lowest),
+    })
+}
+
+/// A rule's decision from its value (`value` gets the lowest threshold when the rule is
+/// quiet, so a rate can skip the Wilson bound).
+#[inline(always)]
+fn decide(
+    rule: &Rule,
+    ev: &RuleEval,
+    pass: &Pass,
+    arena: &mut SystemArena<'_>,
+    value: impl FnOnce(&mut SystemArena<'_>, Option<f64>) -> Option<Eval>,
+) -> Option<Change> {
     let r = ev.index as usize;
     let quiet = !arena.bit(ev.at.active);
     let lowest = ev.lowest[pass.grade];
     let eval = if quiet {
         // A quiet rule changes only when its value meets the lowest threshold.
         let t = lowest?;
-        match window::value(ev, arena, pass, Some(t))? {
+        match value(arena, Some(t))? {
             e @ Eval::Value(v) if met(ev.direction, v, t) => e,
             _ => return None,
         }
     } else {
-        window::value(ev, arena, pass, None)?
+        value(arena, None)?
     };
     let mut st = arena.rule_state(r, ev.at.timers);
     let change = step(rule, pass.grade, &mut st, pass.w, eval);

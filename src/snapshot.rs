@@ -251,8 +251,8 @@ fn check_incidents(policy: &Policy, id: &str, st: &mut SystemIncidents) -> Resul
         }
     }
     for (c, _) in &st.opened {
-        if *c as usize >= policy.categories().len() {
-            return Err(bad("category out of range"));
+        if crate::json::check_id(c).is_err() {
+            return Err(bad("bad category id"));
         }
     }
     Ok(())
@@ -314,6 +314,7 @@ impl Engine {
             w.i64(t.report_within_s.unwrap_or(-1));
             w.str(t.silenced.as_deref().unwrap_or(""));
             w.str(t.inhibited_by.as_deref().unwrap_or(""));
+            w.str(t.reason.as_deref().unwrap_or(""));
         }
         let iq = self.incident_queue.lock();
         w.u64(self.incident_seq.load(Ordering::Acquire));
@@ -394,6 +395,7 @@ impl Engine {
             let rep = r.i64()?;
             let silenced = r.str()?;
             let inhibited_by = r.str()?;
+            let reason = r.str()?;
             let system_id = reg.names.get(system as usize).ok_or_else(short)?;
             if grade as usize >= c.grades.len() {
                 return Err(short());
@@ -424,6 +426,7 @@ impl Engine {
             t.seq = seq_t;
             t.silenced = (!silenced.is_empty()).then(|| Arc::from(silenced));
             t.inhibited_by = (!inhibited_by.is_empty()).then(|| Arc::from(inhibited_by));
+            t.reason = (!reason.is_empty()).then(|| Arc::from(reason));
             if q.items.len() < q.cap {
                 q.items.push_back(t);
             } else {

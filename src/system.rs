@@ -10,13 +10,16 @@ use crate::classify::Profile;
 use crate::detector::{bin, consume};
 use crate::error::Error;
 use crate::handle::SystemHandle;
-use crate::incident::{Ctx, IncidentEvent, Refused, ReportKind, SystemIncidents, category_state};
+use crate::incident::{
+    Ctx, IncidentEvent, Refused, ReportKind, RuleRef, SystemIncidents, category_state,
+};
 use crate::layout::{NONE, SystemArena};
 use crate::level::{Actions, Level};
 use crate::policy::Compiled;
-use crate::policy::model::{Detector, IncidentsPolicy, Rule, SignalKind};
+use crate::policy::model::{Aggregate, Detector, IncidentsPolicy, Rule, SignalKind};
+use crate::reload::Fresh;
 use crate::response::Response;
-use crate::rule::{self, Pass};
+use crate::rule::{self, Change, Pass};
 use crate::silence::{Silences, mute};
 use crate::transition::{At, Transition};
 use crate::window::bucket_index;
@@ -86,6 +89,8 @@ pub(crate) struct Sys<'a> {
     pub incidents: &'a mut IncidentSlot,
     /// The engine's silences (read only when an evaluation emitted a transition).
     pub silences: &'a RwLock<Silences>,
+    /// Private windows of rules that a policy reload restarted (usually empty).
+    pub fresh: &'a mut Vec<Fresh>,
 }
 
 impl Sys<'_> {
@@ -203,6 +208,22 @@ impl Sys<'_> {
         if !psi.is_empty() {
             self.add_psi(psi, b, value);
         }
+        if !self.fresh.is_empty() {
+            self.add_fresh(s, b, value, ts);
+        }
+    }
+
+    /// Counts an accepted observation in the private windows that read its signal.
+    #[cold]
+    fn add_fresh(&mut self, s: usize, b: i64, value: f64, ts: i64) {
+        let (c, wb) = (self.policy, self.arena.wb());
+        for f in self.fresh.iter_mut() {
+            f.add(&c.tables.rules[f.rule as usize], wb, s as u32, b, value);
+        }
+        let _ = ts;
+        if !self.fresh.is_empty() {
+            self.expire_fresh();
+        }
     }
 
     /// Counts an observation in the histograms of the `psi` rules of its signal.
@@ -236,6 +257,9 @@ impl Sys<'_> {
                     self.close_buckets(old, b - 1);
                 }
                 self.arena.set_wb(b);
+                if !self.fresh.is_empty() {
+                    self.expire_fresh();
+                }
             }
         }
         b
@@ -247,8 +271,27 @@ impl Sys<'_> {
         let c = self.policy;
         for &r in &c.tables.detectors {
             let ev = &c.tables.rules[r as usize];
-            consume(ev, &mut self.arena, from, to, ev.counter);
+            // A detector restarted by a reload skips the bucket that was open at the reload.
+            let skip = self
+                .fresh
+                .iter()
+                .any(|f| f.rule == r && f.reload_bucket == from);
+            consume(ev, &mut self.arena, from, to, ev.counter, skip);
         }
+    }
+
+    /// Drops the private windows that the shared windows have caught up with.
+    fn expire_fresh(&mut self) {
+        let (c, wb) = (self.policy, self.arena.wb());
+        let last_ts = |s: u32| self.arena.last_ts(s as usize);
+        self.fresh.retain(|f| {
+            let ev = &c.tables.rules[f.rule as usize];
+            let caught_up = match ev.aggregate {
+                Aggregate::SilenceMs => last_ts(ev.signal) >= f.since,
+                _ => f.expired(ev, wb),
+            };
+            !caught_up
+        });
     }
 
     /// One evaluation: `rules` in order, the system level, muting, then the deadlines.
@@ -313,12 +356,20 @@ impl Sys<'_> {
             grade: self.arena.grade() as usize,
             w: self.arena.watermark(),
             observed,
+            fresh: !self.fresh.is_empty(),
         };
         let mut changed = false;
         for r in rules {
             let r = r as usize;
             let (rule, ev) = (&c.rules[r], &c.tables.rules[r]);
-            if let Some(ch) = rule::evaluate(rule, ev, &pass, &mut self.arena) {
+            let change = match pass.fresh {
+                false => rule::evaluate(rule, ev, &pass, &mut self.arena),
+                true => match self.fresh.iter_mut().find(|f| f.rule == r as u32) {
+                    Some(f) => rule::evaluate_fresh(rule, ev, &pass, &mut self.arena, f),
+                    None => rule::evaluate(rule, ev, &pass, &mut self.arena),
+                },
+            };
+            if let Some(ch) = change {
                 let resp = c.responses.for_level(ch.to, rule.category);
                 out.push(Output::Transition(Transition::of_rule(
                     &self.at(),
@@ -328,7 +379,7 @@ impl Sys<'_> {
                 )));
                 changed = true;
                 if let (Some(ip), Some(cat)) = (&c.incidents, rule.category) {
-                    self.incident_step(ip, rule, cat, ch.to, out);
+                    self.incident_step(ip, &RuleRef::of(c, rule), cat, ch.to, out);
                 }
             }
         }
@@ -339,10 +390,10 @@ impl Sys<'_> {
     /// point of the evaluation. Out of line: the rule loop stays tight.
     #[cold]
     #[inline(never)]
-    fn incident_step(
+    pub(crate) fn incident_step(
         &mut self,
         ip: &IncidentsPolicy,
-        rule: &Rule,
+        rule: &RuleRef,
         category: u32,
         to: Level,
         out: &mut Pending,
@@ -445,6 +496,90 @@ impl Sys<'_> {
         out.extend(events.into_iter().map(Output::Incident));
         self.incidents.refresh();
         Ok(())
+    }
+
+    /// The outputs of a policy reload for this system, whose state was just moved to this
+    /// policy: a transition to none (`"reason": "policy_reload"`) for each rule reset
+    /// (then each removed) while above none under `old`, their incident events, the system
+    /// line if the level changed, all muted as usual. `old_levels` are the rules' levels
+    /// under `old`; `matched[r]` is new rule r's old index, `keep[r]` whether it is kept.
+    pub fn reload_outputs(
+        &mut self,
+        old: &Compiled,
+        old_grade: u32,
+        old_levels: &[Level],
+        matched: &[Option<u32>],
+        keep: &[Option<u32>],
+        out: &mut Pending,
+    ) {
+        let c = self.policy;
+        let start = out.len();
+        let reason: Arc<str> = Arc::from("policy_reload");
+        let at_old = At {
+            policy: old,
+            system: self.handle,
+            system_id: self.id,
+            grade: old_grade,
+            ts: self.arena.watermark(),
+        };
+        let mut emit =
+            |sys: &mut Sys<'_>, rule_old: &Rule, rule_new: Option<&Rule>, from: Level| {
+                let change = Change {
+                    from,
+                    to: Level::None,
+                    value: None,
+                    threshold: None,
+                };
+                let mut t = Transition::of_rule(&at_old, rule_old, change, Response::default());
+                let now = sys.at();
+                t.grade = now.grade;
+                t.grade_id = c.grades[now.grade as usize].id.clone();
+                t.grade_name = c.tables.names.grades[now.grade as usize].clone();
+                if let Some(r) = rule_new {
+                    t.rule = Some(r.index);
+                    t.rule_name = c.tables.names.rules[r.index as usize].clone();
+                }
+                t.reason = Some(reason.clone());
+                out.push(Output::Transition(t));
+                // Incidents follow the rule's category under the new policy.
+                let cat_id = rule_old
+                    .category
+                    .map(|i| old.categories[i as usize].id.clone());
+                if let (Some(ip), Some(cat)) = (
+                    &c.incidents,
+                    cat_id.and_then(|id| c.category_ix.get(&*id).copied()),
+                ) {
+                    let rref = match rule_new {
+                        Some(r) => RuleRef::of(c, r),
+                        None => RuleRef {
+                            id: rule_old.id.clone(),
+                            index: rule_old.index,
+                            name: old.tables.names.rules[rule_old.index as usize].clone(),
+                        },
+                    };
+                    sys.incident_step(ip, &rref, cat, Level::None, out);
+                }
+            };
+        for (i1, (m, k)) in matched.iter().zip(keep).enumerate() {
+            if let (Some(i0), None) = (m, k) {
+                let from = old_levels[*i0 as usize];
+                if from != Level::None {
+                    emit(self, &old.rules[*i0 as usize], Some(&c.rules[i1]), from);
+                }
+            }
+        }
+        for r0 in &old.rules {
+            if !c.rules.iter().any(|r| r.id == r0.id) {
+                let from = old_levels[r0.index as usize];
+                if from != Level::None {
+                    emit(self, r0, None, from);
+                }
+            }
+        }
+        self.evaluate_level(out);
+        if out.len() > start {
+            self.mute(&mut out[start..]);
+        }
     }
 
     /// Where the system is now (for building transitions).

@@ -84,6 +84,9 @@ pub struct Transition {
     pub silenced: Option<Arc<str>>,
     /// The inhibition that muted it (its actions are `log` only), if any.
     pub inhibited_by: Option<Arc<str>>,
+    /// Why it happened when not by evaluation: `policy_reload` for a rule that a reload
+    /// reset or removed while it was above none.
+    pub reason: Option<Arc<str>>,
 }
 
 /// Where a transition happened: the system and its grade.
@@ -133,6 +136,7 @@ impl Transition {
                 .and_then(|i| c.tables.names.categories[i as usize].clone()),
             silenced: None,
             inhibited_by: None,
+            reason: None,
         }
     }
 
@@ -161,6 +165,7 @@ impl Transition {
             category_name: None,
             silenced: None,
             inhibited_by: None,
+            reason: None,
         }
     }
 
@@ -187,6 +192,9 @@ impl Serialize for Transition {
         m.serialize_entry("actions", &self.actions)?;
         m.serialize_entry("report_within_s", &self.report_within_s)?;
         m.serialize_entry("basis", &self.basis.as_deref())?;
+        if let Some(r) = &self.reason {
+            m.serialize_entry("reason", &**r)?;
+        }
         if let Some(s) = &self.silenced {
             m.serialize_entry("silenced", &**s)?;
         }

@@ -15,7 +15,7 @@
 //! observation.
 
 use crate::detector::psi;
-use crate::layout::{NONE, SystemArena};
+use crate::layout::{Agg, CacheRef, NONE, SystemArena};
 use crate::policy::model::{Aggregate, Detector, Direction};
 use crate::rule::{Pass, RuleEval};
 
@@ -57,23 +57,103 @@ pub(crate) fn value(
     if pass.observed != Some(s) {
         arena.current_ring(s as usize, ev.sig_stale);
     }
-    let sig = &ev.at.sig;
     if let Some(per) = ev.per {
         if pass.observed != Some(per) {
             arena.current_ring(per as usize, ev.per_stale);
         }
-        let pr = &ev.at.per;
-        if ev.clear_on_empty
-            && arena.field(sig.count, 0.0) == 0.0
-            && arena.field(pr.count, 0.0) == 0.0
-        {
+    }
+    let inputs = ArenaInputs {
+        arena,
+        sig: &ev.at.sig,
+        per: &ev.at.per,
+    };
+    compute(ev, &inputs, lowest)
+}
+
+/// The window sums a windowed aggregate reads: of its signal (count, sum, min, max) and of
+/// its `per` signal (count, sum). Read lazily, so a rule touches only the words it needs.
+pub(crate) trait Inputs {
+    fn count(&self) -> f64;
+    fn sum(&self) -> f64;
+    fn min(&self) -> f64;
+    fn max(&self) -> f64;
+    fn per_count(&self) -> f64;
+    fn per_sum(&self) -> f64;
+}
+
+/// The window caches in a system's arena.
+struct ArenaInputs<'a, 'b> {
+    arena: &'a SystemArena<'b>,
+    sig: &'a CacheRef,
+    per: &'a CacheRef,
+}
+
+impl Inputs for ArenaInputs<'_, '_> {
+    #[inline(always)]
+    fn count(&self) -> f64 {
+        self.arena.field(self.sig.count, 0.0)
+    }
+    #[inline(always)]
+    fn sum(&self) -> f64 {
+        self.arena.field(self.sig.sum, 0.0)
+    }
+    #[inline(always)]
+    fn min(&self) -> f64 {
+        self.arena.field(self.sig.min, f64::INFINITY)
+    }
+    #[inline(always)]
+    fn max(&self) -> f64 {
+        self.arena.field(self.sig.max, f64::NEG_INFINITY)
+    }
+    #[inline(always)]
+    fn per_count(&self) -> f64 {
+        self.arena.field(self.per.count, 0.0)
+    }
+    #[inline(always)]
+    fn per_sum(&self) -> f64 {
+        self.arena.field(self.per.sum, 0.0)
+    }
+}
+
+/// Window aggregates held whole (a rule's private window after a policy reload).
+pub(crate) struct AggInputs {
+    pub sig: Agg,
+    pub per: Agg,
+}
+
+impl Inputs for AggInputs {
+    fn count(&self) -> f64 {
+        self.sig.count
+    }
+    fn sum(&self) -> f64 {
+        self.sig.sum
+    }
+    fn min(&self) -> f64 {
+        self.sig.min
+    }
+    fn max(&self) -> f64 {
+        self.sig.max
+    }
+    fn per_count(&self) -> f64 {
+        self.per.count
+    }
+    fn per_sum(&self) -> f64 {
+        self.per.sum
+    }
+}
+
+/// A windowed aggregate's value from its window sums (see [`value`] for `lowest`).
+#[inline(always)]
+pub(crate) fn compute<I: Inputs>(ev: &RuleEval, w: &I, lowest: Option<f64>) -> Option<Eval> {
+    if ev.per.is_some() {
+        if ev.clear_on_empty && w.count() == 0.0 && w.per_count() == 0.0 {
             return Some(Eval::Empty);
         }
-        let n = arena.field(pr.sum, 0.0);
+        let n = w.per_sum();
         if n == 0.0 || n < ev.min {
             return Some(Eval::Undefined);
         }
-        let k = arena.field(sig.sum, 0.0);
+        let k = w.sum();
         return match ev.wilson_z {
             Some(z) => {
                 if let Some(t) = lowest {
@@ -87,7 +167,7 @@ pub(crate) fn value(
             None => Some(Eval::Value(k / n)),
         };
     }
-    let count = arena.field(sig.count, 0.0);
+    let count = w.count();
     if ev.clear_on_empty && count == 0.0 {
         return Some(Eval::Empty);
     }
@@ -100,10 +180,10 @@ pub(crate) fn value(
     }
     Some(Eval::Value(match ev.aggregate {
         Aggregate::Count => count,
-        Aggregate::Sum => arena.field(sig.sum, 0.0),
-        Aggregate::Mean => arena.field(sig.sum, 0.0) / count,
-        Aggregate::Max => arena.field(sig.max, f64::NEG_INFINITY),
-        Aggregate::Min => arena.field(sig.min, f64::INFINITY),
+        Aggregate::Sum => w.sum(),
+        Aggregate::Mean => w.sum() / count,
+        Aggregate::Max => w.max(),
+        Aggregate::Min => w.min(),
         _ => return Some(Eval::Undefined),
     }))
 }

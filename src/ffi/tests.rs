@@ -514,6 +514,7 @@ fn transitions_convert_with_engine_owned_strings() {
         category_name: None,
         silenced: None,
         inhibited_by: None,
+        reason: None,
     };
     let c = strings.transition(&t);
     assert_eq!((c.seq, c.ts_ms, c.system, c.rule), (3, 1000, 0, 0));
@@ -1209,6 +1210,7 @@ fn display_names_and_incident_events_convert() {
         category_name: i18n(Some("类一"), Some("Cat one")),
         silenced: None,
         inhibited_by: None,
+        reason: None,
     };
     let c = strings.transition(&t);
     assert_eq!(

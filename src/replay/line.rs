@@ -39,6 +39,26 @@ pub enum Event<'a> {
         /// The new time, ms.
         ts: i64,
     },
+    /// Several observations of one system at one time (`{"op": "observe", "ts": ..,
+    /// "system": "id", "values": {"interactions": 120, "hallucination_flagged": 7}}`),
+    /// applied together ([`crate::Engine::observe_many`]).
+    ObserveMany {
+        /// Event time, ms.
+        ts: i64,
+        /// System id.
+        system: Cow<'a, str>,
+        /// (signal id, value) in the line's order (a repeated signal is kept, and rejected
+        /// when applied).
+        values: Vec<(Cow<'a, str>, f64)>,
+    },
+    /// Replace the policy (`{"op": "reload", "ts": .., "policy": {..}}`, or `"policy_file":
+    /// "path"` relative to the log's folder).
+    Reload {
+        /// Informational time (a reload moves no clock).
+        ts: i64,
+        /// The policy document, or the file holding it.
+        policy: PolicySource,
+    },
     /// Acknowledge an incident (`{"op": "ack", "ts": .., "incident": "id", "by": ".."}`).
     Acknowledge {
         /// The caller's time, ms (moves no clock).
@@ -78,6 +98,15 @@ pub enum Event<'a> {
     },
 }
 
+/// Where a reload line's policy comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicySource {
+    /// The document, inline.
+    Inline(Box<serde_json::Value>),
+    /// A path, relative to the log's folder when not absolute.
+    File(String),
+}
+
 impl Event<'_> {
     /// The event's time, if it has one (a register line's is informational).
     pub fn ts(&self) -> Option<i64> {
@@ -88,7 +117,9 @@ impl Event<'_> {
             | Event::Acknowledge { ts, .. }
             | Event::FileReport { ts, .. }
             | Event::Silence { ts, .. }
-            | Event::Unsilence { ts, .. } => Some(*ts),
+            | Event::Unsilence { ts, .. }
+            | Event::ObserveMany { ts, .. }
+            | Event::Reload { ts, .. } => Some(*ts),
         }
     }
 
@@ -109,6 +140,15 @@ impl Event<'_> {
             },
             Event::Tick { ts } => Event::Tick { ts },
             Event::Silence { ts, silence } => Event::Silence { ts, silence },
+            Event::ObserveMany { ts, system, values } => Event::ObserveMany {
+                ts,
+                system: Cow::Owned(system.into_owned()),
+                values: values
+                    .into_iter()
+                    .map(|(s, v)| (Cow::Owned(s.into_owned()), v))
+                    .collect(),
+            },
+            Event::Reload { ts, policy } => Event::Reload { ts, policy },
             Event::Unsilence { ts, id } => Event::Unsilence {
                 ts,
                 id: Cow::Owned(id.into_owned()),
@@ -164,6 +204,8 @@ pub enum ErrorKind {
     UnknownIncident,
     /// A silence is invalid, or the silence to remove does not exist.
     InvalidSilence,
+    /// A reload line's policy is invalid or cannot be read, or the reload was refused.
+    ReloadRefused,
     /// The acknowledgement or report is not owed.
     NotDue,
     /// Any other error of the engine (a limit).
@@ -172,7 +214,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::MalformedJson,
         ErrorKind::InvalidLine,
         ErrorKind::UnknownOp,
@@ -186,6 +228,7 @@ impl ErrorKind {
         ErrorKind::Prohibited,
         ErrorKind::UnknownIncident,
         ErrorKind::InvalidSilence,
+        ErrorKind::ReloadRefused,
         ErrorKind::NotDue,
         ErrorKind::Other,
     ];
@@ -206,6 +249,7 @@ impl ErrorKind {
             ErrorKind::Prohibited => "prohibited",
             ErrorKind::UnknownIncident => "unknown_incident",
             ErrorKind::InvalidSilence => "invalid_silence",
+            ErrorKind::ReloadRefused => "reload_refused",
             ErrorKind::NotDue => "not_due",
             ErrorKind::Other => "other",
         }
@@ -256,6 +300,7 @@ impl LineError {
             Error::Prohibited { .. } => ErrorKind::Prohibited,
             Error::UnknownIncident(_) => ErrorKind::UnknownIncident,
             Error::Silence(_) => ErrorKind::InvalidSilence,
+            Error::Reload(_) | Error::Policy(_) => ErrorKind::ReloadRefused,
             Error::NotDue(_) => ErrorKind::NotDue,
             _ => ErrorKind::Other,
         };
@@ -333,11 +378,39 @@ struct RawLine<'a> {
     ends: Option<i64>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     reason: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_values")]
+    values: Option<Vec<(Str<'a>, f64)>>,
+    #[serde(default)]
+    policy: Option<serde_json::Value>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    policy_file: Option<Str<'a>>,
+}
+
+/// `values`: an object of signal → number, read in order with repeated keys kept.
+fn present_values<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<(Str<'a>, f64)>>, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+        type Value = Vec<(Str<'a>, f64)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object of signal ids to numbers")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(k) = m.next_key::<Str<'a>>()? {
+                let v: f64 = m.next_value()?;
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V(std::marker::PhantomData)).map(Some)
 }
 
 impl RawLine<'_> {
     /// The fields present, by name (`op` and `ts` aside).
-    fn present(&self) -> [(&'static str, bool); 14] {
+    fn present(&self) -> [(&'static str, bool); 17] {
         [
             ("system", self.system.is_some()),
             ("signal", self.signal.is_some()),
@@ -353,13 +426,17 @@ impl RawLine<'_> {
             ("starts", self.starts.is_some()),
             ("ends", self.ends.is_some()),
             ("reason", self.reason.is_some()),
+            ("values", self.values.is_some()),
+            ("policy", self.policy.is_some()),
+            ("policy_file", self.policy_file.is_some()),
         ]
     }
 }
 
 /// The fields each op takes (besides `op` and `ts`).
 const OPS: &[(&str, &[&str])] = &[
-    ("observe", &["system", "signal", "value"]),
+    ("observe", &["system", "signal", "value", "values"]),
+    ("reload", &["policy", "policy_file"]),
     ("tick", &[]),
     ("register", &["profile"]),
     ("ack", &["incident", "by"]),
@@ -462,12 +539,41 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Event<'_>>, LineError> {
     let need = |field: &str| LineError::invalid(format!("missing field `{field}` ({op} line)"));
     let ts = || raw.ts.ok_or_else(|| need("ts"));
     match op {
+        "observe" if raw.values.is_some() => {
+            if raw.signal.is_some() || raw.value.is_some() {
+                return Err(LineError::invalid(
+                    "an observe line takes either `signal` (and `value`) or `values`, not both",
+                ));
+            }
+            Ok(Some(Event::ObserveMany {
+                ts: ts()?,
+                system: raw.system.ok_or_else(|| need("system"))?.0,
+                values: raw
+                    .values
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.0, v))
+                    .collect(),
+            }))
+        }
         "observe" => Ok(Some(Event::Observe {
             ts: ts()?,
             system: raw.system.ok_or_else(|| need("system"))?.0,
             signal: raw.signal.ok_or_else(|| need("signal"))?.0,
             value: raw.value.unwrap_or(1.0),
         })),
+        "reload" => {
+            let policy = match (raw.policy, raw.policy_file) {
+                (Some(v), None) => PolicySource::Inline(Box::new(v)),
+                (None, Some(f)) => PolicySource::File(f.0.into_owned()),
+                _ => {
+                    return Err(LineError::invalid(
+                        "a reload line takes exactly one of `policy` (the document) or `policy_file` (a path)",
+                    ));
+                }
+            };
+            Ok(Some(Event::Reload { ts: ts()?, policy }))
+        }
         "tick" => Ok(Some(Event::Tick { ts: ts()? })),
         "register" => {
             let v = raw.profile.ok_or_else(|| need("profile"))?;

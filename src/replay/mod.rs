@@ -53,7 +53,7 @@
 
 mod line;
 
-pub use line::{ErrorKind, Event, LineError, MAX_LINE_BYTES, parse_line};
+pub use line::{ErrorKind, Event, LineError, MAX_LINE_BYTES, PolicySource, parse_line};
 
 use crate::classify::Classification;
 use crate::engine::{Engine, IncidentSink, Sink};
@@ -83,6 +83,8 @@ pub enum Applied {
     Observed(Level),
     /// A tick was applied.
     Ticked,
+    /// The policy was reloaded.
+    Reloaded(Box<crate::reload::ReloadReport>),
     /// A silence was set.
     Silenced,
     /// A silence was removed.
@@ -189,6 +191,8 @@ pub struct ReplayStats {
     pub incident_actions: u64,
     /// Silence and unsilence lines applied.
     pub silence_actions: u64,
+    /// Reload lines applied.
+    pub reloads: u64,
     /// Transitions muted, by cause: silenced only, inhibited only, both.
     pub muted: [u64; 3],
     /// The incident stream.
@@ -218,6 +222,17 @@ impl ReplayStats {
 }
 
 type IdMap<V> = FastMap<Box<str>, V>;
+
+/// The engine's signal ids by name.
+fn signal_ids(engine: &Engine) -> IdMap<SignalId> {
+    let mut signals = IdMap::default();
+    for s in engine.policy().signals() {
+        if let Some(id) = engine.signal(&s.id) {
+            signals.insert(Box::from(&*s.id), id);
+        }
+    }
+    signals
+}
 
 /// Receives what [`Replayer::run`] finds, line by line. Every method has a default that
 /// ignores its input.
@@ -260,6 +275,8 @@ pub trait ReplayHandler {
 /// costs two hash lookups on short strings and no lock but the engine's own.
 pub struct Replayer {
     engine: Engine,
+    /// The folder `policy_file` paths of reload lines are relative to.
+    base: Option<std::path::PathBuf>,
     systems: IdMap<SystemHandle>,
     signals: IdMap<SignalId>,
     /// The last system looked up (logs often have runs of lines of one system).
@@ -302,12 +319,10 @@ impl Replayer {
             h.store(true, Ordering::Release);
         });
         engine.set_incident_sink(Some(isink));
-        let mut signals = IdMap::default();
-        for s in engine.policy().signals() {
-            signals.insert(Box::from(&*s.id), SignalId(s.index));
-        }
+        let signals = signal_ids(&engine);
         Replayer {
             engine,
+            base: None,
             systems: IdMap::default(),
             signals,
             last_id: String::new(),
@@ -316,6 +331,12 @@ impl Replayer {
             has_pending,
             stats: ReplayStats::default(),
         }
+    }
+
+    /// Sets the folder that `policy_file` paths of reload lines are relative to (usually the
+    /// log's folder; the current directory when unset).
+    pub fn set_base_dir(&mut self, dir: impl Into<std::path::PathBuf>) {
+        self.base = Some(dir.into());
     }
 
     /// The engine.
@@ -391,6 +412,32 @@ impl Replayer {
                 self.engine.tick(*ts);
                 Ok(Applied::Ticked)
             }
+            Event::ObserveMany { ts, system, values } => {
+                let h = self.handle(system)?;
+                let mut v: Vec<(SignalId, f64)> = Vec::with_capacity(values.len());
+                for (name, x) in values {
+                    let Some(&s) = self.signals.get(&**name) else {
+                        return Err(LineError::new(
+                            ErrorKind::UnknownSignal,
+                            format!("unknown signal {name:?}: the policy does not define it"),
+                        ));
+                    };
+                    v.push((s, *x));
+                }
+                self.engine
+                    .observe_many(h, &v, *ts)
+                    .map(Applied::Observed)
+                    .map_err(|e| LineError::from_engine(&e))
+            }
+            Event::Reload { policy, .. } => {
+                let policy = self.load_policy(policy)?;
+                let report = self
+                    .engine
+                    .reload(policy)
+                    .map_err(|e| LineError::from_engine(&e))?;
+                self.signals = signal_ids(&self.engine);
+                Ok(Applied::Reloaded(Box::new(report)))
+            }
             Event::Silence { silence, .. } => self
                 .engine
                 .silence((**silence).clone())
@@ -430,6 +477,26 @@ impl Replayer {
         }
     }
 
+    /// The policy of a reload line.
+    fn load_policy(&self, source: &PolicySource) -> Result<Policy, LineError> {
+        let refused = |m: String| LineError::new(ErrorKind::ReloadRefused, m);
+        match source {
+            PolicySource::Inline(v) => Policy::from_value((**v).clone())
+                .map_err(|e| refused(format!("the reload's policy is invalid: {e}"))),
+            PolicySource::File(f) => {
+                let path = match &self.base {
+                    Some(b) if std::path::Path::new(f).is_relative() => b.join(f),
+                    _ => std::path::PathBuf::from(f),
+                };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+                Policy::from_json(&text).map_err(|e| {
+                    refused(format!("the policy in {} is invalid: {e}", path.display()))
+                })
+            }
+        }
+    }
+
     fn count(&mut self, event: &Event<'_>) {
         let s = &mut self.stats;
         s.accepted += 1;
@@ -446,6 +513,12 @@ impl Replayer {
             }
             Event::Acknowledge { .. } | Event::FileReport { .. } => s.incident_actions += 1,
             Event::Silence { .. } | Event::Unsilence { .. } => s.silence_actions += 1,
+            Event::ObserveMany { ts, values, .. } => {
+                s.observed += values.len() as u64;
+                s.first_ts = Some(s.first_ts.map_or(*ts, |f| f.min(*ts)));
+                s.last_ts = Some(s.last_ts.map_or(*ts, |l| l.max(*ts)));
+            }
+            Event::Reload { .. } => s.reloads += 1,
         }
     }
 
