@@ -884,6 +884,32 @@ fn the_default_policy_tests_pass() {
     }
 }
 
+/// The example of the README's "Policy tests" section passes.
+#[test]
+fn the_readme_policy_test_example_passes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("\n### Policy tests").expect("the section")..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    // Its paths are relative to seeds/tests/.
+    let seeds = root().join("seeds");
+    let text = example
+        .replace("../policy/", &format!("{}/policy/", seeds.display()))
+        .replace("../profiles/", &format!("{}/profiles/", seeds.display()));
+    let d = tmp_dir();
+    let f = write(&d, "readme-example.json", &text);
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let t = out(&o);
+    assert!(t.trim_end().ends_with("1 passed, 0 failed"), "{t}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["tests"][0]["expect_incidents"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+}
+
 fn wrong_tests() -> Value {
     json!({"tests": [
         {"name": "right", "profiles": [profile_path("autonomous-bus").to_str().unwrap()],

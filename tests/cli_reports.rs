@@ -356,3 +356,29 @@ fn reports_need_a_policy_with_incidents() {
     );
     assert!(!out.exists(), "nothing written");
 }
+
+/// The README's excerpt of a demo report is a true excerpt: every line of it is in the
+/// committed report, in the same order.
+#[test]
+fn the_readme_shows_an_excerpt_of_a_demo_report() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("\n## Incidents and reporting")
+        .expect("the section")..];
+    let start = section.find("```text\n").expect("the excerpt") + "```text\n".len();
+    let excerpt = &section[start..start + section[start..].find("```").unwrap()];
+    let report = std::fs::read_to_string(
+        root().join("seeds/demo/reports/autonomous-bus_physical_safety_1.initial.md"),
+    )
+    .unwrap();
+    let mut from = 0;
+    let mut shown = 0;
+    for line in excerpt.lines().filter(|l| !l.is_empty() && *l != "…") {
+        let at = report[from..]
+            .find(&format!("{line}\n"))
+            .unwrap_or_else(|| panic!("README excerpt line not in the report (in order): {line}"));
+        from += at + line.len();
+        shown += 1;
+    }
+    assert!(shown >= 20, "{shown} lines");
+}

@@ -981,3 +981,48 @@ impl Tracker {
         Ok(counts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(kind: ReportKind, n: u32) -> ReportDue {
+        ReportDue {
+            kind,
+            n,
+            since: 0,
+            by: 3_600_000,
+            filed: None,
+            overdue_at: None,
+            cancelled_at: None,
+        }
+    }
+
+    #[test]
+    fn reports_are_named_by_kind_and_count_and_say_how_they_stand() {
+        assert_eq!(due(ReportKind::Initial, 1).file_kind(), "initial");
+        assert_eq!(due(ReportKind::Update, 1).file_kind(), "update");
+        assert_eq!(due(ReportKind::Update, 2).file_kind(), "update-2");
+        let mut r = due(ReportKind::Final, 1);
+        assert_eq!(r.status(), "pending");
+        r.overdue_at = Some(3_600_000);
+        assert_eq!(r.status(), "overdue");
+        r.filed = Some((3_700_000, true, Arc::from("x")));
+        assert_eq!(r.status(), "filed_late");
+        r.filed = Some((3_500_000, false, Arc::from("x")));
+        assert_eq!(r.status(), "filed");
+        let mut c = due(ReportKind::Final, 1);
+        c.cancelled_at = Some(1);
+        assert_eq!(c.status(), "cancelled");
+        assert_eq!(
+            report_to("cii").map(|x| x.0),
+            Some("保护工作部门、公安机关")
+        );
+        assert_eq!(report_to("robotics_lab"), None);
+        assert_eq!(utc_and_beijing(0), "1970-01-01 00:00 UTC (北京时间 08:00)");
+        assert_eq!(
+            utc_and_beijing(16 * 3_600_000),
+            "1970-01-01 16:00 UTC (北京时间 1970-01-02 00:00)"
+        );
+    }
+}
