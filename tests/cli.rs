@@ -444,11 +444,11 @@ fn replay_prints_transitions_as_json_lines_and_a_summary() {
     assert!(e.contains("0 rejected"), "{e}");
     assert!(e.contains("orange 1"), "{e}");
     assert!(
-        e.contains("incidents    1 (serious 1), 1 reportable; 1 incident events"),
+        e.contains("incidents    1 (serious 1), 1 reportable; 1 incident event\n"),
         "{e}"
     );
     assert!(
-        e.contains("reporting    0 reports filed on time, 0 late; 0 deadlines missed"),
+        e.contains("reporting    0 reports filed on time, 0 late; 0 deadlines missed\n"),
         "{e}"
     );
     assert!(e.contains("events/s"), "{e}");
@@ -585,7 +585,7 @@ fn replay_prints_incident_events_in_emission_order_and_counts_them() {
         "{e}"
     );
     assert!(
-        e.contains("reporting    1 report filed on time, 1 late; 1 deadlines missed (update 1)"),
+        e.contains("reporting    1 report filed on time, 1 late; 1 deadline missed (update 1)"),
         "{e}"
     );
     assert!(e.contains("3 ack/report"), "{e}");

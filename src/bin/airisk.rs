@@ -1028,7 +1028,7 @@ fn print_summary(
             .collect();
         let _ = writeln!(
             e,
-            "incidents    {}{}, {} reportable; {} incident events",
+            "incidents    {}{}, {} reportable; {}",
             c.incidents.len(),
             if by.is_empty() {
                 String::new()
@@ -1036,7 +1036,7 @@ fn print_summary(
                 format!(" ({})", by.join(", "))
             },
             c.reportable(),
-            c.events
+            plural(c.events, "incident event", "incident events")
         );
         let missed: Vec<String> = ["ack", "initial", "update", "final"]
             .iter()
@@ -1046,10 +1046,10 @@ fn print_summary(
             .collect();
         let _ = writeln!(
             e,
-            "reporting    {} filed on time, {} late; {} deadlines missed{}",
+            "reporting    {} filed on time, {} late; {} missed{}",
             plural(c.filed_on_time, "report", "reports"),
             c.filed_late,
-            c.overdue,
+            plural(c.overdue, "deadline", "deadlines"),
             if missed.is_empty() {
                 String::new()
             } else {

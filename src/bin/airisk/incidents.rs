@@ -490,16 +490,12 @@ fn level_zh(l: Level) -> &'static str {
     }
 }
 
-fn aggregate_name(a: Aggregate) -> &'static str {
-    match a {
-        Aggregate::Count => "count",
-        Aggregate::Sum => "sum",
-        Aggregate::Mean => "mean",
-        Aggregate::Max => "max",
-        Aggregate::Min => "min",
-        Aggregate::Rate => "rate",
-        Aggregate::SilenceMs => "silence_ms",
-    }
+/// The aggregate's JSON name (`rate`, `silence_ms`, ...), as the policy writes it.
+fn aggregate_name(a: Aggregate) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// `2026-03-07 08:05 UTC (北京时间 16:05)`; the Beijing date too when it differs.
