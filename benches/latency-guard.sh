@@ -58,7 +58,10 @@ run() { # op n
 }
 
 # Operation and N (the second run does 2N).
-ops="observe:20000 ffi_observe:20000 classify:5000 tick:5"
+ops="observe:20000 ffi_observe:20000 classify:5000 tick:5 observe_no_incidents:20000 observe_silenced:20000 observe_mean:20000 observe_ewma:20000 observe_cusum:20000 observe_psi:20000"
+# Ratios measured in the same run that must hold whatever the baseline: "A B max" means
+# A / B ≤ max (issue-level goals: incidents and silences cost next to nothing when idle).
+ratios="observe:observe_no_incidents:1.05 observe_silenced:observe:1.10 observe_ewma:observe_mean:1.00 observe_cusum:observe_mean:1.00"
 declare -A now
 for spec in $ops; do
   op=${spec%%:*}
@@ -130,8 +133,17 @@ for spec in $ops; do
   esac
   [ "$word" != FAIL ] || fail=1
 done
+echo
+printf '%-40s %8s %8s  %s\n' "ratio (same run)" now max verdict
+for spec in $ratios; do
+  IFS=: read -r a b max <<<"$spec"
+  r=$(awk -v x="${now[$a]}" -v y="${now[$b]}" 'BEGIN { printf "%.3f", x / y }')
+  ok=$(awk -v r="$r" -v m="$max" 'BEGIN { print (r <= m) ? "ok" : "FAIL" }')
+  printf '%-40s %8s %8s  %s\n' "$a / $b" "$r" "$max" "$ok"
+  [ "$ok" = ok ] || fail=1
+done
 if [ "$fail" = 1 ]; then
-  echo "latency guard: FAILED: an operation costs more than ${tolerance}% over the baseline."
+  echo "latency guard: FAILED: an operation costs more than ${tolerance}% over the baseline, or a ratio is over its maximum."
   echo "If the growth is intended, rerun with --update and commit $baseline."
   exit 1
 fi

@@ -748,6 +748,7 @@ struct Values<'a> {
 }
 
 /// Whether a floor's (or a prohibited use's) condition holds: every present key does.
+#[inline(always)]
 fn holds(when: &FloorWhen, v: &Values<'_>) -> bool {
     let wh = &when.ix;
     any_in(&wh.sectors, &[v.sector])

@@ -10,11 +10,13 @@ use crate::journal::{Durability, Journal, OpenReport};
 use crate::layout::{NONE, SystemArena};
 use crate::level::Level;
 use crate::policy::{Compiled, Policy};
+use crate::silence::{Silence, Silences};
 use crate::system::{IncidentSlot, Output, Pending, Rejected, Sys, SystemInfo};
 use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -119,6 +121,7 @@ pub(crate) struct ShardCounters {
 /// The systems whose handle ≡ this shard's index (mod [`SHARDS`]), under one policy.
 pub(crate) struct Shard {
     pub policy: Policy,
+    silences: Arc<RwLock<Silences>>,
     /// Every system's state block, `layout.words` words per row.
     slab: Vec<Line>,
     /// By slot (`handle >> SHARD_BITS`): the system, or `None` once deregistered.
@@ -128,9 +131,10 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    fn new(policy: Policy) -> Shard {
+    fn new(policy: Policy, silences: Arc<RwLock<Silences>>) -> Shard {
         Shard {
             policy,
+            silences,
             slab: Vec::new(),
             systems: Vec::new(),
             free_rows: Vec::new(),
@@ -158,6 +162,7 @@ impl Shard {
             id: &slot.info.id,
             arena: SystemArena::new(&c.tables.layout, row_words(&mut self.slab, slot.row, lines)),
             incidents: &mut slot.incidents,
+            silences: &self.silences,
         })
     }
 
@@ -275,6 +280,7 @@ struct JournalSlot {
 /// restore only under the same policy (same fingerprint).
 pub struct Engine {
     policy: RwLock<Policy>,
+    pub(crate) silences: Arc<RwLock<Silences>>,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) count: AtomicU32,
     pub(crate) shards: Box<[Padded<Mutex<Shard>>]>,
@@ -320,10 +326,12 @@ impl Engine {
 
     /// An engine for `policy`.
     pub fn with_options(policy: Policy, options: EngineOptions) -> Engine {
+        let silences: Arc<RwLock<Silences>> = Arc::default();
         Engine {
             shards: (0..SHARDS)
-                .map(|_| Padded(Mutex::new(Shard::new(policy.clone()))))
+                .map(|_| Padded(Mutex::new(Shard::new(policy.clone(), silences.clone()))))
                 .collect(),
+            silences,
             policy: RwLock::new(policy),
             registry: RwLock::new(Registry {
                 ids: HashMap::new(),
@@ -619,6 +627,81 @@ impl Engine {
         Ok(level)
     }
 
+    /// Records several observations of one system at one time (a period's signals that
+    /// arrive together), then evaluates each rule that reads any of them once, in
+    /// declaration order: a rate never dips between two lines of one period. The order of
+    /// the values never changes the result. Each value is checked against the watermark
+    /// before the call; any invalid, repeated or stale entry rejects the whole batch and
+    /// applies nothing. An empty batch is a no-op. Returns the system's level afterwards.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::from_json(r#"{"id": "bot", "sector": "healthcare_clinical",
+    ///     "data": "sensitive_personal", "autonomy": "human_on_the_loop", "users": 1000}"#)?)?;
+    /// let (n, k) = (engine.signal("interactions").unwrap(), engine.signal("hallucination_flagged").unwrap());
+    /// engine.observe_many(bot, &[(n, 120.0), (k, 7.0)], 1_764_374_400_000)?;
+    /// assert_eq!(engine.stats().observed, 2);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::observe`] ([`Error::Stale`] only when staleness is the only problem;
+    /// [`Error::Value`] also for a signal given twice).
+    pub fn observe_many(
+        &self,
+        h: SystemHandle,
+        values: &[(SignalId, f64)],
+        ts_ms: i64,
+    ) -> Result<Level> {
+        let mut pending = Pending::new();
+        let level;
+        let journal_at;
+        {
+            let mut guard = self.shard(h).lock();
+            let shard = &mut *guard;
+            let Some(mut sys) = shard.sys(h) else {
+                drop(guard);
+                self.rejected_unknown
+                    .fetch_add(values.len().max(1) as u64, Ordering::Relaxed);
+                return Err(Error::UnknownSystem(h.0));
+            };
+            let n = sys.policy.signals.len();
+            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
+            for &(s, v) in values {
+                if s.0 as usize >= n {
+                    drop(guard);
+                    self.rejected_unknown
+                        .fetch_add(values.len() as u64, Ordering::Relaxed);
+                    return Err(Error::UnknownSignal(s.0.to_string()));
+                }
+                idx.push((s.0 as usize, v));
+            }
+            match sys.observe_many(&idx, ts_ms, &mut pending) {
+                Ok(()) => {}
+                Err(Rejected::Stale(e)) => {
+                    shard.counters.rejected_stale += values.len() as u64;
+                    return Err(e);
+                }
+                Err(Rejected::Invalid(e)) => {
+                    shard.counters.rejected_invalid += values.len() as u64;
+                    return Err(e);
+                }
+            }
+            level = sys.arena.level();
+            shard.counters.observed += values.len() as u64;
+            journal_at = if pending.is_empty() {
+                None
+            } else {
+                self.sequence(&mut pending)
+            };
+        }
+        if !pending.is_empty() || journal_at.is_some() {
+            self.deliver(pending, journal_at);
+        }
+        Ok(level)
+    }
+
     /// Raises every registered system's watermark to `now_ms` (never lowers it), then
     /// evaluates every rule of every system at its own watermark, systems in registration
     /// order.
@@ -844,6 +927,61 @@ impl Engine {
     /// Transitions waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.lock().items.len()
+    }
+
+    /// Sets a silence (replacing one with the same id): from `starts` (inclusive) to `ends`
+    /// (exclusive), matching transitions are emitted muted (see [`Silence`]). Journaled.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Silence};
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.silence(Silence { id: "upgrade".into(), system: Some("triage-bot".into()),
+    ///     category: None, rule: Some("heartbeat-silence".into()), starts: 0, ends: 3_600_000,
+    ///     reason: Some("model upgrade".into()), by: Some("ops".into()) })?;
+    /// assert_eq!(engine.silences().len(), 1);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Silence`]: a bad id, `ends ≤ starts`, or a rule or category matcher the
+    /// policy does not define.
+    pub fn silence(&self, s: Silence) -> Result<()> {
+        s.check(&self.policy())?;
+        let record = self.has_journal.load(Ordering::Acquire).then(|| {
+            let mut m = match serde_json::to_value(&s) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            m.insert("kind".into(), "silence".into());
+            m
+        });
+        self.silences.write().set(s);
+        if let Some(r) = record {
+            self.journal_record(r);
+        }
+        Ok(())
+    }
+
+    /// Removes the silence `id` (journaled).
+    ///
+    /// # Errors
+    /// [`Error::Silence`] if no silence has this id.
+    pub fn unsilence(&self, id: &str) -> Result<()> {
+        if self.silences.write().remove(id).is_none() {
+            return Err(Error::Silence(format!("no silence has the id {id:?}")));
+        }
+        if self.has_journal.load(Ordering::Acquire) {
+            let mut m = Map::new();
+            m.insert("kind".into(), "unsilence".into());
+            m.insert("id".into(), id.into());
+            self.journal_record(m);
+        }
+        Ok(())
+    }
+
+    /// The silences set, in id order.
+    pub fn silences(&self) -> Vec<Silence> {
+        self.silences.read().list().cloned().collect()
     }
 
     /// Sets (or with `None`, removes) the incident-event sink. With a sink, incident events

@@ -88,6 +88,10 @@ pub enum Error {
     /// What was acknowledged or filed is not owed now.
     #[error("not due: {0}")]
     NotDue(String),
+    /// A silence is invalid (its window, or a matcher naming something the policy lacks),
+    /// or no silence has the id given to remove.
+    #[error("silence: {0}")]
+    Silence(String),
     /// A snapshot or journal could not be read or does not fit this engine.
     #[error("state: {0}")]
     State(String),

@@ -59,7 +59,10 @@ impl Fields {
             Aggregate::Max => Fields::MAX | Fields::COUNT,
             Aggregate::Min => Fields::MIN | Fields::COUNT,
             Aggregate::Rate => Fields::SUM | clear,
-            Aggregate::SilenceMs => 0,
+            Aggregate::SilenceMs | Aggregate::Psi => 0,
+            // A closed bucket's input: a counter's sum, a gauge's mean (skipped when empty),
+            // or with `per` the bucket's rate (its `per` ring keeps the sum).
+            Aggregate::Ewma | Aggregate::Cusum => Fields::SUM | Fields::COUNT,
         }
     }
 }
@@ -261,6 +264,25 @@ pub(crate) struct RuleLayout {
     pub per: CacheRef,
     /// Where its "active" bit is.
     pub active: Bit,
+    /// `ewma`/`cusum`: offset of its state (the statistic, then the inputs consumed).
+    pub det: u32,
+    /// `psi`: its histogram ring.
+    pub hist: Option<HistLayout>,
+}
+
+/// A `psi` rule's ring of per-bucket histograms and its window's histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HistLayout {
+    /// Offset of the ring's head (newest bucket index).
+    pub head: u32,
+    /// Offset of bucket 0's counts.
+    pub buckets: u32,
+    /// Offset of the window's counts.
+    pub cache: u32,
+    /// Buckets (the rule's window).
+    pub len: u32,
+    /// Bins per bucket.
+    pub bins: u32,
 }
 
 /// Words of one rule's timers.
@@ -362,6 +384,8 @@ impl Layout {
                 sig: CacheRef::NONE,
                 per: CacheRef::NONE,
                 active: Bit::default(),
+                det: 0,
+                hist: None,
             });
         }
 
@@ -421,9 +445,27 @@ impl Layout {
         }
         let first_watermark = at;
         at += 1;
-        for rl in &mut rule_layouts {
+        for (rl, r) in rule_layouts.iter_mut().zip(rules) {
             rl.timers = at.min(MAX_WORDS) as u32;
             at += TIMER_WORDS as u64;
+            if r.aggregate.consumes_buckets() {
+                rl.det = at.min(MAX_WORDS) as u32;
+                at += 2;
+            }
+            if let Some(crate::policy::model::Detector::Psi { reference, .. }) = &r.detector {
+                let (len, bins) = (r.window_buckets.max(1), reference.len() as u32);
+                let head = at.min(MAX_WORDS) as u32;
+                let buckets = head + 1;
+                let cache = buckets + len * bins;
+                at += 1 + (len as u64 + 1) * bins as u64;
+                rl.hist = Some(HistLayout {
+                    head,
+                    buckets,
+                    cache,
+                    len,
+                    bins,
+                });
+            }
             let cref = |c: Option<u32>| match c {
                 Some(c) => {
                     let c = caches[c as usize];
@@ -476,6 +518,9 @@ impl Layout {
         for r in &self.rules {
             let t = r.timers as usize;
             a[t..t + TIMER_WORDS as usize].fill(NONE as u64);
+            if let Some(h) = r.hist {
+                a[h.head as usize] = NONE as u64;
+            }
         }
         for c in &self.caches {
             let f = self.rings[c.ring as usize].fields;
@@ -661,6 +706,82 @@ impl<'a> SystemArena<'a> {
                 self.words[o] = ts as u64;
             }
         }
+    }
+
+    /// An `ewma`/`cusum` rule's state at `det`: (statistic, inputs consumed).
+    #[inline]
+    pub fn detector(&self, det: u32) -> (f64, u64) {
+        let d = det as usize;
+        (f64::from_bits(self.words[d]), self.words[d + 1])
+    }
+
+    #[inline]
+    pub fn set_detector(&mut self, det: u32, stat: f64, consumed: u64) {
+        let d = det as usize;
+        self.words[d] = stat.to_bits();
+        self.words[d + 1] = consumed;
+    }
+
+    /// Bucket `b`'s aggregate in ring `s`, if the ring holds that bucket as current data
+    /// (its head is `b`: an observation reached it); otherwise the bucket is empty.
+    pub fn bucket_if_head(&self, s: usize, b: i64) -> Agg {
+        let ring = &self.layout.rings[s];
+        if !ring.stores() || self.ring_head(s) != b {
+            return Agg::EMPTY;
+        }
+        let stride = ring.fields.stride();
+        let o = ring.buckets as usize + b.rem_euclid(ring.len as i64) as usize * stride;
+        load_agg(&self.words[o..o + stride], ring.fields)
+    }
+
+    /// Brings a histogram ring up to the watermark's bucket: clears the buckets that left
+    /// it and recomputes the window's counts.
+    pub fn current_hist(&mut self, h: &HistLayout) {
+        let to = self.wb();
+        let head = self.i64_at(h.head as usize);
+        if head == to {
+            return;
+        }
+        let (len, bins) = (h.len as i64, h.bins as usize);
+        let base = h.buckets as usize;
+        if head == NONE || to.saturating_sub(head) >= len {
+            self.words[base..base + len as usize * bins].fill(0f64.to_bits());
+        } else if to > head {
+            let mut slot = head.rem_euclid(len);
+            for _ in 0..to - head {
+                slot = if slot + 1 == len { 0 } else { slot + 1 };
+                let o = base + slot as usize * bins;
+                self.words[o..o + bins].fill(0f64.to_bits());
+            }
+        }
+        self.words[h.head as usize] = to as u64;
+        let c = h.cache as usize;
+        for i in 0..bins {
+            let mut n = 0.0;
+            for k in 0..len as usize {
+                n += f64::from_bits(self.words[base + k * bins + i]);
+            }
+            self.words[c + i] = n.to_bits();
+        }
+    }
+
+    /// Counts one observation in bin `bin` of bucket `b` (the ring is current and `b` is
+    /// inside the signal's ring), and in the window's counts when `b` is in the window.
+    pub fn add_hist(&mut self, h: &HistLayout, b: i64, bin: usize) {
+        let head = self.wb();
+        if b <= head.saturating_sub(h.len as i64) {
+            return;
+        }
+        let o = h.buckets as usize + b.rem_euclid(h.len as i64) as usize * h.bins as usize + bin;
+        self.words[o] = (f64::from_bits(self.words[o]) + 1.0).to_bits();
+        let c = h.cache as usize + bin;
+        self.words[c] = (f64::from_bits(self.words[c]) + 1.0).to_bits();
+    }
+
+    /// The window's counts of a (current) histogram ring.
+    pub fn hist_counts(&self, h: &HistLayout) -> &[u64] {
+        let c = h.cache as usize;
+        &self.words[c..c + h.bins as usize]
     }
 
     /// A field of a cache entry ([`CacheRef`]); `default` when the ring does not keep it.

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod classify;
+mod detector;
 mod engine;
 mod error;
 pub mod ffi;
@@ -44,6 +45,7 @@ pub mod policy;
 pub mod replay;
 mod response;
 mod rule;
+mod silence;
 mod snapshot;
 mod system;
 mod transition;
@@ -65,6 +67,7 @@ pub use journal::Durability;
 pub use level::{Action, Actions, Level};
 pub use policy::{DEFAULT_POLICY_JSON, Policy};
 pub use response::{Override, Response, Responses};
+pub use silence::{Inhibit, Silence};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use transition::{Scope, Transition};
 

@@ -15,7 +15,7 @@
 
 use crate::layout::{Bit, NONE, RingLayout, RuleLayout, RuleState, SystemArena};
 use crate::level::Level;
-use crate::policy::model::{Aggregate, Direction, OnEmpty, Rule};
+use crate::policy::model::{Aggregate, Detector, Direction, OnEmpty, Rule};
 use crate::window::{self, Eval, met};
 
 /// A change of level decided by an evaluation.
@@ -35,6 +35,8 @@ pub(crate) struct Change {
 pub(crate) struct RuleEval {
     pub index: u32,
     pub aggregate: Aggregate,
+    /// `silence_ms`, `ewma`, `cusum` or `psi`: not a plain window aggregate.
+    pub special: bool,
     pub direction: Direction,
     pub clear_on_empty: bool,
     /// `min_samples` as a float.
@@ -50,6 +52,10 @@ pub(crate) struct RuleEval {
     /// The "stale" bits of its signal's ring and of its `per` signal's ring.
     pub sig_stale: Bit,
     pub per_stale: Bit,
+    /// Detector parameters (`ewma`, `cusum`, `psi`).
+    pub detector: Option<Detector>,
+    /// Whether its signal is a counter (for a detector's bucket inputs).
+    pub counter: bool,
     /// Per grade rank: the lowest used threshold (thresholds are monotone from blue to red,
     /// so it is the first non-null one). A quiet rule whose value does not meet it stays
     /// quiet; `None` when the grade uses no level of this rule.
@@ -57,7 +63,7 @@ pub(crate) struct RuleEval {
 }
 
 impl RuleEval {
-    pub fn new(rule: &Rule, at: RuleLayout, rings: &[RingLayout]) -> RuleEval {
+    pub fn new(rule: &Rule, at: RuleLayout, rings: &[RingLayout], counter: bool) -> RuleEval {
         let mut lowest = [None; 8];
         for (g, row) in rule.thresholds.iter().enumerate().take(8) {
             lowest[g] = row.iter().flatten().next().copied();
@@ -65,6 +71,10 @@ impl RuleEval {
         RuleEval {
             index: rule.index,
             aggregate: rule.aggregate,
+            special: matches!(
+                rule.aggregate,
+                Aggregate::SilenceMs | Aggregate::Ewma | Aggregate::Cusum | Aggregate::Psi
+            ),
             direction: rule.direction,
             clear_on_empty: rule.on_empty == OnEmpty::Clear,
             min: rule.min_samples as f64,
@@ -75,6 +85,8 @@ impl RuleEval {
             at,
             sig_stale: rings[rule.signal as usize].stale,
             per_stale: rule.per.map_or(Bit::default(), |p| rings[p as usize].stale),
+            detector: rule.detector.clone(),
+            counter,
             lowest,
         }
     }

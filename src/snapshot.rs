@@ -28,6 +28,7 @@ use crate::level::{Actions, Level};
 use crate::policy::{Compiled, Policy};
 use crate::response::Response;
 use crate::rule::Change;
+use crate::silence::Silence;
 use crate::system::{IncidentSlot, SystemInfo};
 use crate::transition::{At, Scope, Transition};
 use serde::{Deserialize, Serialize};
@@ -311,12 +312,16 @@ impl Engine {
             w.f64o(t.threshold);
             w.u32(t.actions.0);
             w.i64(t.report_within_s.unwrap_or(-1));
+            w.str(t.silenced.as_deref().unwrap_or(""));
+            w.str(t.inhibited_by.as_deref().unwrap_or(""));
         }
         let iq = self.incident_queue.lock();
         w.u64(self.incident_seq.load(Ordering::Acquire));
         w.u64(self.incidents_dropped.load(Ordering::Relaxed));
         let events: Vec<EventRec> = iq.items.iter().map(EventRec::from).collect();
         w.str(&serde_json::to_string(&events).unwrap_or_default());
+        let silences: Vec<Silence> = self.silences.read().list().cloned().collect();
+        w.str(&serde_json::to_string(&silences).unwrap_or_default());
         w.checksum()
     }
 
@@ -387,6 +392,8 @@ impl Engine {
             let threshold = r.f64o()?;
             let actions = Actions(r.u32()?);
             let rep = r.i64()?;
+            let silenced = r.str()?;
+            let inhibited_by = r.str()?;
             let system_id = reg.names.get(system as usize).ok_or_else(short)?;
             if grade as usize >= c.grades.len() {
                 return Err(short());
@@ -415,6 +422,8 @@ impl Engine {
                 Transition::of_rule(&at, rd, change, response)
             };
             t.seq = seq_t;
+            t.silenced = (!silenced.is_empty()).then(|| Arc::from(silenced));
+            t.inhibited_by = (!inhibited_by.is_empty()).then(|| Arc::from(inhibited_by));
             if q.items.len() < q.cap {
                 q.items.push_back(t);
             } else {
@@ -440,6 +449,7 @@ impl Engine {
         e.incident_seq.store(incident_seq, Ordering::Release);
         e.incidents_dropped
             .store(incidents_dropped + extra_idropped, Ordering::Relaxed);
+        read_silences(&mut r, &e)?;
         drop(reg);
         r.done()?;
         e.seq.store(seq, Ordering::Release);
@@ -470,6 +480,13 @@ impl Engine {
         w.u32(policy.0.tables.layout.words);
         w.str(&slot.info.id);
         write_system(&mut w, slot, words);
+        let silences: Vec<Silence> = self
+            .silences
+            .read()
+            .of_system(&slot.info.id)
+            .cloned()
+            .collect();
+        w.str(&serde_json::to_string(&silences).unwrap_or_default());
         Ok(w.checksum())
     }
 
@@ -484,9 +501,33 @@ impl Engine {
         check_header(&mut r, &policy)?;
         let id = r.str()?.to_owned();
         let (info, words, incidents) = read_system(&mut r, &policy, &id)?;
+        let silences: Vec<Silence> = serde_json::from_str(r.str()?)
+            .map_err(|e| Error::State(format!("snapshot silences: {e}")))?;
         r.done()?;
-        self.insert(info, &words, incidents, None)
+        for s in &silences {
+            s.check(&policy)
+                .map_err(|e| Error::State(format!("snapshot silences: {e}")))?;
+        }
+        let h = self.insert(info, &words, incidents, None)?;
+        for s in silences {
+            self.silences.write().set(s);
+        }
+        Ok(h)
     }
+}
+
+/// Reads the silences of a snapshot into `e`.
+fn read_silences(r: &mut R<'_>, e: &Engine) -> Result<()> {
+    let silences: Vec<Silence> = serde_json::from_str(r.str()?)
+        .map_err(|err| Error::State(format!("snapshot silences: {err}")))?;
+    let policy = e.policy();
+    let mut set = e.silences.write();
+    for s in silences {
+        s.check(&policy)
+            .map_err(|err| Error::State(format!("snapshot silences: {err}")))?;
+        set.set(s);
+    }
+    Ok(())
 }
 
 /// A queued incident event, whole, for snapshots.

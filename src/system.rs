@@ -7,17 +7,21 @@
 //! numbers and delivers them. Data flows down: engine → system → rule → window → layout.
 
 use crate::classify::Profile;
+use crate::detector::{bin, consume};
 use crate::error::Error;
 use crate::handle::SystemHandle;
 use crate::incident::{Ctx, IncidentEvent, Refused, ReportKind, SystemIncidents, category_state};
 use crate::layout::{NONE, SystemArena};
 use crate::level::{Actions, Level};
 use crate::policy::Compiled;
-use crate::policy::model::{IncidentsPolicy, Rule, SignalKind};
+use crate::policy::model::{Detector, IncidentsPolicy, Rule, SignalKind};
 use crate::response::Response;
 use crate::rule::{self, Pass};
+use crate::silence::{Silences, mute};
 use crate::transition::{At, Transition};
 use crate::window::bucket_index;
+use parking_lot::RwLock;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// What an evaluation emits, in emission order.
@@ -80,6 +84,8 @@ pub(crate) struct Sys<'a> {
     pub id: &'a Arc<str>,
     pub arena: SystemArena<'a>,
     pub incidents: &'a mut IncidentSlot,
+    /// The engine's silences (read only when an evaluation emitted a transition).
+    pub silences: &'a RwLock<Silences>,
 }
 
 impl Sys<'_> {
@@ -93,8 +99,59 @@ impl Sys<'_> {
         ts: i64,
         out: &mut Pending,
     ) -> Result<(), Rejected> {
-        let c = self.policy;
-        let sig = &c.signals[s];
+        self.check_value(s, value, ts)?;
+        self.check_stale(s, ts)?;
+        let b = self.advance(ts);
+        self.apply(s, b, value, ts);
+        let rules = &self.policy.tables.by_signal[s];
+        self.evaluate(rules.iter().copied(), Some(s as u32), out);
+        Ok(())
+    }
+
+    /// Applies several observations of one system at one time (each signal at most once):
+    /// every value first, then each rule that reads any of the signals once, in declaration
+    /// order. Any invalid, repeated or stale entry rejects the whole batch and applies
+    /// nothing (stale only when staleness is the only problem). An empty batch is a no-op.
+    pub fn observe_many(
+        &mut self,
+        values: &[(usize, f64)],
+        ts: i64,
+        out: &mut Pending,
+    ) -> Result<(), Rejected> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        for (i, &(s, v)) in values.iter().enumerate() {
+            self.check_value(s, v, ts)?;
+            if values[..i].iter().any(|&(x, _)| x == s) {
+                return Err(Rejected::Invalid(Error::Value {
+                    signal: self.policy.signals[s].id.to_string(),
+                    value: v,
+                    reason: "the signal appears more than once in the batch",
+                }));
+            }
+        }
+        for &(s, _) in values {
+            self.check_stale(s, ts)?;
+        }
+        let b = self.advance(ts);
+        let n = self.policy.rules.len();
+        let mut affected: SmallVec<[u64; 4]> = SmallVec::from_elem(0, n.div_ceil(64));
+        for &(s, v) in values {
+            self.apply(s, b, v, ts);
+            for &r in &self.policy.tables.by_signal[s] {
+                affected[r as usize / 64] |= 1 << (r % 64);
+            }
+        }
+        let rules = (0..n as u32).filter(|&r| affected[r as usize / 64] & (1 << (r % 64)) != 0);
+        self.evaluate(rules, None, out);
+        Ok(())
+    }
+
+    /// A value must be finite, a counter's ≥ 0, and `ts` above `i64::MIN`.
+    #[inline]
+    fn check_value(&self, s: usize, value: f64, ts: i64) -> Result<(), Rejected> {
+        let sig = &self.policy.signals[s];
         let bad = if !value.is_finite() {
             Some("value is not finite")
         } else if value < 0.0 && sig.kind == SignalKind::Counter {
@@ -104,72 +161,143 @@ impl Sys<'_> {
         } else {
             None
         };
-        if let Some(reason) = bad {
-            return Err(Rejected::Invalid(Error::Value {
+        match bad {
+            Some(reason) => Err(Rejected::Invalid(Error::Value {
                 signal: sig.id.to_string(),
                 value,
                 reason,
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// An observation of signal `s` at `ts` is stale when it is not newer than the
+    /// watermark and its bucket is at or before `idx(w) − B`.
+    #[inline]
+    fn check_stale(&self, s: usize, ts: i64) -> Result<(), Rejected> {
+        let a = &self.arena;
+        let w = a.watermark();
+        if w == NONE || ts > w {
+            return Ok(());
+        }
+        let b = bucket_index(ts, self.policy.bucket_ms);
+        let oldest = a.wb().saturating_sub(a.layout.rings[s].len as i64);
+        if b <= oldest {
+            return Err(Rejected::Stale(Error::Stale {
+                ts_ms: ts,
+                bucket: b,
+                oldest_rejected: oldest,
             }));
         }
-        let b = bucket_index(ts, c.bucket_ms);
+        Ok(())
+    }
+
+    /// Adds an accepted observation of signal `s` (bucket `b`, time `ts`) to the state.
+    #[inline]
+    fn apply(&mut self, s: usize, b: i64, value: f64, ts: i64) {
+        let a = &mut self.arena;
+        a.current_ring(s, a.layout.rings[s].stale);
+        a.add(s, b, value);
+        a.note_ts(s, ts);
+        let psi = &self.policy.tables.psi_by_signal[s];
+        if !psi.is_empty() {
+            self.add_psi(psi, b, value);
+        }
+    }
+
+    /// Counts an observation in the histograms of the `psi` rules of its signal.
+    #[cold]
+    fn add_psi(&mut self, rules: &[u32], b: i64, value: f64) {
+        for &r in rules {
+            let ev = &self.policy.tables.rules[r as usize];
+            if let (Some(h), Some(Detector::Psi { bins, .. })) = (&ev.at.hist, &ev.detector) {
+                self.arena.current_hist(h);
+                self.arena.add_hist(h, b, bin(bins, value));
+            }
+        }
+    }
+
+    /// Raises the watermark to `ts` if it is newer; returns `ts`'s bucket. When the
+    /// watermark enters a later bucket, the buckets it closes are consumed by the `ewma` and
+    /// `cusum` rules.
+    #[inline]
+    fn advance(&mut self, ts: i64) -> i64 {
+        let b = bucket_index(ts, self.policy.bucket_ms);
         let a = &mut self.arena;
         let w = a.watermark();
         if w == NONE || ts > w {
-            // A newer observation is never stale.
             a.set_watermark(ts);
             if a.first_watermark() == NONE {
                 a.set_first_watermark(ts);
             }
-            if a.wb() != b {
-                a.set_wb(b);
-            }
-        } else {
-            let oldest = a.wb().saturating_sub(a.layout.rings[s].len as i64);
-            if b <= oldest {
-                return Err(Rejected::Stale(Error::Stale {
-                    ts_ms: ts,
-                    bucket: b,
-                    oldest_rejected: oldest,
-                }));
+            let old = a.wb();
+            if old != b {
+                if old != NONE && !self.policy.tables.detectors.is_empty() {
+                    self.close_buckets(old, b - 1);
+                }
+                self.arena.set_wb(b);
             }
         }
-        a.current_ring(s, a.layout.rings[s].stale);
-        a.add(s, b, value);
-        a.note_ts(s, ts);
-        let rules = &c.tables.by_signal[s];
-        if self.evaluate_rules(rules.iter().copied(), Some(s as u32), out) {
+        b
+    }
+
+    /// The detectors consume the closed buckets `from ..= to`.
+    #[cold]
+    fn close_buckets(&mut self, from: i64, to: i64) {
+        let c = self.policy;
+        for &r in &c.tables.detectors {
+            let ev = &c.tables.rules[r as usize];
+            consume(ev, &mut self.arena, from, to, ev.counter);
+        }
+    }
+
+    /// One evaluation: `rules` in order, the system level, muting, then the deadlines.
+    #[inline]
+    fn evaluate(
+        &mut self,
+        rules: impl Iterator<Item = u32>,
+        observed: Option<u32>,
+        out: &mut Pending,
+    ) {
+        let start = out.len();
+        if self.evaluate_rules(rules, observed, out) {
             self.evaluate_level(out);
+        }
+        if out.len() > start {
+            self.mute(&mut out[start..]);
         }
         if self.arena.watermark() >= self.incidents.next_due {
             self.check_overdue(out);
         }
-        Ok(())
+    }
+
+    /// Applies silences and inhibition to the transitions of this evaluation.
+    fn mute(&self, outputs: &mut [Output]) {
+        let c = self.policy;
+        let silences = self.silences.read();
+        if c.inhibit.is_empty() && silences.is_empty() {
+            return;
+        }
+        let a = &self.arena;
+        mute(
+            c,
+            (!silences.is_empty()).then_some(&*silences),
+            |r| a.rule_level(r),
+            outputs,
+        );
     }
 
     /// Raises the watermark to `now` (never lowers it), then evaluates every rule and the
     /// system level. A system that has no watermark and gets none evaluates nothing.
     pub fn tick(&mut self, now: i64, out: &mut Pending) {
         let c = self.policy;
-        let a = &mut self.arena;
-        if now != NONE && (a.watermark() == NONE || now > a.watermark()) {
-            a.set_watermark(now);
-            if a.first_watermark() == NONE {
-                a.set_first_watermark(now);
-            }
-            let b = bucket_index(now, c.bucket_ms);
-            if a.wb() != b {
-                a.set_wb(b);
-            }
+        if now != NONE {
+            self.advance(now);
         }
-        if a.watermark() == NONE {
+        if self.arena.watermark() == NONE {
             return;
         }
-        if self.evaluate_rules(0..c.rules.len() as u32, None, out) {
-            self.evaluate_level(out);
-        }
-        if self.arena.watermark() >= self.incidents.next_due {
-            self.check_overdue(out);
-        }
+        self.evaluate(0..c.rules.len() as u32, None, out);
     }
 
     /// Evaluates `rules` in order; pushes a transition for each change. Whether any changed.
@@ -208,7 +336,9 @@ impl Sys<'_> {
     }
 
     /// The incident events a rule transition causes, computed from the rule levels at this
-    /// point of the evaluation.
+    /// point of the evaluation. Out of line: the rule loop stays tight.
+    #[cold]
+    #[inline(never)]
     fn incident_step(
         &mut self,
         ip: &IncidentsPolicy,

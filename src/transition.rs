@@ -33,7 +33,9 @@ pub enum Scope {
 ///  "report_within_s": 86400, "basis": "Art. 46"}
 /// ```
 ///
-/// Display names from the policy follow when it gives them: `"grade_name"`, `"rule_name"`
+/// A muted transition adds `"silenced"` (the silence's id) and/or `"inhibited_by"` (the
+/// inhibition's id), its actions reduced to `log`. Display names from the policy follow
+/// when it gives them: `"grade_name"`, `"rule_name"`
 /// and `"category_name"`, each `{"zh": .., "en": ..}`. Cloning is cheap: strings are shared
 /// with the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,10 @@ pub struct Transition {
     pub rule_name: Option<Arc<I18n>>,
     /// The category's display name, if the policy gives one.
     pub category_name: Option<Arc<I18n>>,
+    /// The silence that muted it (its actions are `log` only), if any.
+    pub silenced: Option<Arc<str>>,
+    /// The inhibition that muted it (its actions are `log` only), if any.
+    pub inhibited_by: Option<Arc<str>>,
 }
 
 /// Where a transition happened: the system and its grade.
@@ -125,6 +131,8 @@ impl Transition {
             category_name: rule
                 .category
                 .and_then(|i| c.tables.names.categories[i as usize].clone()),
+            silenced: None,
+            inhibited_by: None,
         }
     }
 
@@ -151,6 +159,8 @@ impl Transition {
             grade_name: at.grade_name(),
             rule_name: None,
             category_name: None,
+            silenced: None,
+            inhibited_by: None,
         }
     }
 
@@ -177,6 +187,12 @@ impl Serialize for Transition {
         m.serialize_entry("actions", &self.actions)?;
         m.serialize_entry("report_within_s", &self.report_within_s)?;
         m.serialize_entry("basis", &self.basis.as_deref())?;
+        if let Some(s) = &self.silenced {
+            m.serialize_entry("silenced", &**s)?;
+        }
+        if let Some(i) = &self.inhibited_by {
+            m.serialize_entry("inhibited_by", &**i)?;
+        }
         if let Some(n) = &self.grade_name {
             m.serialize_entry("grade_name", &**n)?;
         }

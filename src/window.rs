@@ -14,8 +14,9 @@
 //! samples (`min_samples`), and "empty" under `on_empty: "clear"` when the window holds no
 //! observation.
 
+use crate::detector::psi;
 use crate::layout::{NONE, SystemArena};
-use crate::policy::model::{Aggregate, Direction};
+use crate::policy::model::{Aggregate, Detector, Direction};
 use crate::rule::{Pass, RuleEval};
 
 /// Bucket index of a timestamp.
@@ -50,14 +51,8 @@ pub(crate) fn value(
     lowest: Option<f64>,
 ) -> Option<Eval> {
     let s = ev.signal;
-    if ev.aggregate == Aggregate::SilenceMs {
-        let last = arena.last_ts(s as usize);
-        let last = if last != NONE {
-            last
-        } else {
-            arena.first_watermark()
-        };
-        return Some(Eval::Value(pass.w.saturating_sub(last) as f64));
+    if ev.special {
+        return special(ev, arena, pass);
     }
     if pass.observed != Some(s) {
         arena.current_ring(s as usize, ev.sig_stale);
@@ -109,8 +104,45 @@ pub(crate) fn value(
         Aggregate::Mean => arena.field(sig.sum, 0.0) / count,
         Aggregate::Max => arena.field(sig.max, f64::NEG_INFINITY),
         Aggregate::Min => arena.field(sig.min, f64::INFINITY),
-        Aggregate::Rate | Aggregate::SilenceMs => return Some(Eval::Undefined),
+        _ => return Some(Eval::Undefined),
     }))
+}
+
+/// The value of a `silence_ms`, `ewma`, `cusum` or `psi` rule.
+#[cold]
+#[inline(never)]
+fn special(ev: &RuleEval, arena: &mut SystemArena<'_>, pass: &Pass) -> Option<Eval> {
+    Some(match ev.aggregate {
+        Aggregate::SilenceMs => {
+            let last = arena.last_ts(ev.signal as usize);
+            let last = if last != NONE {
+                last
+            } else {
+                arena.first_watermark()
+            };
+            Eval::Value(pass.w.saturating_sub(last) as f64)
+        }
+        Aggregate::Ewma | Aggregate::Cusum => {
+            let (stat, consumed) = arena.detector(ev.at.det);
+            if (consumed as f64) < ev.min1 {
+                Eval::Undefined
+            } else {
+                Eval::Value(stat)
+            }
+        }
+        Aggregate::Psi => {
+            let (Some(h), Some(Detector::Psi { reference, .. })) = (&ev.at.hist, &ev.detector)
+            else {
+                return Some(Eval::Undefined);
+            };
+            arena.current_hist(h);
+            match psi(arena.hist_counts(h), reference, ev.min1) {
+                Some(v) => Eval::Value(v),
+                None => Eval::Undefined,
+            }
+        }
+        _ => Eval::Undefined,
+    })
 }
 
 /// `met(L, v)` for a threshold `t`: `v ≥ t` (above) or `v ≤ t` (below).

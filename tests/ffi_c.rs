@@ -163,10 +163,15 @@ fn valgrind_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `exe` under valgrind's memcheck: any memory error or definite/indirect leak fails.
-/// ("Possibly lost" and "still reachable" blocks come from process-wide statics such as the
-/// default policy and are not errors.)
+/// Runs `exe` under valgrind's memcheck with its default leak kinds: any memory error, or
+/// a block definitely or possibly lost, fails. (The library keeps no process-wide
+/// allocation once its engines are freed: the cached default policy is held weakly.)
 fn run_valgrind(exe: &Path) {
+    run_valgrind_with(exe, &[]);
+}
+
+/// [`run_valgrind`] with arguments for the program.
+fn run_valgrind_with(exe: &Path, args: &[&str]) {
     if !valgrind_available() {
         if std::env::var_os("AIRISK_REQUIRE_VALGRIND").is_some_and(|v| v != "0") {
             panic!("valgrind not installed, and AIRISK_REQUIRE_VALGRIND is set");
@@ -180,12 +185,11 @@ fn run_valgrind(exe: &Path) {
             .args([
                 "--error-exitcode=1",
                 "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-                "--show-leak-kinds=definite,indirect",
                 "--track-origins=yes",
                 "-q",
             ])
             .arg(exe)
+            .args(args)
             .current_dir(root()),
     );
 }
@@ -206,11 +210,18 @@ fn c_example_monitor_static() {
         "rule safety-incidents (physical_safety): none -> orange",
         "system level: none -> orange",
         "suspend",
-        "report to the regulator within",
         "heartbeat-silence",
+        "Hallucination rate (幻觉 · Hallucination)",
+        "incident warehouse-robot/physical_safety/1 opened: serious (较大), reportable; initial report due by",
+        "incident warehouse-robot/physical_safety/1 acknowledged",
+        "incident warehouse-robot/physical_safety/1 report_filed",
+        "initial report CAC-2025-0001",
+        "incident triage-bot/hallucination/1 opened",
     ] {
         assert!(out.contains(want), "monitor output lacks {want:?}:\n{out}");
     }
+    assert!(!out.contains("(late)"), "{out}");
+    run_valgrind(&exe);
 }
 
 #[test]
@@ -246,12 +257,17 @@ fn cpp_example_monitor() {
         "rule hallucination-rate (hallucination): none -> blue",
         "rule safety-incidents (physical_safety): none -> orange",
         "rejected as expected: AIRISK_ERR_VALUE",
+        "人身与物理安全事件 · Physical-safety incidents",
+        "incident warehouse-robot/physical_safety/1 opened: serious (较大), reportable; initial report due by",
+        "incident warehouse-robot/physical_safety/1 report_filed: serious (较大), reportable, initial report CAC-2025-0001",
+        "incident triage-bot/hallucination/1 acknowledged",
     ] {
         assert!(
             out.contains(want),
             "monitor_cpp output lacks {want:?}:\n{out}"
         );
     }
+    run_valgrind(&exe);
 }
 
 #[test]
@@ -283,6 +299,20 @@ fn c_snapshot_restore_and_journal() {
 }
 
 #[test]
+fn c_incidents_prohibited_and_names() {
+    let exe = build(
+        "test_incidents",
+        Lang::C,
+        "c11",
+        &["tests/c/test_incidents.c"],
+        Link::Static,
+    );
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    run_valgrind(&exe);
+}
+
+#[test]
 fn c_threads() {
     let exe = build(
         "test_threads",
@@ -291,7 +321,10 @@ fn c_threads() {
         &["tests/c/test_threads.c"],
         Link::Static,
     );
-    run(&exe);
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    // Under valgrind (which runs one thread at a time), fewer observations.
+    run_valgrind_with(&exe, &["100"]);
 }
 
 #[test]
@@ -318,6 +351,7 @@ fn cpp_includes_the_c_header() {
         Link::Static,
     );
     run(&exe);
+    run_valgrind(&exe);
     // The plain header also compiles as C++11.
     check(
         "airisk.h as C++11",
@@ -337,7 +371,9 @@ fn cpp_wrapper() {
         &["tests/c/test_hpp.cpp"],
         Link::Static,
     );
-    run(&exe);
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    run_valgrind(&exe);
 }
 
 /// `airisk.pc.in` lists the measured system libraries, and a program builds against an
@@ -406,4 +442,148 @@ fn pkg_config_static_link() {
             .arg(&exe),
     );
     assert!(run(&exe).contains("-> orange"));
+}
+
+#[test]
+fn c_struct_layouts_match_the_committed_table() {
+    let exe = build(
+        "test_layout",
+        Lang::C,
+        "c99",
+        &["tests/c/test_layout.c"],
+        Link::Static,
+    );
+    run(&exe);
+}
+
+/// `offset_of!` of every field of the ABI's structs, as `("struct.field", offset)`.
+fn rust_offsets() -> Vec<(String, usize)> {
+    macro_rules! offsets {
+        ($($t:ident { $($f:ident),+ $(,)? })+) => {
+            vec![$($((
+                format!("{}.{}", stringify!($t), stringify!($f)),
+                std::mem::offset_of!(airisk::ffi::$t, $f),
+            )),+),+]
+        };
+    }
+    offsets! {
+        airisk_classification {
+            grade, score, grade_id, prohibited, prohibited_id, prohibited_basis,
+        }
+        airisk_stats {
+            observed, rejected_stale, rejected_invalid, transitions, dropped, systems,
+            journal_errors, incident_events, incidents_dropped,
+        }
+        airisk_observation { system, signal, value, ts_ms }
+        airisk_transition {
+            seq, ts_ms, system, rule, from, to, grade, value, threshold, actions,
+            report_within_s, system_id, rule_id, category, basis, grade_id, grade_name_zh,
+            grade_name_en, rule_name_zh, rule_name_en, category_name_zh, category_name_en,
+        }
+        airisk_incident_event {
+            seq, ts_ms, event, system, incident, system_id, category, severity, severity_rank,
+            reportable, operator_type, due, due_by, rule, level, rule_id, basis, report, late,
+            reference, by, category_name_zh, category_name_en, severity_name_zh,
+            severity_name_en, rule_name_zh, rule_name_en,
+        }
+        airisk_rule_level { rule, level, rule_id }
+    }
+}
+
+/// The committed table `tests/c/abi_layout.h`: `("struct.field", offset, since)`.
+fn layout_table() -> Vec<(String, usize, u32)> {
+    let text = std::fs::read_to_string(root().join("tests/c/abi_layout.h")).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("AIRISK_LAYOUT("))
+        .map(|l| {
+            let parts: Vec<&str> = l.trim_end_matches(')').split(',').map(str::trim).collect();
+            assert_eq!(parts.len(), 4, "bad table line {l:?}");
+            (
+                format!("{}.{}", parts[0], parts[1]),
+                parts[2].parse().unwrap(),
+                parts[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The fields of every struct the header defines, in declaration order, as "struct.field".
+fn header_fields() -> Vec<String> {
+    let header = std::fs::read_to_string(root().join("include/airisk.h")).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    let mut in_comment = false;
+    for line in header.lines() {
+        let l = line.trim();
+        if let Some(name) = l
+            .strip_prefix("typedef struct ")
+            .and_then(|r| r.strip_suffix(" {"))
+        {
+            current = Some(name.to_owned());
+            continue;
+        }
+        let Some(name) = &current else { continue };
+        if l.starts_with('}') {
+            current = None;
+            continue;
+        }
+        if l.starts_with("/*") {
+            in_comment = true;
+        }
+        if in_comment {
+            in_comment = !l.ends_with("*/");
+            continue;
+        }
+        if let Some(decl) = l.strip_suffix(';') {
+            let field = decl.rsplit([' ', '*']).next().unwrap();
+            out.push(format!("{name}.{field}"));
+        }
+    }
+    out
+}
+
+/// Every field keeps the offset the committed table gives it (so fields are only ever
+/// appended), and every field the header declares is in the table.
+#[test]
+fn struct_layouts_match_the_committed_table() {
+    let table = layout_table();
+    let abi = airisk::ffi::airisk_abi_version();
+    let mut names: Vec<&str> = table.iter().map(|t| t.0.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), table.len(), "a field is listed twice");
+    for (name, _, since) in &table {
+        assert!((1..=abi).contains(since), "{name}: since {since}");
+    }
+    let declared = header_fields();
+    assert!(declared.len() > 60, "{declared:?}");
+    for f in &declared {
+        assert!(
+            table.iter().any(|t| &t.0 == f),
+            "{f} is declared in the header but not in tests/c/abi_layout.h"
+        );
+    }
+    // The table lists each struct's fields in header order, at increasing offsets.
+    let in_header: Vec<&(String, usize, u32)> = declared
+        .iter()
+        .map(|f| table.iter().find(|t| &t.0 == f).unwrap())
+        .collect();
+    for w in in_header.windows(2) {
+        let same_struct = w[0].0.split('.').next() == w[1].0.split('.').next();
+        if same_struct {
+            assert!(w[1].1 > w[0].1, "{} is not after {}", w[1].0, w[0].0);
+        }
+    }
+    let rust = rust_offsets();
+    assert_eq!(
+        rust.len(),
+        table.len(),
+        "the Rust list and the table differ in length"
+    );
+    if cfg!(target_pointer_width = "64") {
+        for (name, offset, _) in &table {
+            let r = rust.iter().find(|r| &r.0 == name);
+            assert_eq!(r.map(|r| r.1), Some(*offset), "{name}");
+        }
+    }
 }

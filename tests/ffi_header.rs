@@ -160,6 +160,22 @@ fn header_declares_the_contract() {
         "const char *airisk_version(void);",
         "typedef void (*airisk_transition_cb)(const airisk_transition *t, void *user);",
         "typedef int32_t airisk_status;",
+        "airisk_status airisk_poll_incidents(airisk_engine *e, airisk_incident_event *out, size_t cap, size_t *out_n);",
+        "airisk_status airisk_set_incident_callback(airisk_engine *e, airisk_incident_cb cb, void *user);",
+        "typedef void (*airisk_incident_cb)(const airisk_incident_event *ev, void *user);",
+        "airisk_status airisk_acknowledge(airisk_engine *e, const char *incident, size_t len, int64_t ts_ms, const char *by, size_t by_len);",
+        "airisk_status airisk_file_report(airisk_engine *e, const char *incident, size_t len, airisk_report_kind kind, int64_t ts_ms, const char *reference, size_t ref_len);",
+        "airisk_status airisk_update_profile(airisk_engine *e, uint32_t system, const char *profile_json, size_t len, airisk_classification *out);",
+        "airisk_status airisk_rule_levels(const airisk_engine *e, uint32_t system, airisk_rule_level *out, size_t cap, size_t *out_n);",
+        "airisk_status airisk_journal_sync(airisk_engine *e);",
+        "airisk_status airisk_journal_close(airisk_engine *e);",
+        "airisk_status airisk_snapshot_system(const airisk_engine *e, uint32_t system, uint8_t *buf, size_t cap, size_t *out_len);",
+        "airisk_status airisk_restore_system(airisk_engine *e, const uint8_t *snapshot, size_t len, uint32_t *out_system);",
+        "#define AIRISK_ERR_UNKNOWN_INCIDENT 18",
+        "#define AIRISK_ERR_NOT_DUE 19",
+        "#define AIRISK_ERR_PROHIBITED 20",
+        "#define AIRISK_NO_LEVEL UINT32_MAX",
+        "bool prohibited;",
         "#define AIRISK_OK 0",
         "#define AIRISK_NO_RULE UINT32_MAX",
         "#define AIRISK_LEVEL_RED 4",
@@ -190,6 +206,60 @@ fn header_declares_the_contract() {
         assert!(
             header.contains(&format!("{name}(")),
             "{name} is exported but not declared"
+        );
+    }
+}
+
+/// Each family of constants (statuses, levels, actions, incident events, report and due
+/// kinds) is declared together, in numeric order — not alphabetised.
+#[test]
+fn header_constants_are_grouped_in_numeric_order() {
+    let header = std::fs::read_to_string(header_path()).unwrap();
+    let families = [
+        "AIRISK_ERR_",
+        "AIRISK_LEVEL_",
+        "AIRISK_ACTION_",
+        "AIRISK_INCIDENT_",
+        "AIRISK_REPORT_",
+        "AIRISK_DUE_",
+    ];
+    // (family, line number, value) of every `#define AIRISK_<FAMILY>X <integer>`.
+    let mut seen: Vec<(&str, usize, i64)> = Vec::new();
+    for (no, line) in header.lines().enumerate() {
+        let Some(rest) = line.strip_prefix("#define ") else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<i64>() else {
+            continue;
+        };
+        let family = if name == "AIRISK_OK" {
+            Some("AIRISK_ERR_")
+        } else {
+            families.iter().copied().find(|f| name.starts_with(f))
+        };
+        if let Some(f) = family {
+            seen.push((f, no, value));
+        }
+    }
+    for f in families {
+        let members: Vec<&(&str, usize, i64)> = seen.iter().filter(|m| m.0 == f).collect();
+        assert!(members.len() >= 3, "{f}: {members:?}");
+        for w in members.windows(2) {
+            assert!(
+                w[1].2 > w[0].2,
+                "{f}: {} before {} ({members:?})",
+                w[0].2,
+                w[1].2
+            );
+        }
+        // Contiguous: nothing of another family in between (doc comments aside).
+        let (first, last) = (members[0].1, members.last().unwrap().1);
+        assert!(
+            seen.iter().all(|m| m.0 == f || m.1 < first || m.1 > last),
+            "{f} is interleaved with another family"
         );
     }
 }

@@ -48,7 +48,12 @@ pub fn seed_profiles() -> Vec<Profile> {
 
 /// An engine on the default policy with `n` systems cloned from the seed profiles.
 pub fn engine_with(n: usize) -> (Engine, Vec<SystemHandle>) {
-    let e = Engine::new(Policy::default_policy());
+    engine_on(Policy::default_policy(), n)
+}
+
+/// An engine on `policy` with `n` systems cloned from the seed profiles.
+pub fn engine_on(policy: Policy, n: usize) -> (Engine, Vec<SystemHandle>) {
+    let e = Engine::new(policy);
     let t = seed_profiles();
     let hs = (0..n)
         .map(|i| {

@@ -1,7 +1,9 @@
 /*
  * monitor.c — the airisk C ABI end to end: create an engine with the default policy,
  * register two AI applications, stream 90 minutes of observations, poll the warning
- * transitions and print them with their response actions, free the engine.
+ * transitions and print them with their names and response actions, poll the incidents
+ * they open, acknowledge them and file the initial reports the regulator is owed, free the
+ * engine.
  *
  * Build against an installed airisk (scripts/install.sh; README "Linking from C/C++"):
  *   cc -std=c11 -Wall -Wextra examples/c/monitor.c $(pkg-config --cflags --libs airisk) \
@@ -87,13 +89,70 @@ static void print_transition(const airisk_transition *t) {
             printf(" %s", airisk_action_str(bit));
         }
     }
-    if (t->report_within_s >= 0) {
-        printf("; report to the regulator within %" PRId64 " s", t->report_within_s);
-    }
     printf("\n");
+    /* Display names, where the policy gives them (NULL otherwise). */
+    if (t->rule_name_zh && t->rule_name_en) {
+        printf("      %s · %s", t->rule_name_zh, t->rule_name_en);
+        if (t->category_name_zh && t->category_name_en) {
+            printf(" (%s · %s)", t->category_name_zh, t->category_name_en);
+        }
+        printf("\n");
+    }
     if (t->basis) {
         printf("      basis: %s\n", t->basis);
     }
+}
+
+/* Prints an incident event; acknowledges a newly opened incident and files a report as
+ * soon as one is due (filing moves no clock: the times are the operator's). */
+static void handle_incident(airisk_engine *e, const airisk_incident_event *ev) {
+    printf("!%-3" PRIu64 " t+%3" PRId64 "min incident %s %s: %s", ev->seq,
+           (ev->ts_ms - T0) / MINUTE, ev->incident, airisk_incident_event_str(ev->event),
+           ev->severity);
+    if (ev->severity_name_zh) {
+        printf(" (%s)", ev->severity_name_zh);
+    }
+    printf(", %s", ev->reportable ? "reportable" : "not reportable");
+    if (ev->event == AIRISK_INCIDENT_ACKNOWLEDGED) {
+        printf(", by %s", ev->by);
+    }
+    if (ev->event == AIRISK_INCIDENT_REPORT_FILED) {
+        printf(", %s report %s%s", airisk_report_str(ev->report), ev->reference,
+               ev->late == 1 ? " (late)" : "");
+    }
+    if (ev->due != AIRISK_DUE_NONE) {
+        printf("; %s report due by t+%" PRId64 "min", airisk_report_str(ev->due),
+               (ev->due_by - T0) / MINUTE);
+    }
+    printf("\n");
+    if (ev->event == AIRISK_INCIDENT_OPENED) {
+        CHECK(airisk_acknowledge(e, ev->incident, strlen(ev->incident), ev->ts_ms + 5 * MINUTE,
+                                 "on-call", 7));
+    }
+    /* Opening or escalating a reportable incident makes a report due. */
+    if ((ev->event == AIRISK_INCIDENT_OPENED || ev->event == AIRISK_INCIDENT_ESCALATED) &&
+        (ev->due == AIRISK_DUE_INITIAL || ev->due == AIRISK_DUE_UPDATE)) {
+        static int reports = 0;
+        char reference[32];
+        snprintf(reference, sizeof reference, "CAC-2025-%04d", ++reports);
+        /* AIRISK_DUE_INITIAL and _UPDATE are also the report kinds. */
+        CHECK(airisk_file_report(e, ev->incident, strlen(ev->incident), ev->due,
+                                 ev->ts_ms + 30 * MINUTE, reference, strlen(reference)));
+    }
+}
+
+/* Polls every queued incident event (and those handling them causes); returns how many. */
+static size_t drain_incidents(airisk_engine *e) {
+    airisk_incident_event buf[8];
+    size_t total = 0, n = 0;
+    do {
+        CHECK(airisk_poll_incidents(e, buf, sizeof buf / sizeof buf[0], &n));
+        for (size_t i = 0; i < n; i++) {
+            handle_incident(e, &buf[i]);
+        }
+        total += n;
+    } while (n > 0);
+    return total;
 }
 
 /* Polls every queued transition; returns how many there were. */
@@ -129,7 +188,7 @@ int main(void) {
     uint32_t operations = signal_of(e, "operations");
     uint32_t incidents = signal_of(e, "safety_incidents");
 
-    size_t transitions = 0;
+    size_t transitions = 0, incident_events = 0;
     for (int64_t m = 0; m < 90; m++) {
         int64_t ts = T0 + m * MINUTE;
         /* The chatbot answers 60 questions a minute; from minute 30 on, 9 of them are
@@ -156,13 +215,16 @@ int main(void) {
         /* One physical-safety incident at minute 45. */
         if (m == 45) {
             CHECK(airisk_observe(e, robot, incidents, 1.0, ts + 4000, &level));
-            printf("-- incident reported; robot level now %s\n", airisk_level_str(level));
+            printf("-- safety incident observed; robot level now %s\n",
+                   airisk_level_str(level));
         }
         transitions += drain(e);
+        incident_events += drain_incidents(e);
     }
     /* No more data: advance the clock so silence rules see the missing heartbeats. */
     CHECK(airisk_tick(e, T0 + 95 * MINUTE));
     transitions += drain(e);
+    incident_events += drain_incidents(e);
 
     airisk_level bot_level, robot_level;
     CHECK(airisk_system_level(e, bot, &bot_level));
@@ -172,10 +234,14 @@ int main(void) {
     printf("final levels: triage-bot %s, warehouse-robot %s\n", airisk_level_str(bot_level),
            airisk_level_str(robot_level));
     printf("stats: %" PRIu64 " observed, %" PRIu64 " transitions (%zu polled), %" PRIu64
-           " dropped, %" PRIu64 " stale, %" PRIu64 " invalid\n",
-           st.observed, st.transitions, transitions, st.dropped, st.rejected_stale,
-           st.rejected_invalid);
+           " incident events (%zu polled), %" PRIu64 " dropped, %" PRIu64 " stale, %" PRIu64
+           " invalid\n",
+           st.observed, st.transitions, transitions, st.incident_events, incident_events,
+           st.dropped + st.incidents_dropped, st.rejected_stale, st.rejected_invalid);
 
     airisk_engine_free(e);
-    return transitions > 0 && st.transitions == transitions ? 0 : 1;
+    return transitions > 0 && st.transitions == transitions && incident_events > 0 &&
+                   st.incident_events == incident_events
+               ? 0
+               : 1;
 }

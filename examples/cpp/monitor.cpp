@@ -1,6 +1,7 @@
 // monitor.cpp — examples/c/monitor.c through the C++17 wrapper include/airisk.hpp:
 // default policy, two AI applications, 90 minutes of observations, transitions with their
-// response actions. Errors are airisk::Error exceptions.
+// names and response actions, the incidents they open (acknowledged, initial reports
+// filed). Errors are airisk::Error exceptions.
 //
 // Build (static library; see README "Linking from C/C++"):
 //   c++ -std=c++17 -Wall -Wextra -I include examples/cpp/monitor.cpp
@@ -49,10 +50,55 @@ void print(const airisk::Transition &t) {
     for (const std::string &a : t.action_names()) {
         std::cout << ' ' << a;
     }
-    if (t.report_within_s >= 0) {
-        std::cout << "; report to the regulator within " << t.report_within_s << " s";
+    std::cout << '\n';
+    if (!t.rule_name.empty()) {
+        std::cout << "      " << t.rule_name.zh << " · " << t.rule_name.en << '\n';
+    }
+}
+
+// Prints an incident event; acknowledges an opened incident and files a report as soon as
+// one is due (the times are the operator's: filing moves no clock).
+void handle(airisk::Engine &engine, const airisk::IncidentEvent &ev) {
+    std::cout << '!' << ev.seq << " t+" << (ev.ts_ms - kT0) / kMinute << "min incident "
+              << ev.incident << ' ' << airisk::event_name(ev.event) << ": " << ev.severity;
+    if (!ev.severity_name.zh.empty()) {
+        std::cout << " (" << ev.severity_name.zh << ')';
+    }
+    std::cout << (ev.reportable ? ", reportable" : ", not reportable");
+    if (ev.event == airisk::IncidentEventKind::ReportFiled) {
+        std::cout << ", " << airisk::report_name(ev.report) << " report " << ev.reference;
+    }
+    if (ev.due != airisk::DueKind::None) {
+        std::cout << "; " << airisk::due_name(ev.due) << " report due by t+"
+                  << (ev.due_by - kT0) / kMinute << "min";
     }
     std::cout << '\n';
+    if (ev.event == airisk::IncidentEventKind::Opened) {
+        engine.acknowledge(ev.incident, ev.ts_ms + 5 * kMinute, "on-call");
+    }
+    const bool raised = ev.event == airisk::IncidentEventKind::Opened ||
+                        ev.event == airisk::IncidentEventKind::Escalated;
+    if (raised && airisk::report_for(ev.due) != airisk::ReportKind::None) {
+        static int reports = 0;
+        char reference[32];
+        std::snprintf(reference, sizeof reference, "CAC-2025-%04d", ++reports);
+        engine.file_report(ev.incident, airisk::report_for(ev.due), ev.ts_ms + 30 * kMinute,
+                           reference);
+    }
+}
+
+size_t drain_incidents(airisk::Engine &engine) {
+    size_t total = 0;
+    for (;;) {
+        std::vector<airisk::IncidentEvent> batch = engine.poll_incidents(8);
+        for (const airisk::IncidentEvent &ev : batch) {
+            handle(engine, ev);
+        }
+        total += batch.size();
+        if (batch.empty()) {
+            return total;
+        }
+    }
 }
 
 size_t drain(airisk::Engine &engine) {
@@ -88,7 +134,7 @@ int main() {
         const uint32_t heartbeat = engine.signal("heartbeat");
         const uint32_t operations = engine.signal("operations");
 
-        size_t transitions = 0;
+        size_t transitions = 0, incident_events = 0;
         for (int64_t m = 0; m < 90; m++) {
             const int64_t ts = kT0 + m * kMinute;
             size_t accepted = engine.observe_batch({
@@ -108,13 +154,15 @@ int main() {
                 // By name: slower (hashes both strings), handy off the hot path.
                 airisk::Level l = engine.observe("warehouse-robot", "safety_incidents", 1.0,
                                                  ts + 4000);
-                std::cout << "-- incident reported; robot level now " << airisk::level_name(l)
-                          << '\n';
+                std::cout << "-- safety incident observed; robot level now "
+                          << airisk::level_name(l) << '\n';
             }
             transitions += drain(engine);
+            incident_events += drain_incidents(engine);
         }
         engine.tick(kT0 + 95 * kMinute);
         transitions += drain(engine);
+        incident_events += drain_incidents(engine);
 
         // A rejected observation throws, with the status and the detail.
         try {
@@ -127,9 +175,13 @@ int main() {
         std::cout << "final levels: triage-bot " << airisk::level_name(engine.system_level(bot))
                   << ", warehouse-robot " << airisk::level_name(engine.system_level(robot))
                   << "\nstats: " << st.observed << " observed, " << st.transitions
-                  << " transitions (" << transitions << " polled), " << st.dropped
-                  << " dropped\n";
-        return transitions > 0 && st.transitions == transitions ? 0 : 1;
+                  << " transitions (" << transitions << " polled), " << st.incident_events
+                  << " incident events (" << incident_events << " polled), "
+                  << st.dropped + st.incidents_dropped << " dropped\n";
+        return transitions > 0 && st.transitions == transitions && incident_events > 0 &&
+                       st.incident_events == incident_events
+                   ? 0
+                   : 1;
     } catch (const airisk::Error &e) {
         std::cerr << "airisk error " << e.status() << ": " << e.what() << '\n';
         return 1;

@@ -10,14 +10,19 @@ use super::status::{
     AIRISK_ERR_UNKNOWN_SYSTEM, Detail, Fail, airisk_status, last_error_text, set_last_error,
     status_name,
 };
-use super::strings::Strings;
+use super::strings::{Strings, report_of};
 use super::types::{
-    airisk_classification, airisk_level, airisk_observation, airisk_stats, airisk_transition,
-    airisk_transition_cb,
+    AIRISK_DUE_ACK, AIRISK_DUE_FINAL, AIRISK_DUE_INITIAL, AIRISK_DUE_NONE, AIRISK_DUE_UPDATE,
+    AIRISK_INCIDENT_ACKNOWLEDGED, AIRISK_INCIDENT_CLOSED, AIRISK_INCIDENT_ESCALATED,
+    AIRISK_INCIDENT_OPENED, AIRISK_INCIDENT_OVERDUE, AIRISK_INCIDENT_REOPENED,
+    AIRISK_INCIDENT_REPORT_FILED, AIRISK_INCIDENT_RESOLVED, airisk_classification,
+    airisk_incident_cb, airisk_incident_event, airisk_level, airisk_observation,
+    airisk_report_kind, airisk_rule_level, airisk_stats, airisk_transition, airisk_transition_cb,
 };
-use crate::classify::Profile;
-use crate::engine::{Engine, EngineOptions, Sink};
+use crate::classify::{Classification, Profile};
+use crate::engine::{Engine, EngineOptions, IncidentSink, Sink};
 use crate::handle::{SignalId, SystemHandle};
+use crate::incident::IncidentEvent;
 use crate::level::{Action, Level};
 use crate::policy::Policy;
 use crate::transition::Transition;
@@ -26,20 +31,23 @@ use std::sync::Arc;
 
 /// The C ABI version: `airisk_abi_version()` returns it and the header's
 /// `AIRISK_ABI_VERSION` equals it. Bumped only on an incompatible change of the ABI.
-pub(crate) const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 2;
 
-/// An engine: one immutable policy, the registered systems and their monitoring state, and
-/// the transition queue. Created by `airisk_engine_new` (or `_new_default`,
+/// An engine: one immutable policy, the registered systems and their monitoring state
+/// (incidents included), and the transition and incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
 /// `_new_with_capacity`), released by `airisk_engine_free`.
 ///
 /// Every function taking an engine may be called from many threads at once on the same
 /// engine, except `airisk_engine_free`.
 pub struct airisk_engine {
+    /// The Rust engine.
     engine: Engine,
+    /// The C strings handed out (shared with the callbacks).
     strings: Arc<Strings>,
 }
 
 impl airisk_engine {
+    /// An engine for `policy`, with its string tables.
     fn new(policy: Policy, options: EngineOptions) -> airisk_engine {
         let strings = Arc::new(Strings::new(&policy));
         airisk_engine {
@@ -56,6 +64,7 @@ unsafe fn engine<'a>(e: *const airisk_engine) -> Result<&'a airisk_engine, Fail>
     unsafe { reference(e, "e") }
 }
 
+/// Creates an engine and hands it to C through `out`.
 fn new_engine(
     policy: Policy,
     options: EngineOptions,
@@ -92,15 +101,17 @@ pub extern "C" fn airisk_status_str(status: i32) -> *const c_char {
 /// `"red"`, or `"unknown level"` for any other value. Never fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
-    let s = match u8::try_from(level).ok().and_then(Level::from_u8) {
-        Some(Level::None) => "none\0",
-        Some(Level::Blue) => "blue\0",
-        Some(Level::Yellow) => "yellow\0",
-        Some(Level::Orange) => "orange\0",
-        Some(Level::Red) => "red\0",
-        None => "unknown level\0",
-    };
-    s.as_ptr().cast()
+    boundary_value(c"unknown level".as_ptr(), || {
+        let s = match u8::try_from(level).ok().and_then(Level::from_u8) {
+            Some(Level::None) => "none\0",
+            Some(Level::Blue) => "blue\0",
+            Some(Level::Yellow) => "yellow\0",
+            Some(Level::Orange) => "orange\0",
+            Some(Level::Red) => "red\0",
+            None => "unknown level\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// The static NUL-terminated name of one action bit (`AIRISK_ACTION_*`), such as
@@ -108,18 +119,60 @@ pub extern "C" fn airisk_level_str(level: u32) -> *const c_char {
 /// fails, never NULL; thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn airisk_action_str(action: u32) -> *const c_char {
-    let s = match Action::ALL.into_iter().find(|a| *a as u32 == action) {
-        Some(Action::Log) => "log\0",
-        Some(Action::NotifyOperator) => "notify_operator\0",
-        Some(Action::HumanReview) => "human_review\0",
-        Some(Action::Throttle) => "throttle\0",
-        Some(Action::Fallback) => "fallback\0",
-        Some(Action::Suspend) => "suspend\0",
-        Some(Action::ReportRegulator) => "report_regulator\0",
-        Some(Action::PublicNotice) => "public_notice\0",
-        None => "unknown action\0",
-    };
-    s.as_ptr().cast()
+    boundary_value(c"unknown action".as_ptr(), || {
+        let s = match Action::ALL.into_iter().find(|a| *a as u32 == action) {
+            Some(Action::Log) => "log\0",
+            Some(Action::NotifyOperator) => "notify_operator\0",
+            Some(Action::HumanReview) => "human_review\0",
+            Some(Action::Throttle) => "throttle\0",
+            Some(Action::Fallback) => "fallback\0",
+            Some(Action::Suspend) => "suspend\0",
+            Some(Action::ReportRegulator) => "report_regulator\0",
+            Some(Action::PublicNotice) => "public_notice\0",
+            None => "unknown action\0",
+        };
+        s.as_ptr().cast()
+    })
+}
+
+/// The static NUL-terminated name of an incident event kind (`AIRISK_INCIDENT_*`), as in
+/// the JSON form: `"opened"`, `"escalated"`, `"acknowledged"`, `"report_filed"`,
+/// `"overdue"`, `"resolved"`, `"reopened"`, `"closed"`; `"unknown event"` for any other
+/// value. Never fails, never NULL; thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn airisk_incident_event_str(event: u32) -> *const c_char {
+    boundary_value(c"unknown event".as_ptr(), || {
+        let s = match event {
+            AIRISK_INCIDENT_OPENED => "opened\0",
+            AIRISK_INCIDENT_ESCALATED => "escalated\0",
+            AIRISK_INCIDENT_ACKNOWLEDGED => "acknowledged\0",
+            AIRISK_INCIDENT_REPORT_FILED => "report_filed\0",
+            AIRISK_INCIDENT_OVERDUE => "overdue\0",
+            AIRISK_INCIDENT_RESOLVED => "resolved\0",
+            AIRISK_INCIDENT_REOPENED => "reopened\0",
+            AIRISK_INCIDENT_CLOSED => "closed\0",
+            _ => "unknown event\0",
+        };
+        s.as_ptr().cast()
+    })
+}
+
+/// The static NUL-terminated name of a report or due kind (`AIRISK_REPORT_*` and
+/// `AIRISK_DUE_*` share their values): `"none"`, `"initial"`, `"update"`, `"final"`,
+/// `"ack"`; `"unknown report"` for any other value. Never fails, never NULL; thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn airisk_report_str(kind: u32) -> *const c_char {
+    boundary_value(c"unknown report".as_ptr(), || {
+        let s = match kind {
+            AIRISK_DUE_NONE => "none\0",
+            AIRISK_DUE_INITIAL => "initial\0",
+            AIRISK_DUE_UPDATE => "update\0",
+            AIRISK_DUE_FINAL => "final\0",
+            AIRISK_DUE_ACK => "ack\0",
+            _ => "unknown report\0",
+        };
+        s.as_ptr().cast()
+    })
 }
 
 /// Copies the detail of this thread's last failed call (like `errno`: successful calls do
@@ -146,7 +199,7 @@ pub unsafe extern "C" fn airisk_last_error(buf: *mut c_char, cap: usize) -> usiz
 }
 
 /// Creates an engine for the policy JSON document `(policy_json, len)` (UTF-8, no NUL
-/// needed) with the default queue capacity (65536 transitions).
+/// needed) with the default queue capacity (65536 transitions, and as many incident events).
 ///
 /// On `AIRISK_OK`, `*out` is a new engine the caller owns and must release with
 /// `airisk_engine_free`. On failure `*out` is left unchanged. Errors: `AIRISK_ERR_NULL`
@@ -175,8 +228,9 @@ pub unsafe extern "C" fn airisk_engine_new(
     }
 }
 
-/// As `airisk_engine_new`, with a transition queue of `queue_capacity` entries (0 is
-/// allowed: without a callback every transition is then dropped and counted).
+/// As `airisk_engine_new`, with a transition queue, and an incident-event queue, of
+/// `queue_capacity` entries each (0 is allowed: without a callback every transition or
+/// incident event is then dropped and counted).
 ///
 /// # Safety
 /// As `airisk_engine_new`.
@@ -244,8 +298,8 @@ pub unsafe extern "C" fn airisk_engine_new_default(out: *mut *mut airisk_engine)
     })
 }
 
-/// Releases an engine and every string it handed out (transition and classification
-/// strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
+/// Releases an engine and every string it handed out (transition, incident-event,
+/// rule-level and classification strings become dangling). NULL is a no-op. Must not be called twice on the same engine,
 /// nor while another thread uses it, nor from inside its callback.
 ///
 /// # Safety
@@ -269,8 +323,10 @@ fn profile(text: &str) -> Result<Profile, Fail> {
 }
 
 /// Classifies the profile JSON document `(profile_json, len)` under the engine's policy,
-/// registering nothing. On `AIRISK_OK`, `*out` holds the grade rank, score and grade id
-/// (the id string stays valid until `airisk_engine_free`); on failure `*out` is unchanged.
+/// registering nothing. On `AIRISK_OK`, `*out` holds the grade rank, score and grade id, and
+/// whether the profile meets a prohibited use (then its id and basis) — a prohibited
+/// profile is still classified, so the caller can see why `airisk_register` refuses it
+/// (its strings stay valid until `airisk_engine_free`); on failure `*out` is unchanged.
 /// Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_JSON`, `AIRISK_ERR_PROFILE`
 /// (the offending field in `airisk_last_error`), `AIRISK_ERR_LIMIT`. Thread-safe.
 ///
@@ -294,18 +350,30 @@ pub unsafe extern "C" fn airisk_classify(
             )
         };
         let c = e.engine.classify(&profile(text)?)?;
-        let score = i32::try_from(c.score).map_err(|_| {
-            Fail::new(
-                AIRISK_ERR_LIMIT,
-                format!("score {} does not fit in int32_t", c.score),
-            )
-        })?;
-        out.write(airisk_classification {
-            grade: c.grade_rank,
-            score,
-            grade_id: e.strings.grade(c.grade_rank, &c.grade),
-        });
+        out.write(classification(e, &c)?);
         Ok(())
+    })
+}
+
+/// The C form of a classification: `AIRISK_ERR_LIMIT` if the score does not fit `int32_t`.
+fn classification(e: &airisk_engine, c: &Classification) -> Result<airisk_classification, Fail> {
+    let score = i32::try_from(c.score).map_err(|_| {
+        Fail::new(
+            AIRISK_ERR_LIMIT,
+            format!("score {} does not fit in int32_t", c.score),
+        )
+    })?;
+    let (prohibited_id, prohibited_basis) = match &c.prohibited {
+        Some(p) => e.strings.prohibited(&p.id, p.basis.as_deref()),
+        None => (std::ptr::null(), std::ptr::null()),
+    };
+    Ok(airisk_classification {
+        grade: c.grade_rank,
+        score,
+        grade_id: e.strings.grade(c.grade_rank, &c.grade),
+        prohibited: c.prohibited.is_some(),
+        prohibited_id,
+        prohibited_basis,
     })
 }
 
@@ -371,8 +439,9 @@ pub unsafe extern "C" fn airisk_classify_explain(
 /// classifies it, fixes its grade, starts monitoring it. On `AIRISK_OK`, `*out_system` is
 /// its handle (dense from 0, never reused); on failure it is unchanged and nothing is
 /// registered. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_JSON`,
-/// `AIRISK_ERR_PROFILE`, `AIRISK_ERR_DUPLICATE` (a registered system has this id),
-/// `AIRISK_ERR_LIMIT`. Thread-safe.
+/// `AIRISK_ERR_PROFILE` (also an unknown `operator_type`), `AIRISK_ERR_DUPLICATE` (a
+/// registered system has this id), `AIRISK_ERR_PROHIBITED` (the profile meets a prohibited
+/// use: `airisk_classify` says which), `AIRISK_ERR_LIMIT`. Thread-safe.
 ///
 /// # Safety
 /// `e` must be NULL or a live engine; `profile_json` NULL or `len` readable bytes;
@@ -448,6 +517,7 @@ pub unsafe extern "C" fn airisk_system_lookup(
     })
 }
 
+/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM`.
 fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
     e.engine.system(id).ok_or_else(|| {
         Fail::new(
@@ -457,6 +527,7 @@ fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
     })
 }
 
+/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL`.
 fn lookup_signal(e: &airisk_engine, name: &str) -> Result<SignalId, Fail> {
     e.engine.signal(name).ok_or_else(|| {
         Fail::new(
@@ -696,6 +767,7 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 impl UserData {
+    /// The pointer, for the callback.
     fn get(&self) -> *mut c_void {
         self.0
     }
@@ -783,6 +855,8 @@ pub unsafe extern "C" fn airisk_engine_stats(
             dropped: s.dropped,
             systems: s.systems,
             journal_errors: s.journal_errors,
+            incident_events: s.incident_events,
+            incidents_dropped: s.incidents_dropped,
         });
         Ok(())
     })
@@ -813,19 +887,36 @@ pub unsafe extern "C" fn airisk_snapshot(
             return Err(Fail::null("buf"));
         }
         let bytes = e.engine.snapshot();
-        if cap < bytes.len() {
-            out_len.write(bytes.len());
-            return Err(Fail::new(
-                AIRISK_ERR_BUFFER,
-                format!("the snapshot needs {} bytes; `cap` is {cap}", bytes.len()),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (cap ≥ len > 0, or len = 0 and nothing is copied) and
-        // valid for `cap ≥ bytes.len()` bytes; `bytes` is Rust-owned, so no overlap.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-        out_len.write(bytes.len());
-        Ok(())
+        // SAFETY: the caller guarantees `buf` is valid for `cap` bytes (non-NULL: checked).
+        unsafe { copy_bytes(&bytes, buf, cap, out_len) }
     })
+}
+
+/// Copies `bytes` into `(buf, cap)` and reports its length through `out_len`; when `cap`
+/// is smaller, writes only the length and fails with `AIRISK_ERR_BUFFER`.
+///
+/// # Safety
+/// `buf` must be valid for writes of `cap` bytes, and non-NULL unless `cap` is 0.
+unsafe fn copy_bytes(
+    bytes: &[u8],
+    buf: *mut u8,
+    cap: usize,
+    out_len: super::boundary::Out<usize>,
+) -> Result<(), Fail> {
+    if cap < bytes.len() {
+        out_len.write(bytes.len());
+        return Err(Fail::new(
+            AIRISK_ERR_BUFFER,
+            format!("the snapshot needs {} bytes; `cap` is {cap}", bytes.len()),
+        ));
+    }
+    if !bytes.is_empty() {
+        // SAFETY: `buf` is non-NULL (cap ≥ len > 0) and valid for `cap ≥ bytes.len()`
+        // bytes (caller contract); `bytes` is Rust-owned, so no overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+    }
+    out_len.write(bytes.len());
+    Ok(())
 }
 
 /// Creates an engine from the policy JSON `(policy_json, len)` and a snapshot
@@ -896,6 +987,365 @@ pub unsafe extern "C" fn airisk_journal_open(
             std::path::Path::new(path),
             crate::journal::Durability::from_u32(durability),
         )?;
+        Ok(())
+    })
+}
+
+/// Forces the audit journal's records to stable storage (fsync), whatever its durability;
+/// without an open journal it does nothing. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_IO`.
+/// Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_journal_sync(e: *mut airisk_engine) -> airisk_status {
+    boundary("airisk_journal_sync", || {
+        // SAFETY: the caller guarantees `e` is NULL or a live engine.
+        let e = unsafe { engine(e) }?;
+        e.engine.sync_journal()?;
+        Ok(())
+    })
+}
+
+/// Closes the audit journal (writing what is pending, and syncing it unless its
+/// durability is 0); later events are not journaled until `airisk_journal_open`. Without
+/// an open journal it does nothing. Records that cannot be written are counted in
+/// `airisk_stats.journal_errors`. Errors: `AIRISK_ERR_NULL`. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_journal_close(e: *mut airisk_engine) -> airisk_status {
+    boundary("airisk_journal_close", || {
+        // SAFETY: the caller guarantees `e` is NULL or a live engine.
+        let e = unsafe { engine(e) }?;
+        e.engine.close_journal();
+        Ok(())
+    })
+}
+
+/// Re-classifies the registered system `system` with the profile JSON document
+/// `(profile_json, len)`, whose `id` must be the system's. Its rule states are kept and are
+/// evaluated under the new grade's thresholds from the next evaluation on; its operator
+/// type (incident deadlines) follows the new profile. On `AIRISK_OK`, `*out` is the new
+/// classification (as `airisk_classify`); on failure it is unchanged and the system keeps
+/// its old profile. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_JSON`,
+/// `AIRISK_ERR_PROFILE` (also an `id` other than the system's), `AIRISK_ERR_UNKNOWN_SYSTEM`,
+/// `AIRISK_ERR_PROHIBITED`, `AIRISK_ERR_LIMIT`. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `profile_json` NULL or `len` readable bytes; `out`
+/// NULL or valid for writing one `airisk_classification`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_update_profile(
+    e: *mut airisk_engine,
+    system: u32,
+    profile_json: *const c_char,
+    len: usize,
+    out: *mut airisk_classification,
+) -> airisk_status {
+    boundary("airisk_update_profile", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out, text) = unsafe {
+            (
+                engine(e)?,
+                self::out(out, "out")?,
+                str_arg(profile_json, len, "profile_json")?,
+            )
+        };
+        let p = profile(text)?;
+        // Check that the result converts (the score fits) before changing anything.
+        classification(e, &e.engine.classify(&p)?)?;
+        let c = e.engine.update_profile(SystemHandle(system), p)?;
+        out.write(classification(e, &c)?);
+        Ok(())
+    })
+}
+
+/// The current level of every rule of system `system`, in rule order: `out[i]` is rule
+/// `i` with its id. `*out_n` receives the number of rules of the policy. When `cap` is
+/// smaller, nothing is written to `out`, `*out_n` still receives the number needed and the
+/// status is `AIRISK_ERR_BUFFER` (a size query is `out = NULL, cap = 0`; the number never
+/// changes for an engine). Other errors (`AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM`,
+/// `AIRISK_ERR_INVALID_ARGUMENT` for a misaligned `out`) write nothing. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `out` NULL or valid for writing `cap`
+/// `airisk_rule_level`s; `out_n` NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_rule_levels(
+    e: *const airisk_engine,
+    system: u32,
+    out: *mut airisk_rule_level,
+    cap: usize,
+    out_n: *mut usize,
+) -> airisk_status {
+    boundary("airisk_rule_levels", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out_n) = unsafe { (engine(e)?, self::out(out_n, "out_n")?) };
+        if out.is_null() && cap > 0 {
+            return Err(Fail::null("out"));
+        }
+        if !out.is_null() && !out.is_aligned() {
+            return Err(Fail::new(
+                AIRISK_ERR_INVALID_ARGUMENT,
+                "`out` is not suitably aligned",
+            ));
+        }
+        let levels = e.engine.rule_levels(SystemHandle(system))?;
+        if cap < levels.len() {
+            out_n.write(levels.len());
+            return Err(Fail::new(
+                AIRISK_ERR_BUFFER,
+                format!("the policy has {} rules; `cap` is {cap}", levels.len()),
+            ));
+        }
+        for (i, l) in levels.iter().enumerate() {
+            let c = airisk_rule_level {
+                rule: i as u32,
+                level: *l as airisk_level,
+                rule_id: e.strings.rule_id(i),
+            };
+            // SAFETY: `out` is non-NULL (cap ≥ len > i), aligned and valid for `cap`
+            // elements (caller contract).
+            unsafe { out.add(i).write(c) };
+        }
+        out_n.write(levels.len());
+        Ok(())
+    })
+}
+
+/// Writes one system's state (profile, grade, windows, rule states and timers, level, its
+/// incidents) into `(buf, cap)` as an opaque, versioned, checksummed byte string for
+/// `airisk_restore_system` on an engine with the same policy — to move the system to
+/// another engine. The system stays registered here. Buffer conventions as
+/// `airisk_snapshot`: `*out_len` receives the size needed; when `cap` is smaller, nothing
+/// is written to `buf` and the status is `AIRISK_ERR_BUFFER`. Other errors:
+/// `AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM` (`*out_len` unchanged). Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `buf` NULL or valid for writing `cap` bytes; `out_len`
+/// NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_snapshot_system(
+    e: *const airisk_engine,
+    system: u32,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> airisk_status {
+    boundary("airisk_snapshot_system", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out_len) = unsafe { (engine(e)?, out(out_len, "out_len")?) };
+        if buf.is_null() && cap > 0 {
+            return Err(Fail::null("buf"));
+        }
+        let bytes = e.engine.snapshot_system(SystemHandle(system))?;
+        // SAFETY: the caller guarantees `buf` is valid for `cap` bytes (non-NULL: checked).
+        unsafe { copy_bytes(&bytes, buf, cap, out_len) }
+    })
+}
+
+/// Registers the system exported by `airisk_snapshot_system` in `(snapshot, len)` (from
+/// an engine with the same policy) under a new handle of this engine, with its windows,
+/// rule states and incidents. Its transitions and incident events continue this engine's
+/// sequences. On `AIRISK_OK`, `*out_system` is its handle; on failure it is unchanged and
+/// nothing is registered. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_STATE` (not a system
+/// snapshot, corrupt, another format version, or another policy — the detail says which),
+/// `AIRISK_ERR_DUPLICATE` (a registered system has its id), `AIRISK_ERR_LIMIT`.
+/// Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `snapshot` NULL or `len` readable bytes;
+/// `out_system` NULL or valid for writing one `uint32_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_restore_system(
+    e: *mut airisk_engine,
+    snapshot: *const u8,
+    len: usize,
+    out_system: *mut u32,
+) -> airisk_status {
+    boundary("airisk_restore_system", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out, bytes) = unsafe {
+            (
+                engine(e)?,
+                self::out(out_system, "out_system")?,
+                slice(snapshot, len, "snapshot", false)?,
+            )
+        };
+        let h = e.engine.restore_system(bytes)?;
+        if let Some(id) = e.engine.system_id(h) {
+            e.strings.add_system(h.0, &id);
+        }
+        out.write(h.0);
+        Ok(())
+    })
+}
+
+/// Moves up to `cap` queued incident events into `out[0 .. *out_n]`, oldest first (in
+/// `seq` order), and sets `*out_n`; as `airisk_poll` for transitions. Their strings stay
+/// valid until `airisk_engine_free`. `out` may be NULL only when `cap` is 0 (then `*out_n`
+/// is 0 and nothing is dequeued). On failure (`AIRISK_ERR_NULL`,
+/// `AIRISK_ERR_INVALID_ARGUMENT` for a misaligned `out`) nothing is dequeued or written.
+/// The incident queue is bounded like the transition queue (the engine's queue capacity):
+/// an event that finds it full is counted in `airisk_stats.incidents_dropped` (its `seq`
+/// is skipped). Without an `incidents` section in the policy there are no incident events.
+/// Thread-safe: concurrent polls each get distinct events.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `out` NULL or valid for writing `cap`
+/// `airisk_incident_event`s; `out_n` NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_poll_incidents(
+    e: *mut airisk_engine,
+    out: *mut airisk_incident_event,
+    cap: usize,
+    out_n: *mut usize,
+) -> airisk_status {
+    boundary("airisk_poll_incidents", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, out_n) = unsafe { (engine(e)?, self::out(out_n, "out_n")?) };
+        if cap == 0 {
+            out_n.write(0);
+            return Ok(());
+        }
+        if out.is_null() {
+            return Err(Fail::null("out"));
+        }
+        if !out.is_aligned() {
+            return Err(Fail::new(
+                AIRISK_ERR_INVALID_ARGUMENT,
+                "`out` is not suitably aligned",
+            ));
+        }
+        let mut v: Vec<IncidentEvent> = Vec::new();
+        let n = e.engine.drain_incidents_up_to(&mut v, cap);
+        for (i, ev) in v.iter().enumerate() {
+            let c = e.strings.incident_event(ev);
+            // SAFETY: `out` is non-NULL, aligned and valid for `cap` elements (caller
+            // contract); `i < n ≤ cap`.
+            unsafe { out.add(i).write(c) };
+        }
+        out_n.write(n);
+        Ok(())
+    })
+}
+
+/// Sets the incident-event callback, with the semantics of `airisk_set_callback`: from
+/// now on every incident event is passed to `cb(ev, user)` instead of the incident queue —
+/// on the thread whose call caused it, with no engine lock held, `ev` valid during the call
+/// (its strings until `airisk_engine_free`), right after the transition that caused it when
+/// a transition callback is set too. The callback may call the engine again (acknowledge,
+/// file a report, poll, ...), but not `airisk_engine_free`, and must not unwind. With `cb`
+/// NULL, events return to the queue (`user` is ignored). Events already queued stay
+/// queued. A callback already running on another thread may still finish after this
+/// returns. Errors: `AIRISK_ERR_NULL` (`e`). Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `cb` must be NULL or a function safe to call with
+/// `user` from any thread that calls into this engine, until it is replaced or the engine
+/// is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_set_incident_callback(
+    e: *mut airisk_engine,
+    cb: airisk_incident_cb,
+    user: *mut c_void,
+) -> airisk_status {
+    boundary("airisk_set_incident_callback", || {
+        // SAFETY: the caller guarantees `e` is NULL or a live engine.
+        let e = unsafe { engine(e) }?;
+        let sink: Option<IncidentSink> = cb.map(|cb| {
+            let strings = Arc::clone(&e.strings);
+            let user = UserData(user);
+            let sink: IncidentSink = Arc::new(move |ev: &IncidentEvent| {
+                let c = strings.incident_event(ev);
+                // SAFETY: the caller of `airisk_set_incident_callback` guaranteed `cb` may
+                // be called with `user` on this thread; `&c` is valid during the call.
+                unsafe { cb(&c, user.get()) }
+            });
+            sink
+        });
+        e.engine.set_incident_sink(sink);
+        Ok(())
+    })
+}
+
+/// Acknowledges the incident with id `(incident, len)` at `ts_ms` (the caller's time; it
+/// moves no clock), by `(by, by_len)` (who acknowledged; may be empty). Emits an
+/// `acknowledged` event; allowed once per incident, whether or not the policy sets an
+/// acknowledgement deadline. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`,
+/// `AIRISK_ERR_UNKNOWN_INCIDENT` (no such incident, or it is closed),
+/// `AIRISK_ERR_NOT_DUE` (already acknowledged). On failure nothing changes. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `incident` NULL or `len` readable bytes; `by` NULL
+/// or `by_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_acknowledge(
+    e: *mut airisk_engine,
+    incident: *const c_char,
+    len: usize,
+    ts_ms: i64,
+    by: *const c_char,
+    by_len: usize,
+) -> airisk_status {
+    boundary("airisk_acknowledge", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, id, by) = unsafe {
+            (
+                engine(e)?,
+                str_arg(incident, len, "incident")?,
+                str_arg(by, by_len, "by")?,
+            )
+        };
+        e.engine.acknowledge(id, ts_ms, by)?;
+        Ok(())
+    })
+}
+
+/// Files report `kind` (`AIRISK_REPORT_INITIAL`, `_UPDATE` or `_FINAL`) of the incident
+/// with id `(incident, len)` at `ts_ms` (the caller's time; it moves no clock), with the
+/// caller's `(reference, ref_len)` (such as the regulator's receipt number; may be empty).
+/// Emits `report_filed` (late when `ts_ms` is at or after the deadline — filing late is
+/// allowed), and `closed` after a final report. Errors: `AIRISK_ERR_NULL`,
+/// `AIRISK_ERR_UTF8`, `AIRISK_ERR_INVALID_ARGUMENT` (`kind` is not one of the three),
+/// `AIRISK_ERR_UNKNOWN_INCIDENT` (no such incident, or it is closed), `AIRISK_ERR_NOT_DUE`
+/// (that report is not owed now, or `final` while the initial or an update report is
+/// owed). On failure nothing changes. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `incident` NULL or `len` readable bytes;
+/// `reference` NULL or `ref_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_file_report(
+    e: *mut airisk_engine,
+    incident: *const c_char,
+    len: usize,
+    kind: airisk_report_kind,
+    ts_ms: i64,
+    reference: *const c_char,
+    ref_len: usize,
+) -> airisk_status {
+    boundary("airisk_file_report", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, id, reference) = unsafe {
+            (
+                engine(e)?,
+                str_arg(incident, len, "incident")?,
+                str_arg(reference, ref_len, "reference")?,
+            )
+        };
+        let kind = report_of(kind).ok_or_else(|| {
+            Fail::new(
+                AIRISK_ERR_INVALID_ARGUMENT,
+                format!(
+                    "`kind` {kind} is not AIRISK_REPORT_INITIAL (1), AIRISK_REPORT_UPDATE (2) \
+                     or AIRISK_REPORT_FINAL (3)"
+                ),
+            )
+        })?;
+        e.engine.file_report(id, kind, ts_ms, reference)?;
         Ok(())
     })
 }

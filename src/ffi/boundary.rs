@@ -44,6 +44,7 @@ pub(crate) fn boundary_value<T>(default: T, body: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The message of a caught panic, for `airisk_last_error`.
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     let msg = if let Some(s) = payload.downcast_ref::<&str>() {
         s
@@ -83,6 +84,7 @@ pub(crate) unsafe fn out<T>(p: *mut T, name: &'static str) -> Result<Out<T>, Fai
     Ok(Out(p))
 }
 
+/// `AIRISK_ERR_INVALID_ARGUMENT` for a misaligned pointer parameter.
 fn misaligned(name: &'static str) -> Fail {
     Fail::new(
         AIRISK_ERR_INVALID_ARGUMENT,

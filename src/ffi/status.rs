@@ -55,9 +55,19 @@ pub const AIRISK_ERR_INVALID_ARGUMENT: airisk_status = 16;
 /// An error the library could not classify more precisely (an error kind newer than this
 /// mapping).
 pub const AIRISK_ERR_INTERNAL: airisk_status = 17;
+/// No incident with this id is open or awaiting its final report (it never existed, or it
+/// closed).
+pub const AIRISK_ERR_UNKNOWN_INCIDENT: airisk_status = 18;
+/// What was acknowledged or filed is not owed now: the incident was already acknowledged,
+/// or that report is not due (not reportable, not resolved, or `final` while the initial or
+/// an update report is still owed). `airisk_last_error` says which.
+pub const AIRISK_ERR_NOT_DUE: airisk_status = 19;
+/// The profile meets a prohibited use of the policy: it cannot be registered (or updated
+/// to), whatever its grade. `airisk_classify` still answers, with `prohibited` set.
+pub const AIRISK_ERR_PROHIBITED: airisk_status = 20;
 
 /// Every status with its static name (NUL-terminated), in numeric order.
-pub(crate) const STATUS_NAMES: [(airisk_status, &str); 18] = [
+pub(crate) const STATUS_NAMES: [(airisk_status, &str); 21] = [
     (AIRISK_OK, "AIRISK_OK: success\0"),
     (
         AIRISK_ERR_NULL,
@@ -97,8 +107,18 @@ pub(crate) const STATUS_NAMES: [(airisk_status, &str); 18] = [
         "AIRISK_ERR_INVALID_ARGUMENT: invalid argument\0",
     ),
     (AIRISK_ERR_INTERNAL, "AIRISK_ERR_INTERNAL: internal error\0"),
+    (
+        AIRISK_ERR_UNKNOWN_INCIDENT,
+        "AIRISK_ERR_UNKNOWN_INCIDENT: unknown incident\0",
+    ),
+    (AIRISK_ERR_NOT_DUE, "AIRISK_ERR_NOT_DUE: not due\0"),
+    (
+        AIRISK_ERR_PROHIBITED,
+        "AIRISK_ERR_PROHIBITED: prohibited use\0",
+    ),
 ];
 
+/// The name of a value that is no status.
 pub(crate) const UNKNOWN_STATUS: &str = "unknown status\0";
 
 /// The static, NUL-terminated name of a status (unknown values included).
@@ -127,6 +147,9 @@ pub(crate) fn status_of(e: &Error) -> airisk_status {
         Error::State(_) => AIRISK_ERR_STATE,
         Error::Io(_) => AIRISK_ERR_IO,
         Error::Limit(_) => AIRISK_ERR_LIMIT,
+        Error::UnknownIncident(_) => AIRISK_ERR_UNKNOWN_INCIDENT,
+        Error::NotDue(_) => AIRISK_ERR_NOT_DUE,
+        Error::Prohibited { .. } => AIRISK_ERR_PROHIBITED,
         _ => AIRISK_ERR_INTERNAL,
     }
 }
@@ -145,11 +168,14 @@ pub(crate) enum Detail {
 /// A failed call: its status and detail.
 #[derive(Debug)]
 pub(crate) struct Fail {
+    /// The status returned.
     pub status: airisk_status,
+    /// The detail recorded for `airisk_last_error`.
     pub detail: Detail,
 }
 
 impl Fail {
+    /// A failure with a boundary message.
     pub(crate) fn new(status: airisk_status, msg: impl Into<Cow<'static, str>>) -> Fail {
         Fail {
             status,
@@ -157,11 +183,13 @@ impl Fail {
         }
     }
 
+    /// `AIRISK_ERR_NULL` for the pointer parameter `param`.
     pub(crate) fn null(param: &'static str) -> Fail {
         Fail::new(AIRISK_ERR_NULL, NullMsg(param).to_string())
     }
 }
 
+/// "`param` is NULL", formatted only when read.
 struct NullMsg(&'static str);
 
 impl std::fmt::Display for NullMsg {
@@ -179,8 +207,11 @@ impl From<Error> for Fail {
     }
 }
 
+/// A thread's last failure.
 struct LastError {
+    /// The export that failed.
     func: &'static str,
+    /// What went wrong.
     detail: Detail,
 }
 

@@ -82,6 +82,9 @@ fn every_export_rejects_null_pointers() {
         grade: 9,
         score: -9,
         grade_id: ptr::null(),
+        prohibited: true,
+        prohibited_id: ptr::null(),
+        prohibited_basis: ptr::null(),
     };
     let mut st = airisk_stats::default();
     let mut buf = [0 as c_char; 16];
@@ -97,7 +100,7 @@ fn every_export_rejects_null_pointers() {
     let null = AIRISK_ERR_NULL;
     let np = ptr::null::<c_char>();
 
-    // SAFETY (every call below): each pointer is either NULL or valid for its use.
+    // SAFETY: every call below passes pointers that are either NULL or valid for its use.
     unsafe {
         let mut out = ptr::null_mut();
         assert_eq!(airisk_engine_new(np, 0, &mut out), null);
@@ -195,6 +198,9 @@ fn invalid_utf8_is_reported() {
         grade: 5,
         score: 5,
         grade_id: ptr::null(),
+        prohibited: true,
+        prohibited_id: ptr::null(),
+        prohibited_basis: ptr::null(),
     };
     let mut sz = 5usize;
     let mut out = ptr::null_mut();
@@ -253,8 +259,8 @@ fn unknown_codes_and_handles() {
     assert_eq!(cstr(airisk_status_str(-1)), "unknown status");
     assert_eq!(cstr(airisk_status_str(i32::MAX)), "unknown status");
     assert_eq!(cstr(airisk_status_str(i32::MIN)), "unknown status");
-    assert_eq!(cstr(airisk_status_str(18)), "unknown status");
-    for code in 0..=17 {
+    assert_eq!(cstr(airisk_status_str(21)), "unknown status");
+    for code in 0..=20 {
         let name = cstr(airisk_status_str(code));
         assert!(name.starts_with("AIRISK_"), "{code}: {name}");
     }
@@ -267,7 +273,17 @@ fn unknown_codes_and_handles() {
     assert_eq!(cstr(airisk_action_str(1 << 8)), "unknown action");
     assert_eq!(cstr(airisk_action_str(AIRISK_ACTION_THROTTLE)), "throttle");
     assert_eq!(cstr(airisk_version()), env!("CARGO_PKG_VERSION"));
-    assert_eq!(airisk_abi_version(), 1);
+    assert_eq!(airisk_abi_version(), 2);
+    assert_eq!(cstr(airisk_incident_event_str(0)), "unknown event");
+    assert_eq!(cstr(airisk_incident_event_str(9)), "unknown event");
+    assert_eq!(
+        cstr(airisk_incident_event_str(AIRISK_INCIDENT_REPORT_FILED)),
+        "report_filed"
+    );
+    assert_eq!(cstr(airisk_report_str(AIRISK_REPORT_FINAL)), "final");
+    assert_eq!(cstr(airisk_report_str(AIRISK_DUE_ACK)), "ack");
+    assert_eq!(cstr(airisk_report_str(AIRISK_DUE_NONE)), "none");
+    assert_eq!(cstr(airisk_report_str(5)), "unknown report");
 
     let e = Eng::new();
     let h = e.register(BOT);
@@ -369,18 +385,14 @@ fn policy_errors_carry_their_path() {
     let mut out = ptr::null_mut();
     let (p, n) = s(&bad);
     // SAFETY: valid pointers.
-    assert_eq!(
-        unsafe { airisk_engine_new(p, n, &mut out) },
-        AIRISK_ERR_POLICY
-    );
+    let status = unsafe { airisk_engine_new(p, n, &mut out) };
+    assert_eq!(status, AIRISK_ERR_POLICY);
     assert!(out.is_null());
     let detail = last_error();
     assert!(detail.contains("rules[0].thresholds.high"), "{detail}");
     // SAFETY: valid pointers.
-    assert_eq!(
-        unsafe { airisk_engine_new(c"{".as_ptr(), 1, &mut out) },
-        AIRISK_ERR_JSON
-    );
+    let status = unsafe { airisk_engine_new(c"{".as_ptr(), 1, &mut out) };
+    assert_eq!(status, AIRISK_ERR_JSON);
 }
 
 #[test]
@@ -449,6 +461,18 @@ fn every_error_variant_has_a_status() {
         (Error::State("x".into()), AIRISK_ERR_STATE),
         (Error::Io("x".into()), AIRISK_ERR_IO),
         (Error::Limit("x".into()), AIRISK_ERR_LIMIT),
+        (
+            Error::UnknownIncident("a/c/1".into()),
+            AIRISK_ERR_UNKNOWN_INCIDENT,
+        ),
+        (Error::NotDue("x".into()), AIRISK_ERR_NOT_DUE),
+        (
+            Error::Prohibited {
+                id: "p".into(),
+                basis: None,
+            },
+            AIRISK_ERR_PROHIBITED,
+        ),
     ];
     for (e, want) in cases {
         assert_eq!(status_of(&e), want, "{e:?}");
@@ -488,6 +512,8 @@ fn transitions_convert_with_engine_owned_strings() {
         grade_name: None,
         rule_name: None,
         category_name: None,
+        silenced: None,
+        inhibited_by: None,
     };
     let c = strings.transition(&t);
     assert_eq!((c.seq, c.ts_ms, c.system, c.rule), (3, 1000, 0, 0));
@@ -624,4 +650,681 @@ fn callback_poll_and_strings_outlive_deregistration() {
     }
     assert!(seqs.len() >= 2);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+}
+
+/// A small incidents policy: gauge `g` drives rule `g-max` (category c1, named), gauge `h`
+/// rule `h-max` (c2, unnamed), each the max over 1 s with thresholds 1 2 3 4; incidents
+/// open at orange (severity minor, not reportable) and red makes them major (reportable,
+/// initial report within 1 h, acknowledgement within 60 s, final within 2 h); profiles in
+/// sector s9 with autonomy `auto` are prohibited (p1).
+const INCIDENT_POLICY: &str = r#"{"schema": 1,
+  "categories": [{"id": "c1", "name": {"zh": "类一", "en": "Cat one"}}, {"id": "c2"}],
+  "grades": [{"id": "low", "name": {"zh": "低", "en": "Low"}}, {"id": "high", "min_score": 5}],
+  "classification": {"sectors": {"s0": 0, "s9": 9}, "data": {"public": 0},
+    "autonomy": {"hitl": 0, "auto": 0},
+    "prohibited": [{"id": "p1", "when": {"sectors": ["s9"], "autonomy": ["auto"]},
+                    "basis": "PB"}]},
+  "bucket_ms": 1000,
+  "signals": [{"id": "g", "kind": "gauge"}, {"id": "h", "kind": "gauge"}],
+  "rules": [
+    {"id": "g-max", "name": {"zh": "规则g", "en": "Rule g"}, "category": "c1", "basis": "B1",
+     "signal": "g", "aggregate": "max", "window_ms": 1000, "on_empty": "clear",
+     "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}},
+    {"id": "h-max", "category": "c2", "signal": "h", "aggregate": "max", "window_ms": 1000,
+     "on_empty": "clear", "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}}],
+  "responses": {"levels": {"blue": {"actions": ["log"]},
+    "orange": {"actions": ["notify_operator"]},
+    "red": {"actions": ["notify_operator", "suspend"]}}},
+  "incidents": {"open_at": "orange",
+    "severities": [{"id": "minor", "name": {"zh": "一般", "en": "General"}}, {"id": "major"}],
+    "severity_by_level": {"orange": "minor", "red": "major"}, "report_at": "major",
+    "operator_types": [{"id": "other", "initial_within_s": 3600},
+                       {"id": "cii", "initial_within_s": 600}],
+    "ack_within_s": 60, "final_within_s": 7200, "basis": "IB"}}"#;
+
+const SYS: &str = r#"{"id": "a", "sector": "s0", "data": "public", "autonomy": "hitl",
+    "users": 1}"#;
+const BANNED: &str = r#"{"id": "a", "sector": "s9", "data": "public", "autonomy": "auto",
+    "users": 1}"#;
+
+fn incident_engine() -> Eng {
+    let mut e = ptr::null_mut();
+    let (p, n) = s(INCIDENT_POLICY);
+    // SAFETY: valid pointers.
+    let st = unsafe { airisk_engine_new(p, n, &mut e) };
+    assert_eq!(st, AIRISK_OK, "{}", last_error());
+    Eng(e)
+}
+
+fn poll_incidents(e: &Eng) -> Vec<airisk_incident_event> {
+    let mut out = [const { std::mem::MaybeUninit::<airisk_incident_event>::uninit() }; 16];
+    let mut n = 0usize;
+    // SAFETY: `out` holds 16 writable events.
+    let st = unsafe { airisk_poll_incidents(e.0, out.as_mut_ptr().cast(), out.len(), &mut n) };
+    assert_eq!(st, AIRISK_OK);
+    // SAFETY: the first `n` were written.
+    out[..n]
+        .iter()
+        .map(|m| unsafe { m.assume_init() })
+        .collect()
+}
+
+#[test]
+fn new_exports_reject_null_pointers() {
+    let e = incident_engine();
+    let h = e.register(SYS);
+    let nul = ptr::null_mut::<airisk_engine>();
+    let np = ptr::null::<c_char>();
+    let null = AIRISK_ERR_NULL;
+    let (pj, pl) = s(SYS);
+    let (id, il) = s("a/c1/1");
+    let mut cls = airisk_classification {
+        grade: 9,
+        score: -9,
+        grade_id: ptr::null(),
+        prohibited: true,
+        prohibited_id: ptr::null(),
+        prohibited_basis: ptr::null(),
+    };
+    let mut sz = 0xABCD_usize;
+    let mut u = 0xABCD_u32;
+    let mut levels = [airisk_rule_level {
+        rule: 9,
+        level: 9,
+        rule_id: ptr::null(),
+    }; 2];
+    let mut buf = [0u8; 8];
+    let mut ev = [const { std::mem::MaybeUninit::<airisk_incident_event>::uninit() }; 2];
+    let ev = ev.as_mut_ptr().cast::<airisk_incident_event>();
+    // SAFETY: every call below passes pointers that are either NULL or valid for its use.
+    unsafe {
+        assert_eq!(airisk_update_profile(nul, h, pj, pl, &mut cls), null);
+        assert_eq!(airisk_update_profile(e.0, h, np, pl, &mut cls), null);
+        assert_eq!(airisk_update_profile(e.0, h, pj, pl, ptr::null_mut()), null);
+        assert_eq!((cls.grade, cls.score), (9, -9));
+        assert_eq!(
+            airisk_rule_levels(nul, h, levels.as_mut_ptr(), 2, &mut sz),
+            null
+        );
+        assert_eq!(
+            airisk_rule_levels(e.0, h, ptr::null_mut(), 2, &mut sz),
+            null
+        );
+        assert_eq!(
+            airisk_rule_levels(e.0, h, levels.as_mut_ptr(), 2, ptr::null_mut()),
+            null
+        );
+        assert_eq!(airisk_journal_sync(nul), null);
+        assert_eq!(airisk_journal_close(nul), null);
+        assert_eq!(
+            airisk_snapshot_system(nul, h, buf.as_mut_ptr(), 8, &mut sz),
+            null
+        );
+        assert_eq!(
+            airisk_snapshot_system(e.0, h, ptr::null_mut(), 8, &mut sz),
+            null
+        );
+        assert_eq!(
+            airisk_snapshot_system(e.0, h, buf.as_mut_ptr(), 8, ptr::null_mut()),
+            null
+        );
+        assert_eq!(airisk_restore_system(nul, buf.as_ptr(), 8, &mut u), null);
+        assert_eq!(airisk_restore_system(e.0, ptr::null(), 8, &mut u), null);
+        assert_eq!(airisk_restore_system(e.0, ptr::null(), 0, &mut u), null);
+        assert_eq!(
+            airisk_restore_system(e.0, buf.as_ptr(), 8, ptr::null_mut()),
+            null
+        );
+        assert_eq!(airisk_poll_incidents(nul, ev, 2, &mut sz), null);
+        assert_eq!(
+            airisk_poll_incidents(e.0, ptr::null_mut(), 2, &mut sz),
+            null
+        );
+        assert_eq!(airisk_poll_incidents(e.0, ev, 2, ptr::null_mut()), null);
+        assert_eq!(sz, 0xABCD);
+        assert_eq!(u, 0xABCD);
+        assert_eq!(
+            airisk_set_incident_callback(nul, None, ptr::null_mut()),
+            null
+        );
+        assert_eq!(airisk_acknowledge(nul, id, il, 0, id, il), null);
+        assert_eq!(airisk_acknowledge(e.0, np, il, 0, id, il), null);
+        assert_eq!(airisk_acknowledge(e.0, id, il, 0, np, 0), null);
+        assert!(last_error().contains("`by`"), "{}", last_error());
+        assert_eq!(
+            airisk_file_report(nul, id, il, AIRISK_REPORT_INITIAL, 0, id, il),
+            null
+        );
+        assert_eq!(
+            airisk_file_report(e.0, np, il, AIRISK_REPORT_INITIAL, 0, id, il),
+            null
+        );
+        assert_eq!(
+            airisk_file_report(e.0, id, il, AIRISK_REPORT_INITIAL, 0, np, 0),
+            null
+        );
+        assert!(last_error().contains("`reference`"), "{}", last_error());
+        // Unknown enum values are invalid arguments, checked before the incident.
+        for kind in [AIRISK_REPORT_NONE, 4, u32::MAX] {
+            assert_eq!(
+                airisk_file_report(e.0, id, il, kind, 0, id, il),
+                AIRISK_ERR_INVALID_ARGUMENT
+            );
+        }
+        let bad = b"\xff";
+        let (bp, bl) = (bad.as_ptr().cast::<c_char>(), bad.len());
+        assert_eq!(airisk_acknowledge(e.0, bp, bl, 0, id, il), AIRISK_ERR_UTF8);
+        assert_eq!(airisk_acknowledge(e.0, id, il, 0, bp, bl), AIRISK_ERR_UTF8);
+        assert_eq!(
+            airisk_file_report(e.0, id, il, AIRISK_REPORT_FINAL, 0, bp, bl),
+            AIRISK_ERR_UTF8
+        );
+        assert_eq!(
+            airisk_update_profile(e.0, h, bp, bl, &mut cls),
+            AIRISK_ERR_UTF8
+        );
+        assert_eq!(
+            airisk_acknowledge(e.0, id, il, 0, id, il),
+            AIRISK_ERR_UNKNOWN_INCIDENT
+        );
+    }
+    assert!(poll_incidents(&e).is_empty());
+}
+
+#[test]
+fn incidents_through_the_c_api() {
+    let e = incident_engine();
+    let h = e.register(SYS);
+    let (g, gl) = s("g");
+    let mut sig = 0u32;
+    let mut lvl = 0u32;
+    // SAFETY: valid pointers.
+    unsafe {
+        assert_eq!(airisk_signal(e.0, g, gl, &mut sig), AIRISK_OK);
+        assert_eq!(airisk_observe(e.0, h, sig, 3.0, 1000, &mut lvl), AIRISK_OK);
+    }
+    assert_eq!(lvl, AIRISK_LEVEL_ORANGE);
+    let evs = poll_incidents(&e);
+    assert_eq!(evs.len(), 1);
+    let o = evs[0];
+    assert_eq!(
+        (o.seq, o.ts_ms, o.event, o.system),
+        (1, 1000, AIRISK_INCIDENT_OPENED, h)
+    );
+    assert_eq!(cstr(o.incident), "a/c1/1");
+    assert_eq!(cstr(o.system_id), "a");
+    assert_eq!(cstr(o.category), "c1");
+    assert_eq!(
+        (cstr(o.severity), o.severity_rank, o.reportable),
+        ("minor", 0, false)
+    );
+    assert_eq!(cstr(o.operator_type), "other");
+    assert_eq!((o.due, o.due_by), (AIRISK_DUE_NONE, i64::MIN));
+    assert_eq!(
+        (o.rule, o.level, cstr(o.rule_id)),
+        (0, AIRISK_LEVEL_ORANGE, "g-max")
+    );
+    assert_eq!(cstr(o.basis), "IB");
+    assert_eq!((o.report, o.late), (AIRISK_REPORT_NONE, -1));
+    assert!(o.reference.is_null() && o.by.is_null());
+    assert_eq!(
+        (cstr(o.category_name_zh), cstr(o.category_name_en)),
+        ("类一", "Cat one")
+    );
+    assert_eq!(
+        (cstr(o.severity_name_zh), cstr(o.severity_name_en)),
+        ("一般", "General")
+    );
+    assert_eq!(
+        (cstr(o.rule_name_zh), cstr(o.rule_name_en)),
+        ("规则g", "Rule g")
+    );
+
+    // Red: escalated, reportable, initial report due within 1 h.
+    // SAFETY: valid pointers.
+    unsafe { assert_eq!(airisk_observe(e.0, h, sig, 4.0, 2000, &mut lvl), AIRISK_OK) };
+    let evs = poll_incidents(&e);
+    assert_eq!(evs.len(), 1);
+    let x = evs[0];
+    assert_eq!(
+        (x.seq, x.event, x.reportable),
+        (2, AIRISK_INCIDENT_ESCALATED, true)
+    );
+    assert_eq!((cstr(x.severity), x.severity_rank), ("major", 1));
+    assert!(x.severity_name_zh.is_null() && x.severity_name_en.is_null());
+    assert_eq!((x.due, x.due_by), (AIRISK_DUE_INITIAL, 2000 + 3_600_000));
+    // The same incident id string every time.
+    assert_eq!(x.incident, o.incident);
+
+    let (id, il) = s("a/c1/1");
+    let (by, bl) = s("ops");
+    let (rf, rl) = s("R-1");
+    // SAFETY: valid pointers.
+    unsafe {
+        assert_eq!(airisk_acknowledge(e.0, id, il, 5000, by, bl), AIRISK_OK);
+        assert_eq!(
+            airisk_acknowledge(e.0, id, il, 6000, by, bl),
+            AIRISK_ERR_NOT_DUE
+        );
+        assert!(
+            last_error().contains("already acknowledged"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            airisk_file_report(e.0, id, il, AIRISK_REPORT_FINAL, 6000, rf, rl),
+            AIRISK_ERR_NOT_DUE
+        );
+        assert_eq!(
+            airisk_file_report(e.0, id, il, AIRISK_REPORT_INITIAL, 6000, rf, rl),
+            AIRISK_OK
+        );
+    }
+    let evs = poll_incidents(&e);
+    assert_eq!(evs.len(), 2);
+    let (a, f) = (evs[0], evs[1]);
+    assert_eq!(
+        (a.event, a.ts_ms, cstr(a.by)),
+        (AIRISK_INCIDENT_ACKNOWLEDGED, 5000, "ops")
+    );
+    assert_eq!((a.rule, a.level), (AIRISK_NO_RULE, AIRISK_NO_LEVEL));
+    assert!(a.rule_id.is_null() && a.rule_name_zh.is_null());
+    assert_eq!(
+        (f.event, f.report, f.late),
+        (AIRISK_INCIDENT_REPORT_FILED, AIRISK_REPORT_INITIAL, 0)
+    );
+    assert_eq!(cstr(f.reference), "R-1");
+    assert_eq!(f.due, AIRISK_DUE_NONE);
+
+    // Callback mode: resolution, then filing the final report from inside the callback.
+    struct St {
+        e: *mut airisk_engine,
+        kinds: Vec<u32>,
+        filed: airisk_status,
+    }
+    unsafe extern "C" fn on_event(ev: *const airisk_incident_event, user: *mut c_void) {
+        // SAFETY: `user` is the test's `St`; `ev` is valid during the call.
+        let (st, ev) = unsafe { (&mut *user.cast::<St>(), &*ev) };
+        st.kinds.push(ev.event);
+        if ev.event == AIRISK_INCIDENT_RESOLVED {
+            assert_eq!(ev.due, AIRISK_DUE_FINAL);
+            // SAFETY: the incident string is valid until the engine is freed.
+            let id = unsafe { CStr::from_ptr(ev.incident) }.to_bytes();
+            // SAFETY: valid pointers; re-entrant calls are allowed.
+            st.filed = unsafe {
+                airisk_file_report(
+                    st.e,
+                    id.as_ptr().cast(),
+                    id.len(),
+                    ev.due,
+                    ev.ts_ms,
+                    c"F".as_ptr(),
+                    1,
+                )
+            };
+        }
+    }
+    let mut st = St {
+        e: e.0,
+        kinds: Vec::new(),
+        filed: -1,
+    };
+    // SAFETY: `st` outlives the callback's use (reset before the end of the test).
+    unsafe {
+        assert_eq!(
+            airisk_set_incident_callback(e.0, Some(on_event), (&mut st as *mut St).cast()),
+            AIRISK_OK
+        );
+        assert_eq!(airisk_tick(e.0, 10_000), AIRISK_OK);
+        assert_eq!(
+            airisk_set_incident_callback(e.0, None, ptr::null_mut()),
+            AIRISK_OK
+        );
+    }
+    assert_eq!(st.filed, AIRISK_OK);
+    assert_eq!(
+        st.kinds,
+        [
+            AIRISK_INCIDENT_RESOLVED,
+            AIRISK_INCIDENT_REPORT_FILED,
+            AIRISK_INCIDENT_CLOSED
+        ]
+    );
+    assert!(poll_incidents(&e).is_empty());
+    // SAFETY: valid pointers.
+    unsafe {
+        assert_eq!(
+            airisk_acknowledge(e.0, id, il, 0, by, bl),
+            AIRISK_ERR_UNKNOWN_INCIDENT
+        );
+    }
+    let mut stats = airisk_stats::default();
+    // SAFETY: valid pointers.
+    unsafe { assert_eq!(airisk_engine_stats(e.0, &mut stats), AIRISK_OK) };
+    assert_eq!((stats.incident_events, stats.incidents_dropped), (7, 0));
+}
+
+#[test]
+fn prohibited_profiles_classify_but_do_not_register() {
+    let e = incident_engine();
+    let (p, n) = s(BANNED);
+    let mut cls = std::mem::MaybeUninit::<airisk_classification>::uninit();
+    let mut h = 77u32;
+    // SAFETY: valid pointers.
+    unsafe {
+        assert_eq!(airisk_classify(e.0, p, n, cls.as_mut_ptr()), AIRISK_OK);
+        let c = cls.assume_init();
+        assert!(c.prohibited);
+        assert_eq!(
+            (cstr(c.prohibited_id), cstr(c.prohibited_basis)),
+            ("p1", "PB")
+        );
+        assert_eq!(airisk_register(e.0, p, n, &mut h), AIRISK_ERR_PROHIBITED);
+        assert!(last_error().contains("p1"), "{}", last_error());
+        assert_eq!(h, 77);
+        // Not prohibited: flag false, strings NULL.
+        let (q, m) = s(SYS);
+        assert_eq!(airisk_classify(e.0, q, m, cls.as_mut_ptr()), AIRISK_OK);
+        let c = cls.assume_init();
+        assert!(!c.prohibited && c.prohibited_id.is_null() && c.prohibited_basis.is_null());
+        // Updating a registered system to a prohibited profile is refused too.
+        h = e.register(SYS);
+        let mut out = airisk_classification {
+            grade: 9,
+            score: 9,
+            grade_id: ptr::null(),
+            prohibited: false,
+            prohibited_id: ptr::null(),
+            prohibited_basis: ptr::null(),
+        };
+        assert_eq!(
+            airisk_update_profile(e.0, h, p, n, &mut out),
+            AIRISK_ERR_PROHIBITED
+        );
+        assert_eq!((out.grade, out.score), (9, 9));
+        let big = SYS.replace("s0", "s9");
+        let (b, bl) = s(&big);
+        assert_eq!(airisk_update_profile(e.0, h, b, bl, &mut out), AIRISK_OK);
+        assert_eq!((out.grade, out.score, cstr(out.grade_id)), (1, 9, "high"));
+        assert!(!out.prohibited);
+        assert_eq!(
+            airisk_update_profile(e.0, h + 1, b, bl, &mut out),
+            AIRISK_ERR_UNKNOWN_SYSTEM
+        );
+        let other = SYS.replace("\"a\"", "\"b\"");
+        let (o, ol) = s(&other);
+        assert_eq!(
+            airisk_update_profile(e.0, h, o, ol, &mut out),
+            AIRISK_ERR_PROFILE
+        );
+    }
+}
+
+#[test]
+fn rule_levels_and_system_snapshots() {
+    let e = incident_engine();
+    let h = e.register(SYS);
+    let mut lvl = 0u32;
+    let mut n = 0usize;
+    let mut levels = [airisk_rule_level {
+        rule: 9,
+        level: 9,
+        rule_id: ptr::null(),
+    }; 3];
+    // SAFETY: valid pointers; `levels` holds 3.
+    unsafe {
+        assert_eq!(airisk_observe(e.0, h, 1, 2.5, 1000, &mut lvl), AIRISK_OK);
+        assert_eq!(
+            airisk_rule_levels(e.0, h, ptr::null_mut(), 0, &mut n),
+            AIRISK_ERR_BUFFER
+        );
+        assert_eq!(n, 2);
+        n = 0;
+        assert_eq!(
+            airisk_rule_levels(e.0, h, levels.as_mut_ptr(), 1, &mut n),
+            AIRISK_ERR_BUFFER
+        );
+        assert_eq!((n, levels[0].rule), (2, 9));
+        assert_eq!(
+            airisk_rule_levels(e.0, h + 1, levels.as_mut_ptr(), 3, &mut n),
+            AIRISK_ERR_UNKNOWN_SYSTEM
+        );
+        assert_eq!(
+            airisk_rule_levels(e.0, h, levels.as_mut_ptr(), 3, &mut n),
+            AIRISK_OK
+        );
+        assert_eq!(n, 2);
+        assert_eq!(
+            (levels[0].rule, levels[0].level, cstr(levels[0].rule_id)),
+            (0, 0, "g-max")
+        );
+        assert_eq!(
+            (levels[1].rule, levels[1].level, cstr(levels[1].rule_id)),
+            (1, 2, "h-max")
+        );
+        assert_eq!(levels[2].rule, 9);
+
+        // A system snapshot moves the system to another engine.
+        let mut need = 0usize;
+        assert_eq!(
+            airisk_snapshot_system(e.0, h, ptr::null_mut(), 0, &mut need),
+            AIRISK_ERR_BUFFER
+        );
+        assert!(need > 16);
+        let mut buf = vec![0u8; need];
+        let mut got = 0usize;
+        assert_eq!(
+            airisk_snapshot_system(e.0, h, buf.as_mut_ptr(), need - 1, &mut got),
+            AIRISK_ERR_BUFFER
+        );
+        assert_eq!(got, need);
+        assert!(buf.iter().all(|&b| b == 0));
+        got = 0;
+        assert_eq!(
+            airisk_snapshot_system(e.0, h + 1, buf.as_mut_ptr(), need, &mut got),
+            AIRISK_ERR_UNKNOWN_SYSTEM
+        );
+        assert_eq!(got, 0);
+        assert_eq!(
+            airisk_snapshot_system(e.0, h, buf.as_mut_ptr(), need, &mut got),
+            AIRISK_OK
+        );
+        assert_eq!(got, need);
+        let mut u = 77u32;
+        assert_eq!(
+            airisk_restore_system(e.0, buf.as_ptr(), need, &mut u),
+            AIRISK_ERR_DUPLICATE
+        );
+        let other = incident_engine();
+        other.register(&SYS.replace("\"a\"", "\"z\""));
+        assert_eq!(
+            airisk_restore_system(other.0, buf.as_ptr(), need - 1, &mut u),
+            AIRISK_ERR_STATE
+        );
+        assert_eq!(u, 77);
+        assert_eq!(
+            airisk_restore_system(other.0, buf.as_ptr(), need, &mut u),
+            AIRISK_OK
+        );
+        assert_eq!(u, 1);
+        assert_eq!(airisk_system_level(other.0, u, &mut lvl), AIRISK_OK);
+        assert_eq!(lvl, AIRISK_LEVEL_YELLOW);
+        // Its transitions carry its id.
+        assert_eq!(
+            airisk_observe(other.0, u, 1, 0.0, 2000, &mut lvl),
+            AIRISK_OK
+        );
+        let mut tr = [const { std::mem::MaybeUninit::<airisk_transition>::uninit() }; 4];
+        assert_eq!(
+            airisk_poll(other.0, tr.as_mut_ptr().cast(), 4, &mut n),
+            AIRISK_OK
+        );
+        assert!(n >= 1);
+        assert_eq!(cstr(tr[0].assume_init().system_id), "a");
+        // Another policy's engine refuses it.
+        let minimal = Eng::new();
+        assert_eq!(
+            airisk_restore_system(minimal.0, buf.as_ptr(), need, &mut u),
+            AIRISK_ERR_STATE
+        );
+        // No journal: sync and close do nothing.
+        assert_eq!(airisk_journal_sync(e.0), AIRISK_OK);
+        assert_eq!(airisk_journal_close(e.0), AIRISK_OK);
+    }
+}
+
+#[test]
+fn display_names_and_incident_events_convert() {
+    use crate::incident::{Due, DueKind, IncidentEvent, IncidentEventKind, ReportKind};
+    use crate::policy::model::I18n;
+    let policy = Policy::from_json(INCIDENT_POLICY).unwrap();
+    let strings = Strings::new(&policy);
+    strings.add_system(0, "a");
+    let i18n = |zh: Option<&str>, en: Option<&str>| {
+        Some(Arc::new(I18n {
+            zh: zh.map(str::to_owned),
+            en: en.map(str::to_owned),
+        }))
+    };
+    let t = Transition {
+        seq: 1,
+        ts: 1000,
+        scope: Scope::Rule,
+        system: crate::SystemHandle(0),
+        system_id: Arc::from("a"),
+        grade: 0,
+        grade_id: Arc::from("low"),
+        rule: Some(0),
+        rule_id: Some(Arc::from("g-max")),
+        category: Some(Arc::from("c1")),
+        from: Level::None,
+        to: Level::Orange,
+        value: Some(3.0),
+        threshold: Some(3.0),
+        actions: Actions(2),
+        report_within_s: None,
+        basis: Some(Arc::from("B1")),
+        grade_name: i18n(Some("低"), Some("Low")),
+        rule_name: i18n(Some("规则g"), Some("Rule g")),
+        category_name: i18n(Some("类一"), Some("Cat one")),
+        silenced: None,
+        inhibited_by: None,
+    };
+    let c = strings.transition(&t);
+    assert_eq!(
+        (cstr(c.grade_name_zh), cstr(c.grade_name_en)),
+        ("低", "Low")
+    );
+    assert_eq!(
+        (cstr(c.rule_name_zh), cstr(c.rule_name_en)),
+        ("规则g", "Rule g")
+    );
+    assert_eq!(
+        (cstr(c.category_name_zh), cstr(c.category_name_en)),
+        ("类一", "Cat one")
+    );
+    // Table entries: the same pointers every time.
+    assert_eq!(strings.transition(&t).rule_name_zh, c.rule_name_zh);
+    // Absent names, or one language only, are NULL; names that match no table entry are
+    // interned.
+    let u = Transition {
+        grade_name: None,
+        rule_name: i18n(None, Some("Renamed")),
+        category_name: None,
+        ..t.clone()
+    };
+    let c = strings.transition(&u);
+    assert!(c.grade_name_zh.is_null() && c.grade_name_en.is_null());
+    assert!(c.rule_name_zh.is_null());
+    assert_eq!(cstr(c.rule_name_en), "Renamed");
+    assert!(c.category_name_zh.is_null() && c.category_name_en.is_null());
+
+    let ev = IncidentEvent {
+        seq: 4,
+        ts: 9000,
+        event: IncidentEventKind::ReportFiled,
+        incident: Arc::from("a/c1/1"),
+        system: crate::SystemHandle(0),
+        system_id: Arc::from("a"),
+        category: Arc::from("c1"),
+        severity: Arc::from("major"),
+        severity_rank: 1,
+        reportable: true,
+        operator_type: Arc::from("cii"),
+        due: Some(Due {
+            report: DueKind::Update,
+            by: 12_000,
+        }),
+        rule: None,
+        rule_index: None,
+        level: None,
+        basis: Some(Arc::from("IB")),
+        report: Some(ReportKind::Initial),
+        late: Some(true),
+        reference: Some(Arc::from("ref\0cut")),
+        by: None,
+        category_name: i18n(Some("类一"), None),
+        severity_name: None,
+        rule_name: None,
+    };
+    let c = strings.incident_event(&ev);
+    assert_eq!(
+        (c.seq, c.ts_ms, c.event, c.system),
+        (4, 9000, AIRISK_INCIDENT_REPORT_FILED, 0)
+    );
+    assert_eq!(
+        (cstr(c.incident), cstr(c.system_id), cstr(c.category)),
+        ("a/c1/1", "a", "c1")
+    );
+    assert_eq!(
+        (cstr(c.severity), c.severity_rank, c.reportable),
+        ("major", 1, true)
+    );
+    assert_eq!(cstr(c.operator_type), "cii");
+    assert_eq!((c.due, c.due_by), (AIRISK_DUE_UPDATE, 12_000));
+    assert_eq!((c.rule, c.level), (AIRISK_NO_RULE, AIRISK_NO_LEVEL));
+    assert!(c.rule_id.is_null() && c.by.is_null());
+    assert_eq!((c.report, c.late), (AIRISK_REPORT_INITIAL, 1));
+    assert_eq!(cstr(c.reference), "ref");
+    assert_eq!(cstr(c.basis), "IB");
+    assert_eq!(cstr(c.category_name_zh), "类一");
+    assert!(c.category_name_en.is_null() && c.severity_name_zh.is_null());
+    assert!(c.rule_name_zh.is_null() && c.rule_name_en.is_null());
+    let late = IncidentEvent {
+        late: Some(false),
+        due: Some(Due {
+            report: DueKind::Ack,
+            by: 1,
+        }),
+        ..ev.clone()
+    };
+    let d = strings.incident_event(&late);
+    assert_eq!((d.late, d.due), (0, AIRISK_DUE_ACK));
+    // Interned strings are shared by content.
+    assert_eq!(d.incident, c.incident);
+    assert_eq!(d.reference, c.reference);
+}
+
+#[test]
+fn misaligned_outputs_are_invalid_arguments() {
+    let e = incident_engine();
+    let h = e.register(SYS);
+    // Room for two of each, from a byte offset of 1: misaligned for every struct.
+    let mut bytes = vec![0u8; 2 * std::mem::size_of::<airisk_incident_event>() + 16];
+    let base = bytes.as_mut_ptr().wrapping_add(1);
+    let mut n = 77usize;
+    // SAFETY: the pointers are checked (and refused) before any write.
+    unsafe {
+        assert_eq!(
+            airisk_poll_incidents(e.0, base.cast(), 2, &mut n),
+            AIRISK_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            airisk_rule_levels(e.0, h, base.cast(), 2, &mut n),
+            AIRISK_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("aligned"), "{}", last_error());
+    }
+    assert_eq!(n, 77);
+    assert!(bytes.iter().all(|&b| b == 0));
 }

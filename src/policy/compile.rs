@@ -8,7 +8,7 @@
 
 use super::load::Doc;
 use crate::layout::Layout;
-use crate::policy::model::I18n;
+use crate::policy::model::{Aggregate, I18n, SignalKind};
 use crate::rule::RuleEval;
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -20,6 +20,10 @@ pub(crate) struct Tables {
     pub by_signal: Vec<SmallVec<[u32; 8]>>,
     /// Per rule: its compiled parameters.
     pub rules: Vec<RuleEval>,
+    /// The `ewma` and `cusum` rules (they consume closed buckets), in declaration order.
+    pub detectors: Vec<u32>,
+    /// Per signal: its `psi` rules (each keeps its own histogram ring).
+    pub psi_by_signal: Vec<SmallVec<[u32; 2]>>,
     /// Where each system's state lives.
     pub layout: Layout,
     /// Display names (shared by every transition and incident event that carries them).
@@ -51,8 +55,21 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
         .rules
         .iter()
         .zip(&layout.rules)
-        .map(|(r, at)| RuleEval::new(r, *at, &layout.rings))
+        .map(|(r, at)| {
+            let counter = doc.signals[r.signal as usize].kind == SignalKind::Counter;
+            RuleEval::new(r, *at, &layout.rings, counter)
+        })
         .collect();
+    let detectors = doc
+        .rules
+        .iter()
+        .filter(|r| r.aggregate.consumes_buckets())
+        .map(|r| r.index)
+        .collect();
+    let mut psi_by_signal: Vec<SmallVec<[u32; 2]>> = vec![SmallVec::new(); doc.signals.len()];
+    for r in doc.rules.iter().filter(|r| r.aggregate == Aggregate::Psi) {
+        psi_by_signal[r.signal as usize].push(r.index);
+    }
     let names = Names {
         grades: doc.grades.iter().map(|g| shared(&g.name)).collect(),
         categories: doc.categories.iter().map(|c| shared(&c.name)).collect(),
@@ -67,6 +84,8 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
     Ok(Tables {
         by_signal,
         rules,
+        detectors,
+        psi_by_signal,
         layout,
         names,
     })

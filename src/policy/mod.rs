@@ -231,6 +231,10 @@ impl Policy {
     pub fn responses(&self) -> &Responses {
         &self.0.responses
     }
+    /// The inhibition entries (`inhibit`), in declaration order.
+    pub fn inhibit(&self) -> &[crate::silence::Inhibit] {
+        &self.0.inhibit
+    }
     /// The incident and reporting model, if the policy has one.
     pub fn incidents(&self) -> Option<&IncidentsPolicy> {
         self.0.incidents.as_ref()

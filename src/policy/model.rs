@@ -231,6 +231,12 @@ pub enum Aggregate {
     Rate,
     /// Milliseconds since the signal was last observed.
     SilenceMs,
+    /// Exponentially weighted moving average of closed buckets' inputs.
+    Ewma,
+    /// One-sided cumulative sum of closed buckets' deviations from a target.
+    Cusum,
+    /// Population stability index of the window's distribution against a reference.
+    Psi,
 }
 
 impl Aggregate {
@@ -243,12 +249,61 @@ impl Aggregate {
         ("min", Aggregate::Min),
         ("rate", Aggregate::Rate),
         ("silence_ms", Aggregate::SilenceMs),
+        ("ewma", Aggregate::Ewma),
+        ("cusum", Aggregate::Cusum),
+        ("psi", Aggregate::Psi),
     ];
 
-    /// Whether the aggregate is computed over `window_ms` (all but `silence_ms`).
+    /// Whether the aggregate is computed over `window_ms` (all but `silence_ms`, `ewma`
+    /// and `cusum`).
     pub fn windowed(self) -> bool {
-        self != Aggregate::SilenceMs
+        !matches!(
+            self,
+            Aggregate::SilenceMs | Aggregate::Ewma | Aggregate::Cusum
+        )
     }
+
+    /// Whether the aggregate consumes closed buckets (`ewma`, `cusum`).
+    pub fn consumes_buckets(self) -> bool {
+        matches!(self, Aggregate::Ewma | Aggregate::Cusum)
+    }
+}
+
+/// Which deviations a CUSUM accumulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Upward: S ← max(0, S + x − μ − k).
+    Up,
+    /// Downward: S ← max(0, S + μ − k − x).
+    Down,
+}
+
+/// The parameters of a detector aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// `ewma`: s = x for the first input, then s ← α·x + (1 − α)·s.
+    Ewma {
+        /// α in (0, 1].
+        alpha: f64,
+    },
+    /// `cusum`: S starts at 0; see [`Side`].
+    Cusum {
+        /// μ, the in-control mean.
+        target: f64,
+        /// k ≥ 0, the allowance.
+        slack: f64,
+        /// Up or down.
+        side: Side,
+    },
+    /// `psi`: bins and the reference distribution.
+    Psi {
+        /// The B − 1 inner bin edges, strictly increasing.
+        bins: Vec<f64>,
+        /// The B reference proportions (≥ 0, summing to 1).
+        reference: Vec<f64>,
+    },
 }
 
 /// Which side of the thresholds is bad.
@@ -312,6 +367,8 @@ pub struct Rule {
     pub on_empty: OnEmpty,
     /// Wilson score z for `rate`.
     pub wilson_z: Option<f64>,
+    /// Detector parameters (`ewma`, `cusum`, `psi`).
+    pub detector: Option<Detector>,
 }
 
 impl Rule {

@@ -3,6 +3,7 @@
 use crate::classify::Profile;
 use crate::error::Error;
 use crate::incident::ReportKind;
+use crate::silence::Silence;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
@@ -47,6 +48,22 @@ pub enum Event<'a> {
         /// Who acknowledges.
         by: Cow<'a, str>,
     },
+    /// Set a silence (`{"op": "silence", "ts": .., "id": "s1", "system": .., "category": ..,
+    /// "rule": .., "starts": .., "ends": .., "reason": .., "by": ..}`; the matchers, reason
+    /// and by are optional).
+    Silence {
+        /// Informational time (setting a silence moves no clock).
+        ts: i64,
+        /// The silence.
+        silence: Box<Silence>,
+    },
+    /// Remove a silence (`{"op": "unsilence", "ts": .., "id": "s1"}`).
+    Unsilence {
+        /// Informational time.
+        ts: i64,
+        /// The silence's id.
+        id: Cow<'a, str>,
+    },
     /// File a report of an incident (`{"op": "report", "ts": .., "incident": "id", "kind":
     /// "initial", "reference": ".."}`).
     FileReport {
@@ -69,7 +86,9 @@ impl Event<'_> {
             Event::Observe { ts, .. }
             | Event::Tick { ts }
             | Event::Acknowledge { ts, .. }
-            | Event::FileReport { ts, .. } => Some(*ts),
+            | Event::FileReport { ts, .. }
+            | Event::Silence { ts, .. }
+            | Event::Unsilence { ts, .. } => Some(*ts),
         }
     }
 
@@ -89,6 +108,11 @@ impl Event<'_> {
                 value,
             },
             Event::Tick { ts } => Event::Tick { ts },
+            Event::Silence { ts, silence } => Event::Silence { ts, silence },
+            Event::Unsilence { ts, id } => Event::Unsilence {
+                ts,
+                id: Cow::Owned(id.into_owned()),
+            },
             Event::Acknowledge { ts, incident, by } => Event::Acknowledge {
                 ts,
                 incident: Cow::Owned(incident.into_owned()),
@@ -138,6 +162,8 @@ pub enum ErrorKind {
     Prohibited,
     /// No incident with this id is open or awaiting its final report.
     UnknownIncident,
+    /// A silence is invalid, or the silence to remove does not exist.
+    InvalidSilence,
     /// The acknowledgement or report is not owed.
     NotDue,
     /// Any other error of the engine (a limit).
@@ -146,7 +172,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::MalformedJson,
         ErrorKind::InvalidLine,
         ErrorKind::UnknownOp,
@@ -159,6 +185,7 @@ impl ErrorKind {
         ErrorKind::Stale,
         ErrorKind::Prohibited,
         ErrorKind::UnknownIncident,
+        ErrorKind::InvalidSilence,
         ErrorKind::NotDue,
         ErrorKind::Other,
     ];
@@ -178,6 +205,7 @@ impl ErrorKind {
             ErrorKind::Stale => "stale",
             ErrorKind::Prohibited => "prohibited",
             ErrorKind::UnknownIncident => "unknown_incident",
+            ErrorKind::InvalidSilence => "invalid_silence",
             ErrorKind::NotDue => "not_due",
             ErrorKind::Other => "other",
         }
@@ -227,6 +255,7 @@ impl LineError {
             Error::Stale { .. } => ErrorKind::Stale,
             Error::Prohibited { .. } => ErrorKind::Prohibited,
             Error::UnknownIncident(_) => ErrorKind::UnknownIncident,
+            Error::Silence(_) => ErrorKind::InvalidSilence,
             Error::NotDue(_) => ErrorKind::NotDue,
             _ => ErrorKind::Other,
         };
@@ -292,11 +321,23 @@ struct RawLine<'a> {
     kind: Option<Str<'a>>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     reference: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    id: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    category: Option<Str<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    rule: Option<Str<'a>>,
+    #[serde(default, deserialize_with = "present")]
+    starts: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    ends: Option<i64>,
+    #[serde(borrow, default, deserialize_with = "present_str")]
+    reason: Option<Str<'a>>,
 }
 
 impl RawLine<'_> {
     /// The fields present, by name (`op` and `ts` aside).
-    fn present(&self) -> [(&'static str, bool); 8] {
+    fn present(&self) -> [(&'static str, bool); 14] {
         [
             ("system", self.system.is_some()),
             ("signal", self.signal.is_some()),
@@ -306,6 +347,12 @@ impl RawLine<'_> {
             ("by", self.by.is_some()),
             ("kind", self.kind.is_some()),
             ("reference", self.reference.is_some()),
+            ("id", self.id.is_some()),
+            ("category", self.category.is_some()),
+            ("rule", self.rule.is_some()),
+            ("starts", self.starts.is_some()),
+            ("ends", self.ends.is_some()),
+            ("reason", self.reason.is_some()),
         ]
     }
 }
@@ -317,6 +364,13 @@ const OPS: &[(&str, &[&str])] = &[
     ("register", &["profile"]),
     ("ack", &["incident", "by"]),
     ("report", &["incident", "kind", "reference"]),
+    (
+        "silence",
+        &[
+            "id", "system", "category", "rule", "starts", "ends", "reason", "by",
+        ],
+    ),
+    ("unsilence", &["id"]),
 ];
 
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -429,6 +483,26 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Event<'_>>, LineError> {
                 profile: Box::new(profile),
             }))
         }
+        "silence" => {
+            let own = |s: Option<Str<'_>>| s.map(|s| s.0.into_owned());
+            Ok(Some(Event::Silence {
+                ts: ts()?,
+                silence: Box::new(Silence {
+                    id: raw.id.ok_or_else(|| need("id"))?.0.into_owned(),
+                    system: own(raw.system),
+                    category: own(raw.category),
+                    rule: own(raw.rule),
+                    starts: raw.starts.ok_or_else(|| need("starts"))?,
+                    ends: raw.ends.ok_or_else(|| need("ends"))?,
+                    reason: own(raw.reason),
+                    by: own(raw.by),
+                }),
+            }))
+        }
+        "unsilence" => Ok(Some(Event::Unsilence {
+            ts: ts()?,
+            id: raw.id.ok_or_else(|| need("id"))?.0,
+        })),
         "ack" => Ok(Some(Event::Acknowledge {
             ts: ts()?,
             incident: raw.incident.ok_or_else(|| need("incident"))?.0,

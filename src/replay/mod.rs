@@ -83,6 +83,10 @@ pub enum Applied {
     Observed(Level),
     /// A tick was applied.
     Ticked,
+    /// A silence was set.
+    Silenced,
+    /// A silence was removed.
+    Unsilenced,
     /// An incident was acknowledged.
     Acknowledged,
     /// An incident report was filed.
@@ -183,6 +187,10 @@ pub struct ReplayStats {
     pub last_ts: Option<i64>,
     /// Acknowledgement and report lines applied.
     pub incident_actions: u64,
+    /// Silence and unsilence lines applied.
+    pub silence_actions: u64,
+    /// Transitions muted, by cause: silenced only, inhibited only, both.
+    pub muted: [u64; 3],
     /// The incident stream.
     pub incidents: IncidentCounts,
 }
@@ -353,7 +361,7 @@ impl Replayer {
     }
 
     /// Applies one event to the engine. Transitions it causes wait in the replayer until
-    /// [`Replayer::take_transitions`]. Does not count the event in [`ReplayStats`] (see
+    /// [`Replayer::take`]. Does not count the event in [`ReplayStats`] (see
     /// [`Replayer::apply_line`]).
     ///
     /// # Errors
@@ -383,6 +391,16 @@ impl Replayer {
                 self.engine.tick(*ts);
                 Ok(Applied::Ticked)
             }
+            Event::Silence { silence, .. } => self
+                .engine
+                .silence((**silence).clone())
+                .map(|()| Applied::Silenced)
+                .map_err(|e| LineError::from_engine(&e)),
+            Event::Unsilence { id, .. } => self
+                .engine
+                .unsilence(id)
+                .map(|()| Applied::Unsilenced)
+                .map_err(|e| LineError::from_engine(&e)),
             Event::Acknowledge { ts, incident, by } => self
                 .engine
                 .acknowledge(incident, *ts, by)
@@ -427,6 +445,7 @@ impl Replayer {
                 s.last_ts = Some(s.last_ts.map_or(*ts, |l| l.max(*ts)));
             }
             Event::Acknowledge { .. } | Event::FileReport { .. } => s.incident_actions += 1,
+            Event::Silence { .. } | Event::Unsilence { .. } => s.silence_actions += 1,
         }
     }
 
@@ -486,6 +505,12 @@ impl Replayer {
                 Emitted::Transition(t) => {
                     let scope = usize::from(t.scope == Scope::System);
                     self.stats.transitions[scope][t.to as usize] += 1;
+                    match (&t.silenced, &t.inhibited_by) {
+                        (Some(_), None) => self.stats.muted[0] += 1,
+                        (None, Some(_)) => self.stats.muted[1] += 1,
+                        (Some(_), Some(_)) => self.stats.muted[2] += 1,
+                        (None, None) => {}
+                    }
                 }
                 Emitted::Incident(e) => self.stats.incidents.count(e),
             }

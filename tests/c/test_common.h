@@ -85,12 +85,67 @@ static const char TEST_POLICY[] =
     "   \"red\": {\"actions\": [\"notify_operator\", \"suspend\", \"report_regulator\"],"
     "     \"report_within_s\": 3600}}}}";
 
+/*
+ * A small incidents policy (the Rust twin is in src/ffi/tests.rs): bucket 1 s; grades low
+ * (named) / high (score >= 5: sector s9); gauges g and h; rules
+ *   0 "g-max" (category c1, named, basis B1): max of g over 1 s, thresholds 1 2 3 4;
+ *   1 "h-max" (category c2, no names): max of h over 1 s, thresholds 1 2 3 4;
+ * an empty window clears both. Incidents open at orange, severity "minor" (named; not
+ * reportable), red makes them "major" (reportable): initial report within 1 h (operator
+ * type "other", the default) or 10 min ("cii"), acknowledgement within 60 s, final report
+ * within 2 h; basis IB. A profile in sector s9 with autonomy "auto" is prohibited (p1,
+ * basis PB).
+ */
+static const char TEST_INCIDENT_POLICY[] =
+    "{\"schema\": 1,"
+    " \"categories\": [{\"id\": \"c1\", \"name\": {\"zh\": \"\xe7\xb1\xbb\xe4\xb8\x80\","
+    "   \"en\": \"Cat one\"}}, {\"id\": \"c2\"}],"
+    " \"grades\": [{\"id\": \"low\", \"name\": {\"zh\": \"\xe4\xbd\x8e\", \"en\": \"Low\"}},"
+    "   {\"id\": \"high\", \"min_score\": 5}],"
+    " \"classification\": {\"sectors\": {\"s0\": 0, \"s9\": 9}, \"data\": {\"public\": 0},"
+    "   \"autonomy\": {\"hitl\": 0, \"auto\": 0},"
+    "   \"prohibited\": [{\"id\": \"p1\", \"when\": {\"sectors\": [\"s9\"],"
+    "     \"autonomy\": [\"auto\"]}, \"basis\": \"PB\"}]},"
+    " \"bucket_ms\": 1000,"
+    " \"signals\": [{\"id\": \"g\", \"kind\": \"gauge\"}, {\"id\": \"h\", \"kind\": \"gauge\"}],"
+    " \"rules\": ["
+    "   {\"id\": \"g-max\", \"name\": {\"zh\": \"\xe8\xa7\x84\xe5\x88\x99g\", \"en\": \"Rule g\"},"
+    "    \"category\": \"c1\", \"basis\": \"B1\", \"signal\": \"g\", \"aggregate\": \"max\","
+    "    \"window_ms\": 1000, \"on_empty\": \"clear\","
+    "    \"thresholds\": {\"low\": [1, 2, 3, 4], \"high\": [1, 2, 3, 4]}},"
+    "   {\"id\": \"h-max\", \"category\": \"c2\", \"signal\": \"h\", \"aggregate\": \"max\","
+    "    \"window_ms\": 1000, \"on_empty\": \"clear\","
+    "    \"thresholds\": {\"low\": [1, 2, 3, 4], \"high\": [1, 2, 3, 4]}}],"
+    " \"responses\": {\"levels\": {\"blue\": {\"actions\": [\"log\"]},"
+    "   \"orange\": {\"actions\": [\"notify_operator\"]},"
+    "   \"red\": {\"actions\": [\"notify_operator\", \"suspend\"]}}},"
+    " \"incidents\": {\"open_at\": \"orange\","
+    "   \"severities\": [{\"id\": \"minor\", \"name\": {\"zh\": \"\xe4\xb8\x80\xe8\x88\xac\","
+    "     \"en\": \"General\"}}, {\"id\": \"major\"}],"
+    "   \"severity_by_level\": {\"orange\": \"minor\", \"red\": \"major\"},"
+    "   \"report_at\": \"major\","
+    "   \"operator_types\": [{\"id\": \"other\", \"initial_within_s\": 3600},"
+    "     {\"id\": \"cii\", \"initial_within_s\": 600}],"
+    "   \"ack_within_s\": 60, \"final_within_s\": 7200, \"basis\": \"IB\"}}";
+
 static inline airisk_engine *test_engine(void) {
     airisk_engine *e = NULL;
     airisk_status s = airisk_engine_new(TEST_POLICY, strlen(TEST_POLICY), &e);
     if (s != AIRISK_OK) {
         fprintf(stderr, "cannot create the test engine: %s: %s\n", airisk_status_str(s),
                 last_error());
+        return NULL;
+    }
+    return e;
+}
+
+static inline airisk_engine *test_incident_engine(void) {
+    airisk_engine *e = NULL;
+    airisk_status s =
+        airisk_engine_new(TEST_INCIDENT_POLICY, strlen(TEST_INCIDENT_POLICY), &e);
+    if (s != AIRISK_OK) {
+        fprintf(stderr, "cannot create the incident test engine: %s: %s\n",
+                airisk_status_str(s), last_error());
         return NULL;
     }
     return e;

@@ -24,6 +24,11 @@ extern "C" void collect(const airisk_transition *t, void *user) {
     c->n++;
     c->last_system = t->system_id;
 }
+
+extern "C" void count_incident(const airisk_incident_event *ev, void *user) {
+    auto *n = static_cast<int *>(user);
+    *n += ev->seq > 0 ? 1 : 0;
+}
 } // namespace
 
 int main() {
@@ -40,10 +45,17 @@ int main() {
           "signal");
     Collected c;
     check(airisk_set_callback(e, collect, &c) == AIRISK_OK, "set_callback");
+    int incident_events = 0;
+    check(airisk_set_incident_callback(e, count_incident, &incident_events) == AIRISK_OK,
+          "set_incident_callback");
     airisk_level lvl = AIRISK_LEVEL_NONE;
     check(airisk_observe(e, h, incidents, 1.0, 1764374400000LL, &lvl) == AIRISK_OK, "observe");
     check(lvl > AIRISK_LEVEL_NONE, "an incident raises the level");
     check(c.n >= 2 && c.last_system == "cpp", "callback from C++");
+    airisk_stats st{};
+    check(airisk_engine_stats(e, &st) == AIRISK_OK &&
+              st.incident_events == static_cast<uint64_t>(incident_events),
+          "incident callback from C++");
     check(airisk_observe(e, h, incidents, -1.0, 1764374400000LL, &lvl) == AIRISK_ERR_VALUE,
           "negative counter");
     char buf[256];

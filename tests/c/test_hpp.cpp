@@ -1,10 +1,13 @@
 // The C++17 wrapper include/airisk.hpp: RAII and moves, exceptions carrying the status and
-// the detail, string_view inputs, poll copies, classification, callbacks.
+// the detail, string_view inputs, poll copies, classification, callbacks; incidents,
+// display names, prohibited uses, update_profile, rule_levels, snapshots and the journal.
 #include "airisk.hpp"
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <unistd.h>
 #include <type_traits>
 #include <vector>
 
@@ -136,6 +139,152 @@ void test_callback() {
     CHECK(count == 2 && moved.poll().size() == 2);
 }
 
+constexpr std::string_view kA =
+    R"({"id": "a", "sector": "s0", "data": "public", "autonomy": "hitl", "users": 1})";
+constexpr std::string_view kBanned =
+    R"({"id": "a", "sector": "s9", "data": "public", "autonomy": "auto", "users": 1})";
+
+void test_incidents() {
+    airisk::Engine e(TEST_INCIDENT_POLICY);
+    const uint32_t a = e.register_system(kA);
+    const uint32_t g = e.signal("g");
+    CHECK(e.observe(a, g, 3.0, 1000) == airisk::Level::Orange);
+
+    // Names on transitions.
+    std::vector<airisk::Transition> tr = e.poll();
+    CHECK(tr.size() == 2);
+    CHECK(tr[0].rule_name.en == "Rule g" && tr[0].category_name.en == "Cat one");
+    CHECK(tr[0].grade_name.en == "Low" && !tr[0].grade_name.zh.empty());
+    CHECK(tr[1].is_system_scope() && tr[1].rule_name.empty() && !tr[1].grade_name.empty());
+
+    std::vector<airisk::IncidentEvent> evs = e.poll_incidents();
+    CHECK(evs.size() == 1);
+    const airisk::IncidentEvent o = evs.at(0); // a copy: evs is reassigned below
+    CHECK(o.seq == 1 && o.event == airisk::IncidentEventKind::Opened);
+    CHECK(std::string(airisk::event_name(o.event)) == "opened");
+    CHECK(o.incident == "a/c1/1" && o.system == a && o.system_id == "a");
+    CHECK(o.category == "c1" && o.severity == "minor" && !o.reportable);
+    CHECK(o.operator_type == "other" && o.due == airisk::DueKind::None);
+    CHECK(o.due_by == INT64_MIN && o.has_rule() && o.rule_id == "g-max");
+    CHECK(o.level == airisk::Level::Orange && !o.late.has_value());
+    CHECK(o.report == airisk::ReportKind::None && o.basis == "IB");
+    CHECK(o.category_name.en == "Cat one" && o.severity_name.en == "General");
+    CHECK(o.rule_name.en == "Rule g");
+
+    e.observe(a, g, 4.0, 2000); // escalated: reportable, initial report due
+    e.acknowledge(o.incident, 2500, "ops");
+    CHECK(status_of([&] { e.acknowledge(o.incident, 2600, "ops"); }) == AIRISK_ERR_NOT_DUE);
+    CHECK(status_of([&] { e.acknowledge("a/c1/9", 2600, "ops"); }) ==
+          AIRISK_ERR_UNKNOWN_INCIDENT);
+    CHECK(status_of([&] { e.file_report(o.incident, airisk::ReportKind::None, 1, ""); }) ==
+          AIRISK_ERR_INVALID_ARGUMENT);
+    CHECK(status_of([&] { e.file_report(o.incident, airisk::ReportKind::Final, 1, ""); }) ==
+          AIRISK_ERR_NOT_DUE);
+    evs = e.poll_incidents(1);
+    CHECK(evs.size() == 1 && evs[0].event == airisk::IncidentEventKind::Escalated);
+    CHECK(evs[0].due == airisk::DueKind::Initial && evs[0].reportable);
+    e.file_report(o.incident, airisk::report_for(evs[0].due), 3000, "R-1");
+    evs = e.poll_incidents();
+    CHECK(evs.size() == 2);
+    if (evs.size() == 2) {
+        CHECK(evs[0].event == airisk::IncidentEventKind::Acknowledged && evs[0].by == "ops");
+        CHECK(!evs[0].has_rule() && !evs[0].level.has_value());
+        CHECK(evs[1].event == airisk::IncidentEventKind::ReportFiled);
+        CHECK(evs[1].report == airisk::ReportKind::Initial && evs[1].late == false);
+        CHECK(evs[1].reference == "R-1");
+        CHECK(std::string(airisk::report_name(evs[1].report)) == "initial");
+    }
+
+    // The incident callback files the final report on resolution (re-entrant).
+    std::vector<airisk::IncidentEvent> got;
+    e.set_incident_callback([&](const airisk_incident_event &ev) {
+        got.emplace_back(ev);
+        if (ev.event == AIRISK_INCIDENT_RESOLVED) {
+            e.file_report(ev.incident, airisk::ReportKind::Final, ev.ts_ms, "F");
+        }
+    });
+    e.tick(10000);
+    CHECK(got.size() == 3);
+    if (got.size() == 3) {
+        CHECK(got[0].event == airisk::IncidentEventKind::Resolved);
+        CHECK(got[0].level == airisk::Level::None && got[0].due == airisk::DueKind::Final);
+        CHECK(got[1].event == airisk::IncidentEventKind::ReportFiled);
+        CHECK(got[2].event == airisk::IncidentEventKind::Closed);
+    }
+    // Replaced, then moved: the callbacks stay valid.
+    int count = 0;
+    e.set_incident_callback([&](const airisk_incident_event &) { count++; });
+    airisk::Engine moved(std::move(e));
+    moved.observe(a, g, 3.0, 11000);
+    CHECK(count == 1 && moved.poll_incidents().empty());
+    moved.set_incident_callback(nullptr);
+    moved.observe(a, g, 0.0, 12000);
+    CHECK(count == 1 && moved.poll_incidents().size() == 2); // resolved, closed
+    airisk::Stats st = moved.stats();
+    CHECK(st.incident_events == 10 && st.incidents_dropped == 0);
+}
+
+void test_prohibited_and_profiles() {
+    airisk::Engine e(TEST_INCIDENT_POLICY);
+    airisk::Classification c = e.classify(kBanned);
+    CHECK(c.prohibited && c.prohibited_id == "p1" && c.prohibited_basis == "PB");
+    CHECK(status_of([&] { e.register_system(kBanned); }) == AIRISK_ERR_PROHIBITED);
+    const uint32_t a = e.register_system(kA);
+    CHECK(status_of([&] { e.update_profile(a, kBanned); }) == AIRISK_ERR_PROHIBITED);
+    c = e.update_profile(
+        a, R"({"id": "a", "sector": "s9", "data": "public", "autonomy": "hitl", "users": 1})");
+    CHECK(!c.prohibited && c.grade == 1 && c.grade_id == "high" && c.prohibited_id.empty());
+    CHECK(status_of([&] { e.update_profile(a + 1, kA); }) == AIRISK_ERR_UNKNOWN_SYSTEM);
+
+    e.observe(a, e.signal("h"), 2.0, 1000);
+    std::vector<airisk::RuleLevel> levels = e.rule_levels(a);
+    CHECK(levels.size() == 2);
+    if (levels.size() == 2) {
+        CHECK(levels[0].rule == 0 && levels[0].rule_id == "g-max");
+        CHECK(levels[0].level == airisk::Level::None);
+        CHECK(levels[1].rule_id == "h-max" && levels[1].level == airisk::Level::Yellow);
+    }
+    CHECK(status_of([&] { e.rule_levels(a + 1); }) == AIRISK_ERR_UNKNOWN_SYSTEM);
+}
+
+void test_state() {
+    airisk::Engine e(TEST_INCIDENT_POLICY);
+    const uint32_t a = e.register_system(kA);
+    e.observe(a, e.signal("g"), 3.0, 1000);
+
+    // The whole engine.
+    std::vector<uint8_t> snap = e.snapshot();
+    CHECK(snap.size() > 32);
+    airisk::Engine r = airisk::Engine::restore(TEST_INCIDENT_POLICY, snap);
+    CHECK(r.system_level(a) == airisk::Level::Orange);
+    CHECK(r.poll_incidents().size() == 1); // the queued event came along
+    CHECK(status_of([&] { airisk::Engine::restore("", snap); }) == AIRISK_ERR_STATE);
+
+    // One system, moved to another engine.
+    std::vector<uint8_t> one = e.snapshot_system(a);
+    CHECK(!one.empty());
+    CHECK(status_of([&] { e.restore_system(one); }) == AIRISK_ERR_DUPLICATE);
+    airisk::Engine other(TEST_INCIDENT_POLICY);
+    const uint32_t moved = other.restore_system(one);
+    CHECK(other.system_level(moved) == airisk::Level::Orange);
+    CHECK(status_of([&] { other.snapshot_system(moved + 1); }) == AIRISK_ERR_UNKNOWN_SYSTEM);
+    // Its incident moved too: it can be acknowledged there.
+    other.acknowledge("a/c1/1", 2000, "ops");
+    CHECK(other.poll_incidents().size() == 1);
+
+    // The journal.
+    std::string path = "/tmp/airisk-hpp-journal-" + std::to_string(getpid()) + ".jsonl";
+    std::remove(path.c_str());
+    other.journal_open(path, 0);
+    other.observe(moved, other.signal("g"), 0.0, 3000);
+    other.journal_sync();
+    other.journal_close();
+    other.journal_close();
+    CHECK(other.stats().journal_errors == 0);
+    CHECK(status_of([&] { other.journal_open("/nonexistent-dir/j", 1); }) == AIRISK_ERR_IO);
+    std::remove(path.c_str());
+}
+
 } // namespace
 
 int main() {
@@ -143,6 +292,9 @@ int main() {
         test_errors();
         test_wrapper();
         test_callback();
+        test_incidents();
+        test_prohibited_and_profiles();
+        test_state();
     } catch (const airisk::Error &e) {
         std::fprintf(stderr, "unexpected airisk::Error %d: %s\n", e.status(), e.what());
         return 1;

@@ -7,6 +7,78 @@
 static const char P_A[] =
     "{\"id\": \"a\", \"sector\": \"s9\", \"data\": \"public\", \"autonomy\": \"hitl\", \"users\": 1}";
 
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Moves system "b" from `from` to `to` (same policy) with airisk_snapshot_system /
+ * airisk_restore_system, checking the buffer conventions and the refusals. */
+static void test_system_snapshot(airisk_engine *from, airisk_engine *to) {
+    uint32_t b = 99;
+    CHECK_OK(airisk_system_lookup(from, "b", 1, &b));
+    airisk_level before = 99;
+    CHECK_OK(airisk_system_level(from, b, &before));
+    CHECK(before == AIRISK_LEVEL_YELLOW);
+
+    size_t need = 12345;
+    CHECK_STATUS(AIRISK_ERR_BUFFER, airisk_snapshot_system(from, b, NULL, 0, &need));
+    CHECK(need > 32 && need != 12345);
+    unsigned char *buf = malloc(need + 1);
+    if (!buf) {
+        CHECK(0);
+        return;
+    }
+    memset(buf, 0xEE, need + 1);
+    size_t got = 0;
+    CHECK_STATUS(AIRISK_ERR_BUFFER, airisk_snapshot_system(from, b, buf, need - 1, &got));
+    CHECK(got == need && buf[0] == 0xEE);
+    CHECK_OK(airisk_snapshot_system(from, b, buf, need + 1, &got));
+    CHECK(got == need && buf[need] == 0xEE);
+
+    uint32_t h = 77;
+    /* Registered there already: duplicate. */
+    CHECK_STATUS(AIRISK_ERR_DUPLICATE, airisk_restore_system(from, buf, got, &h));
+    /* Truncated or corrupt bytes are refused. */
+    CHECK_STATUS(AIRISK_ERR_STATE, airisk_restore_system(to, buf, got - 1, &h));
+    buf[got / 2] ^= 0x10;
+    CHECK_STATUS(AIRISK_ERR_STATE, airisk_restore_system(to, buf, got, &h));
+    buf[got / 2] ^= 0x10;
+    /* Another policy. */
+    airisk_engine *other = NULL;
+    CHECK_OK(airisk_engine_new_default(&other));
+    CHECK_STATUS(AIRISK_ERR_STATE, airisk_restore_system(other, buf, got, &h));
+    airisk_engine_free(other);
+    CHECK(h == 77);
+
+    CHECK_OK(airisk_restore_system(to, buf, got, &h));
+    CHECK(h != 77);
+    airisk_level after = 99;
+    CHECK_OK(airisk_system_level(to, h, &after));
+    CHECK(after == before);
+    /* Its transitions carry its id; the copy's rule levels match. */
+    airisk_rule_level l1[2], l2[2];
+    size_t n1 = 0, n2 = 0;
+    CHECK_OK(airisk_rule_levels(from, b, l1, 2, &n1));
+    CHECK_OK(airisk_rule_levels(to, h, l2, 2, &n2));
+    CHECK(n1 == 2 && n2 == 2 && l1[1].level == l2[1].level);
+    uint32_t g = 0;
+    CHECK_OK(airisk_signal(to, "g", 1, &g));
+    CHECK_OK(airisk_observe(to, h, g, 0.0, 7000, &after));
+    CHECK(after == AIRISK_LEVEL_NONE);
+    airisk_transition t[8];
+    size_t n = 0;
+    CHECK_OK(airisk_poll(to, t, 8, &n));
+    CHECK(n >= 1 && strcmp(t[0].system_id, "b") == 0);
+    free(buf);
+}
+
 int main(void) {
     airisk_engine *e = test_engine();
     if (!e) {
@@ -104,6 +176,23 @@ int main(void) {
     CHECK_DETAIL_HAS("line 1");
     unlink(path);
 
+    /* Journal sync and close: a closed journal records nothing more. */
+    CHECK_OK(airisk_journal_open(r, path, strlen(path), 0));
+    CHECK_OK(airisk_observe(r, b, g, 0.0, 4000, &lvl));
+    CHECK_OK(airisk_journal_sync(r));
+    long size_open = file_size(path);
+    CHECK(size_open > 0);
+    CHECK_OK(airisk_journal_close(r));
+    CHECK_OK(airisk_journal_close(r)); /* nothing open: nothing to do */
+    CHECK_OK(airisk_journal_sync(r));
+    CHECK_OK(airisk_observe(r, b, g, 25.0, 5000, &lvl));
+    CHECK(file_size(path) == size_open);
+    airisk_stats js;
+    CHECK_OK(airisk_engine_stats(r, &js));
+    CHECK(js.journal_errors == 0);
+    unlink(path);
+
+    test_system_snapshot(r, e);
     airisk_engine_free(r);
     airisk_engine_free(e);
     return test_summary("test_state");

@@ -43,10 +43,13 @@ static void test_status_str(void) {
         AIRISK_ERR_VALUE,   AIRISK_ERR_STALE,          AIRISK_ERR_PANIC,
         AIRISK_ERR_BUFFER,  AIRISK_ERR_LIMIT,          AIRISK_ERR_STATE,
         AIRISK_ERR_IO,      AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_INTERNAL,
+        AIRISK_ERR_UNKNOWN_INCIDENT, AIRISK_ERR_NOT_DUE, AIRISK_ERR_PROHIBITED,
     };
     const size_t n = sizeof all / sizeof all[0];
     CHECK(AIRISK_OK == 0);
+    CHECK(n == 21);
     for (size_t i = 0; i < n; i++) {
+        CHECK(all[i] == (airisk_status)i); /* frozen, dense numbers */
         const char *s = airisk_status_str(all[i]);
         CHECK(s != NULL && strlen(s) > 0);
         CHECK(strcmp(s, "unknown status") != 0);
@@ -56,7 +59,7 @@ static void test_status_str(void) {
         }
     }
     CHECK(strstr(airisk_status_str(AIRISK_ERR_STALE), "AIRISK_ERR_STALE") != NULL);
-    const int32_t unknown[] = {-1, 18, 99, 1000, INT32_MIN, INT32_MAX};
+    const int32_t unknown[] = {-1, 21, 99, 1000, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK(strcmp(airisk_status_str(unknown[i]), "unknown status") == 0);
     }
@@ -73,6 +76,29 @@ static void test_status_str(void) {
     CHECK(strcmp(airisk_action_str(0), "unknown action") == 0);
     CHECK(strcmp(airisk_action_str(3), "unknown action") == 0);
     CHECK(strcmp(airisk_action_str(256), "unknown action") == 0);
+
+    const char *events[] = {"opened",   "escalated", "acknowledged", "report_filed",
+                            "overdue",  "resolved",  "reopened",     "closed"};
+    const uint32_t codes[] = {AIRISK_INCIDENT_OPENED,       AIRISK_INCIDENT_ESCALATED,
+                              AIRISK_INCIDENT_ACKNOWLEDGED, AIRISK_INCIDENT_REPORT_FILED,
+                              AIRISK_INCIDENT_OVERDUE,      AIRISK_INCIDENT_RESOLVED,
+                              AIRISK_INCIDENT_REOPENED,     AIRISK_INCIDENT_CLOSED};
+    for (size_t i = 0; i < 8; i++) {
+        CHECK(codes[i] == i + 1);
+        CHECK(strcmp(airisk_incident_event_str(codes[i]), events[i]) == 0);
+    }
+    CHECK(strcmp(airisk_incident_event_str(0), "unknown event") == 0);
+    CHECK(strcmp(airisk_incident_event_str(9), "unknown event") == 0);
+    CHECK(strcmp(airisk_report_str(AIRISK_REPORT_NONE), "none") == 0);
+    CHECK(strcmp(airisk_report_str(AIRISK_REPORT_INITIAL), "initial") == 0);
+    CHECK(strcmp(airisk_report_str(AIRISK_REPORT_UPDATE), "update") == 0);
+    CHECK(strcmp(airisk_report_str(AIRISK_REPORT_FINAL), "final") == 0);
+    CHECK(strcmp(airisk_report_str(AIRISK_DUE_ACK), "ack") == 0);
+    CHECK(strcmp(airisk_report_str(5), "unknown report") == 0);
+    /* Report and due kinds share their values. */
+    CHECK(AIRISK_DUE_NONE == AIRISK_REPORT_NONE && AIRISK_DUE_INITIAL == AIRISK_REPORT_INITIAL);
+    CHECK(AIRISK_DUE_UPDATE == AIRISK_REPORT_UPDATE && AIRISK_DUE_FINAL == AIRISK_REPORT_FINAL);
+    CHECK(AIRISK_NO_LEVEL == UINT32_MAX && AIRISK_NO_RULE == UINT32_MAX);
 }
 
 /* Must run first: no call on this thread has failed yet. */
@@ -197,7 +223,7 @@ static void test_null_pointers(airisk_engine *e) {
     uint32_t u = SENTINEL_U32;
     size_t sz = SENTINEL_SIZE;
     airisk_level lvl = SENTINEL_U32;
-    airisk_classification cls = {SENTINEL_U32, -7, NULL};
+    airisk_classification cls = {SENTINEL_U32, -7, NULL, true, NULL, NULL};
     airisk_stats st0, st;
     char buf[64] = "untouched";
     airisk_transition tr[2];
@@ -212,6 +238,7 @@ static void test_null_pointers(airisk_engine *e) {
     CHECK_DETAIL_HAS("profile_json");
     CHECK_STATUS(AIRISK_ERR_NULL, airisk_classify(e, BOT, strlen(BOT), NULL));
     CHECK(cls.grade == SENTINEL_U32 && cls.score == -7 && cls.grade_id == NULL);
+    CHECK(cls.prohibited && cls.prohibited_id == NULL);
 
     /* airisk_classify_explain */
     CHECK_STATUS(AIRISK_ERR_NULL,
@@ -291,6 +318,64 @@ static void test_null_pointers(airisk_engine *e) {
     CHECK_STATUS(AIRISK_ERR_NULL, airisk_engine_stats(NULL, &st));
     CHECK_STATUS(AIRISK_ERR_NULL, airisk_engine_stats(e, NULL));
 
+    /* airisk_update_profile */
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_update_profile(NULL, 0, BOT, strlen(BOT), &cls));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_update_profile(e, 0, NULL, strlen(BOT), &cls));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_update_profile(e, 0, BOT, strlen(BOT), NULL));
+    CHECK(cls.grade == SENTINEL_U32 && cls.score == -7 && cls.grade_id == NULL);
+
+    /* airisk_rule_levels: out may be NULL only when cap is 0. */
+    airisk_rule_level rl[2] = {{SENTINEL_U32, SENTINEL_U32, NULL}, {0, 0, NULL}};
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_rule_levels(NULL, 0, rl, 2, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_rule_levels(e, 0, NULL, 2, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_rule_levels(e, 0, rl, 2, NULL));
+    CHECK(sz == SENTINEL_SIZE && rl[0].rule == SENTINEL_U32);
+
+    /* airisk_journal_sync, airisk_journal_close */
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_journal_sync(NULL));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_journal_close(NULL));
+
+    /* airisk_snapshot_system, airisk_restore_system */
+    unsigned char bytes[8] = {0};
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_snapshot_system(NULL, 0, bytes, 8, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_snapshot_system(e, 0, NULL, 8, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_snapshot_system(e, 0, bytes, 8, NULL));
+    CHECK(sz == SENTINEL_SIZE);
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_restore_system(NULL, bytes, 8, &u));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_restore_system(e, NULL, 8, &u));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_restore_system(e, NULL, 0, &u));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_restore_system(e, bytes, 8, NULL));
+    CHECK(u == SENTINEL_U32);
+
+    /* airisk_poll_incidents: out may be NULL only when cap is 0. */
+    airisk_incident_event ev[2];
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_poll_incidents(NULL, ev, 2, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_poll_incidents(e, NULL, 2, &sz));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_poll_incidents(e, ev, 2, NULL));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_poll_incidents(e, NULL, 0, NULL));
+    CHECK(sz == SENTINEL_SIZE);
+    CHECK_OK(airisk_poll_incidents(e, NULL, 0, &sz));
+    CHECK(sz == 0);
+    sz = SENTINEL_SIZE;
+
+    /* airisk_set_incident_callback: a NULL callback is allowed (returns to the queue). */
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_set_incident_callback(NULL, NULL, NULL));
+    CHECK_OK(airisk_set_incident_callback(e, NULL, NULL));
+
+    /* airisk_acknowledge, airisk_file_report: every string is required (may be empty). */
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_acknowledge(NULL, "x/c/1", 5, T, "me", 2));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_acknowledge(e, NULL, 5, T, "me", 2));
+    CHECK_DETAIL_HAS("incident");
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_acknowledge(e, "x/c/1", 5, T, NULL, 0));
+    CHECK_DETAIL_HAS("`by`");
+    CHECK_STATUS(AIRISK_ERR_NULL,
+                 airisk_file_report(NULL, "x/c/1", 5, AIRISK_REPORT_INITIAL, T, "r", 1));
+    CHECK_STATUS(AIRISK_ERR_NULL,
+                 airisk_file_report(e, NULL, 5, AIRISK_REPORT_INITIAL, T, "r", 1));
+    CHECK_STATUS(AIRISK_ERR_NULL,
+                 airisk_file_report(e, "x/c/1", 5, AIRISK_REPORT_INITIAL, T, NULL, 0));
+    CHECK_DETAIL_HAS("reference");
+
     /* Nothing above changed the engine. */
     CHECK_OK(airisk_engine_stats(e, &st));
     CHECK(memcmp(&st, &st0, sizeof st) == 0);
@@ -299,7 +384,7 @@ static void test_null_pointers(airisk_engine *e) {
 static void test_utf8(airisk_engine *e) {
     uint32_t u = SENTINEL_U32;
     airisk_level lvl = SENTINEL_U32;
-    airisk_classification cls = {SENTINEL_U32, -7, NULL};
+    airisk_classification cls = {SENTINEL_U32, -7, NULL, true, NULL, NULL};
     size_t sz = SENTINEL_SIZE;
     char buf[64];
     const char bad[] = "k\x80";
@@ -312,6 +397,13 @@ static void test_utf8(airisk_engine *e) {
     CHECK_STATUS(AIRISK_ERR_UTF8, airisk_system_lookup(e, bad, 2, &u));
     CHECK_STATUS(AIRISK_ERR_UTF8, airisk_observe_named(e, bad, 2, "k", 1, 1.0, T, &lvl));
     CHECK_STATUS(AIRISK_ERR_UTF8, airisk_observe_named(e, "bot", 3, bad, 2, 1.0, T, &lvl));
+    CHECK_STATUS(AIRISK_ERR_UTF8, airisk_update_profile(e, 0, BAD_UTF8, strlen(BAD_UTF8), &cls));
+    CHECK_STATUS(AIRISK_ERR_UTF8, airisk_acknowledge(e, bad, 2, T, "me", 2));
+    CHECK_STATUS(AIRISK_ERR_UTF8, airisk_acknowledge(e, "bot/c/1", 7, T, bad, 2));
+    CHECK_STATUS(AIRISK_ERR_UTF8,
+                 airisk_file_report(e, bad, 2, AIRISK_REPORT_INITIAL, T, "r", 1));
+    CHECK_STATUS(AIRISK_ERR_UTF8,
+                 airisk_file_report(e, "bot/c/1", 7, AIRISK_REPORT_INITIAL, T, bad, 2));
     CHECK(u == SENTINEL_U32 && lvl == SENTINEL_U32 && sz == SENTINEL_SIZE);
     CHECK(cls.grade == SENTINEL_U32 && cls.grade_id == NULL);
     /* A truncated multi-byte sequence at the end of the given length. */
@@ -324,7 +416,7 @@ static void test_utf8(airisk_engine *e) {
 
 static void test_profiles(airisk_engine *e) {
     uint32_t u = SENTINEL_U32;
-    airisk_classification cls = {SENTINEL_U32, -7, NULL};
+    airisk_classification cls = {SENTINEL_U32, -7, NULL, true, NULL, NULL};
     const char missing[] = "{\"id\": \"x\", \"data\": \"public\", \"autonomy\": \"hitl\","
                            " \"users\": 1}";
     CHECK_STATUS(AIRISK_ERR_PROFILE, airisk_register(e, missing, strlen(missing), &u));
@@ -409,6 +501,33 @@ static void test_unknown_handles(airisk_engine *e, uint32_t bot) {
     CHECK_STATUS(AIRISK_ERR_UNKNOWN_SIGNAL, airisk_signal(e, "nothing", 7, &u));
     CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_system_lookup(e, "nobody", 6, &u));
     CHECK(lvl == SENTINEL_U32 && u == SENTINEL_U32);
+    airisk_classification cls = {SENTINEL_U32, -7, NULL, true, NULL, NULL};
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_update_profile(e, 999, BOT, strlen(BOT), &cls));
+    CHECK(cls.grade == SENTINEL_U32 && cls.score == -7);
+    airisk_rule_level rl[2];
+    size_t n = SENTINEL_SIZE;
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_rule_levels(e, 999, rl, 2, &n));
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_rule_levels(e, 999, NULL, 0, &n));
+    unsigned char buf[8];
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_snapshot_system(e, 999, buf, 8, &n));
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_SYSTEM, airisk_snapshot_system(e, 999, NULL, 0, &n));
+    CHECK(n == SENTINEL_SIZE);
+    /* No incidents under a policy without an incidents section. */
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_INCIDENT, airisk_acknowledge(e, "bot/c1/1", 8, T, "me", 2));
+    CHECK_DETAIL_HAS("bot/c1/1");
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_INCIDENT,
+                 airisk_file_report(e, "bot/c1/1", 8, AIRISK_REPORT_INITIAL, T, "", 0));
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_INCIDENT,
+                 airisk_acknowledge(e, "nobody/c1/1", 11, T, "me", 2));
+    CHECK_STATUS(AIRISK_ERR_UNKNOWN_INCIDENT, airisk_acknowledge(e, "", 0, T, "", 0));
+    /* An unknown report kind is an invalid argument, whatever the incident. */
+    CHECK_STATUS(AIRISK_ERR_INVALID_ARGUMENT,
+                 airisk_file_report(e, "bot/c1/1", 8, AIRISK_REPORT_NONE, T, "", 0));
+    CHECK_DETAIL_HAS("kind");
+    CHECK_STATUS(AIRISK_ERR_INVALID_ARGUMENT,
+                 airisk_file_report(e, "bot/c1/1", 8, AIRISK_DUE_ACK, T, "", 0));
+    CHECK_STATUS(AIRISK_ERR_INVALID_ARGUMENT,
+                 airisk_file_report(e, "bot/c1/1", 8, UINT32_MAX, T, "", 0));
     CHECK_OK(airisk_engine_stats(e, &after));
     CHECK(after.rejected_invalid == before.rejected_invalid + 4);
     CHECK(after.observed == before.observed);
@@ -494,6 +613,65 @@ static void test_duplicate(airisk_engine *e) {
     CHECK_OK(airisk_deregister(e, b));
 }
 
+/* airisk_update_profile and airisk_rule_levels. */
+static void test_update_profile_and_rule_levels(void) {
+    airisk_engine *e = test_engine();
+    if (!e) {
+        CHECK(0);
+        return;
+    }
+    uint32_t bot = test_register(e, BOT);
+    airisk_level lvl;
+    CHECK_OK(airisk_observe(e, bot, 2, 12.0, T, &lvl)); /* g-max: blue for low */
+    CHECK(lvl == AIRISK_LEVEL_BLUE);
+
+    /* Buffer conventions: size query, too small (nothing written), enough. */
+    airisk_rule_level rl[3];
+    memset(rl, 0xAB, sizeof rl);
+    size_t n = SENTINEL_SIZE;
+    CHECK_STATUS(AIRISK_ERR_BUFFER, airisk_rule_levels(e, bot, NULL, 0, &n));
+    CHECK(n == 2);
+    CHECK_DETAIL_HAS("2 rules");
+    n = SENTINEL_SIZE;
+    CHECK_STATUS(AIRISK_ERR_BUFFER, airisk_rule_levels(e, bot, rl, 1, &n));
+    CHECK(n == 2 && rl[0].rule == 0xABABABABu);
+    CHECK_OK(airisk_rule_levels(e, bot, rl, 3, &n));
+    CHECK(n == 2);
+    CHECK(rl[0].rule == 0 && rl[0].level == AIRISK_LEVEL_NONE && strcmp(rl[0].rule_id, "k-sum") == 0);
+    CHECK(rl[1].rule == 1 && rl[1].level == AIRISK_LEVEL_BLUE &&
+          strcmp(rl[1].rule_id, "g-max") == 0);
+    CHECK(rl[2].rule == 0xABABABABu);
+
+    /* A new profile: grade high, whose g-max thresholds are lower. Rule states are kept
+     * until the next evaluation. */
+    airisk_classification c = {SENTINEL_U32, -7, NULL, true, NULL, NULL};
+    const char up[] = "{\"id\": \"bot\", \"sector\": \"s9\", \"data\": \"public\","
+                      " \"autonomy\": \"hitl\", \"users\": 10}";
+    CHECK_OK(airisk_update_profile(e, bot, up, strlen(up), &c));
+    CHECK(c.grade == 1 && c.score == 9 && strcmp(c.grade_id, "high") == 0);
+    CHECK(!c.prohibited && c.prohibited_id == NULL && c.prohibited_basis == NULL);
+    CHECK_OK(airisk_system_level(e, bot, &lvl));
+    CHECK(lvl == AIRISK_LEVEL_BLUE);
+    CHECK_OK(airisk_observe(e, bot, 2, 12.0, T + 1, &lvl)); /* high: 12 >= 10 is yellow */
+    CHECK(lvl == AIRISK_LEVEL_YELLOW);
+    airisk_transition tr[8];
+    CHECK_OK(airisk_poll(e, tr, 8, &n));
+    CHECK(n >= 3 && strcmp(tr[n - 1].grade_id, "high") == 0);
+
+    /* Refusals change nothing: another id, a profile error, malformed JSON. */
+    c.grade = SENTINEL_U32;
+    const char other[] = "{\"id\": \"other\", \"sector\": \"s0\", \"data\": \"public\","
+                         " \"autonomy\": \"hitl\", \"users\": 10}";
+    CHECK_STATUS(AIRISK_ERR_PROFILE, airisk_update_profile(e, bot, other, strlen(other), &c));
+    CHECK_DETAIL_HAS("id");
+    CHECK_STATUS(AIRISK_ERR_PROFILE, airisk_update_profile(e, bot, "{\"id\": 1}", 9, &c));
+    CHECK_STATUS(AIRISK_ERR_JSON, airisk_update_profile(e, bot, "{", 1, &c));
+    CHECK(c.grade == SENTINEL_U32);
+    CHECK_OK(airisk_classify(e, up, strlen(up), &c));
+    CHECK(c.grade == 1);
+    airisk_engine_free(e);
+}
+
 static void test_poll_and_transitions(void) {
     airisk_engine *e = test_engine();
     if (!e) {
@@ -535,6 +713,10 @@ static void test_poll_and_transitions(void) {
     CHECK(tr[0].category && strcmp(tr[0].category, "c1") == 0);
     CHECK(tr[0].basis && strcmp(tr[0].basis, "B1") == 0);
     CHECK(tr[0].grade_id && strcmp(tr[0].grade_id, "low") == 0);
+    /* The test policy names nothing: every display name is NULL. */
+    CHECK(tr[0].grade_name_zh == NULL && tr[0].grade_name_en == NULL);
+    CHECK(tr[0].rule_name_zh == NULL && tr[0].rule_name_en == NULL);
+    CHECK(tr[0].category_name_zh == NULL && tr[0].category_name_en == NULL);
 
     CHECK_OK(airisk_poll(e, tr, 4, &n));
     CHECK(n == 1);
@@ -715,5 +897,6 @@ int main(void) {
     test_dropped();
     test_callback();
     test_named_and_batch();
+    test_update_profile_and_rule_levels();
     return test_summary("test_status");
 }

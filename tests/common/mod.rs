@@ -104,8 +104,8 @@ impl T {
 #[allow(unused_imports)]
 pub use airisk::Level::{Blue as B, None as N, Orange as O, Red as R, Yellow as Y};
 
-/// The policy the property tests run: every aggregate kind, timers, hysteresis, Wilson,
-/// `on_empty: "clear"`, `direction: "below"`, silence and escalation.
+/// The policy the property tests run: every aggregate kind (detectors included), timers,
+/// hysteresis, Wilson, `on_empty: "clear"`, `direction: "below"`, silence and escalation.
 pub fn law_policy() -> Policy {
     let mut doc = policy_doc(json!([
         rule(json!({"id": "max-g", "category": "c2", "window_ms": 3000, "for_ms": 1500,
@@ -119,7 +119,19 @@ pub fn law_policy() -> Policy {
         rule(json!({"id": "min-g", "category": "c4", "aggregate": "min", "direction": "below",
             "window_ms": 1000, "thresholds": {"low": [1, 0.5, 0, -1], "high": [2, 1, 0, -1]}})),
         {"id": "quiet", "category": "c3", "signal": "hb", "aggregate": "silence_ms",
-         "thresholds": {"low": [3000, 6000, null, null], "high": [2000, 4000, 6000, 8000]}}
+         "thresholds": {"low": [3000, 6000, null, null], "high": [2000, 4000, 6000, 8000]}},
+        {"id": "ewma-g", "category": "c2", "signal": "g", "aggregate": "ewma", "alpha": 0.5,
+         "min_samples": 2, "for_ms": 1000, "hysteresis": 0.1,
+         "thresholds": {"low": [1, 2, 3, 4], "high": [0.5, 1.5, 2.5, 3.5]}},
+        {"id": "cusum-k", "category": "c1", "signal": "k", "per": "n", "aggregate": "cusum",
+         "target": 0.5, "slack": 0.125, "side": "up",
+         "thresholds": {"low": [0.5, 1, 2, 4], "high": [0.25, 0.5, 1, 2]}},
+        {"id": "cusum-n", "category": "c3", "signal": "n", "aggregate": "cusum",
+         "target": 1, "slack": 0, "side": "down", "clear_for_ms": 1000,
+         "thresholds": {"low": [2, 4, 8, 16], "high": [1, 2, 4, 8]}},
+        {"id": "psi-g", "category": "c4", "signal": "g", "aggregate": "psi", "window_ms": 3000,
+         "bins": [0, 2, 4], "reference": [0.25, 0.25, 0.25, 0.25], "min_samples": 2,
+         "thresholds": {"low": [0.25, 0.5, 1, 2], "high": [0.125, 0.25, 0.5, 1]}}
     ]));
     doc["escalation"] = json!({"min_categories": 2, "at_least": "yellow"});
     Policy::from_value(doc).unwrap()

@@ -37,6 +37,7 @@ pub(crate) struct Doc {
     pub escalation: Option<Escalation>,
     pub responses: Responses,
     pub incidents: Option<IncidentsPolicy>,
+    pub inhibit: Vec<crate::silence::Inhibit>,
     /// Rule indexes by category.
     pub rules_by_category: Vec<Vec<u32>>,
     /// Problems that do not make the policy invalid (dead configuration).
@@ -56,6 +57,7 @@ const TOP: &[&str] = &[
     "escalation",
     "responses",
     "incidents",
+    "inhibit",
 ];
 
 /// Validates a whole document. `None` (or issues in `w`) when it is invalid.
@@ -89,6 +91,7 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
     let mut warnings = Vec::new();
     let responses = responses::responses(w, top, &category_ix, &mut warnings);
     let incidents = incidents::incidents(w, top, &categories, &category_ix);
+    let inhibit = rules::inhibit(w, top, &rules, &category_ix);
     incidents::check_responses(w, top, &responses);
     let mut rules_by_category = vec![Vec::new(); categories.len()];
     for r in &rules {
@@ -111,6 +114,7 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
         escalation,
         responses,
         incidents,
+        inhibit,
         rules_by_category,
         warnings,
     })

@@ -28,6 +28,12 @@ const RULE_KEYS: &[&str] = &[
     "hysteresis",
     "on_empty",
     "wilson_z",
+    "alpha",
+    "target",
+    "slack",
+    "side",
+    "bins",
+    "reference",
 ];
 
 /// What a rule may refer to.
@@ -107,6 +113,7 @@ fn rule(
         OnEmpty::Hold,
     );
     let wilson_z = wilson_z(w, p, m, aggregate);
+    let detector = detector(w, p, m, aggregate, direction, signal, per, ctx);
     let thresholds = thresholds(w, p, m, direction, ctx);
     if w.issues.len() != before {
         return None;
@@ -131,10 +138,179 @@ fn rule(
         hysteresis,
         on_empty,
         wilson_z,
+        detector,
     })
 }
 
-/// `per` is required by `rate` and allowed nowhere else.
+/// The detector fields: each belongs to one aggregate and is an error on any other.
+#[allow(clippy::too_many_arguments)]
+fn detector(
+    w: &mut Walker,
+    p: &str,
+    m: &Map<String, Value>,
+    aggregate: Option<Aggregate>,
+    direction: Direction,
+    signal: Option<u32>,
+    per: Option<u32>,
+    ctx: &Context<'_>,
+) -> Option<Detector> {
+    let a = aggregate?;
+    for (field, owner) in [
+        ("alpha", Aggregate::Ewma),
+        ("target", Aggregate::Cusum),
+        ("slack", Aggregate::Cusum),
+        ("side", Aggregate::Cusum),
+        ("bins", Aggregate::Psi),
+        ("reference", Aggregate::Psi),
+    ] {
+        if m.contains_key(field) && a != owner {
+            let name = Aggregate::NAMES
+                .iter()
+                .find(|(_, x)| *x == owner)
+                .map_or("", |(n, _)| *n);
+            w.err(
+                key(p, field),
+                format!("{field:?} is only allowed with aggregate {name:?}"),
+            );
+        }
+    }
+    if a.consumes_buckets() && m.contains_key("on_empty") {
+        w.err(
+            key(p, "on_empty"),
+            "on_empty is not allowed with ewma or cusum (they consume closed buckets, empty ones included)",
+        );
+    }
+    let num = |w: &mut Walker, k: &str| w.req(m, p, k).and_then(|v| w.num(v, &key(p, k)));
+    match a {
+        Aggregate::Ewma => {
+            let alpha = num(w, "alpha")?;
+            if !(alpha > 0.0 && alpha <= 1.0) {
+                w.err(
+                    key(p, "alpha"),
+                    format!("alpha must be in (0, 1]; found {alpha}"),
+                );
+                return None;
+            }
+            Some(Detector::Ewma { alpha })
+        }
+        Aggregate::Cusum => {
+            if direction == Direction::Below {
+                w.err(
+                    key(p, "direction"),
+                    "a cusum rule compares S with its thresholds from above: direction \"below\" is not allowed (use side \"down\" for downward shifts)",
+                );
+            }
+            let target = num(w, "target");
+            let slack = num(w, "slack");
+            if let Some(k) = slack {
+                if k < 0.0 {
+                    w.err(key(p, "slack"), format!("slack must be ≥ 0; found {k}"));
+                }
+            }
+            let side = w.req(m, p, "side").and_then(|v| {
+                choice(
+                    w,
+                    v,
+                    &key(p, "side"),
+                    "side",
+                    &[("up", Side::Up), ("down", Side::Down)],
+                )
+            });
+            let (target, slack, side) = (target?, slack?, side?);
+            (slack >= 0.0).then_some(Detector::Cusum {
+                target,
+                slack,
+                side,
+            })
+        }
+        Aggregate::Psi => {
+            if per.is_some() {
+                w.err(
+                    key(p, "per"),
+                    "\"per\" is not allowed with aggregate \"psi\"",
+                );
+            }
+            if let Some(s) = signal {
+                if ctx.signals[s as usize].kind != SignalKind::Gauge {
+                    w.err(
+                        key(p, "signal"),
+                        format!(
+                            "psi needs a gauge (a distribution of samples); {:?} is a counter",
+                            &*ctx.signals[s as usize].id
+                        ),
+                    );
+                }
+            }
+            let list = |w: &mut Walker, k: &str| -> Option<Vec<f64>> {
+                let kp = key(p, k);
+                let a = w.req(m, p, k).and_then(|v| w.arr(v, &kp))?;
+                let mut out = Vec::with_capacity(a.len());
+                for (i, x) in a.iter().enumerate() {
+                    out.push(w.num(x, &idx(&kp, i))?);
+                }
+                Some(out)
+            };
+            let bins = list(w, "bins")?;
+            let reference = list(w, "reference")?;
+            let b = bins.len() + 1;
+            let mut ok = true;
+            if !(2..=32).contains(&b) {
+                w.err(
+                    key(p, "bins"),
+                    format!(
+                        "psi takes 2 to 32 bins (1 to 31 edges); found {} edges",
+                        bins.len()
+                    ),
+                );
+                ok = false;
+            }
+            if let Some(i) = bins.windows(2).position(|x| x[1] <= x[0]) {
+                w.err(
+                    idx(&key(p, "bins"), i + 1),
+                    format!(
+                        "bin edges must be strictly increasing: {} is not above {}",
+                        bins[i + 1],
+                        bins[i]
+                    ),
+                );
+                ok = false;
+            }
+            if reference.len() != b {
+                w.err(
+                    key(p, "reference"),
+                    format!(
+                        "{} edges make {b} bins, so the reference needs {b} proportions; found {}",
+                        bins.len(),
+                        reference.len()
+                    ),
+                );
+                ok = false;
+            }
+            if let Some(i) = reference.iter().position(|&r| r < 0.0) {
+                w.err(
+                    idx(&key(p, "reference"), i),
+                    format!("proportions must be ≥ 0; found {}", reference[i]),
+                );
+                ok = false;
+            }
+            let total: f64 = reference.iter().sum();
+            if (total - 1.0).abs() > 1e-9 {
+                w.err(
+                    key(p, "reference"),
+                    format!(
+                        "the reference proportions must sum to 1 (within 1e-9); they sum to {total}"
+                    ),
+                );
+                ok = false;
+            }
+            ok.then_some(Detector::Psi { bins, reference })
+        }
+        _ => None,
+    }
+}
+
+/// `per` is required by `rate`, allowed with `ewma` and `cusum` (a per-bucket rate) and
+/// nowhere else (`psi` says so itself).
 fn check_per(w: &mut Walker, p: &str, m: &Map<String, Value>, aggregate: Option<Aggregate>) {
     let Some(a) = aggregate else { return };
     let has_per = m.get("per").is_some();
@@ -144,10 +320,14 @@ fn check_per(w: &mut Walker, p: &str, m: &Map<String, Value>, aggregate: Option<
             "aggregate \"rate\" needs \"per\" (the denominator signal)",
         );
     }
-    if a != Aggregate::Rate && has_per {
+    if !matches!(
+        a,
+        Aggregate::Rate | Aggregate::Ewma | Aggregate::Cusum | Aggregate::Psi
+    ) && has_per
+    {
         w.err(
             key(p, "per"),
-            "\"per\" is only allowed with aggregate \"rate\"",
+            "\"per\" is only allowed with aggregate \"rate\" (or \"ewma\" and \"cusum\", for a per-bucket rate)",
         );
     }
 }
@@ -167,7 +347,11 @@ fn window(
     };
     match (a.windowed(), Walker::opt(m, "window_ms")) {
         (false, Some(_)) => {
-            w.err(wp, "aggregate \"silence_ms\" takes no window_ms");
+            let name = Aggregate::NAMES
+                .iter()
+                .find(|(_, x)| *x == a)
+                .map_or("", |(n, _)| *n);
+            w.err(wp, format!("aggregate {name:?} takes no window_ms"));
             (None, 0)
         }
         (false, None) => (None, 0),
@@ -322,4 +506,71 @@ fn threshold_row(
         prev = Some((i, t));
     }
     Some(out)
+}
+
+/// `inhibit` (optional): while a source rule is at or above a level, transitions of the
+/// target categories' rules are muted.
+pub(super) fn inhibit(
+    w: &mut Walker,
+    top: &Map<String, Value>,
+    rules: &[Rule],
+    category_ix: &FastMap<Arc<str>, u32>,
+) -> Vec<crate::silence::Inhibit> {
+    let mut out = Vec::new();
+    for (p, m, id) in id_section(
+        w,
+        Walker::opt(top, "inhibit"),
+        "inhibit",
+        &["id", "source", "target", "basis", "description"],
+    ) {
+        let source = w.req(m, &p, "source").and_then(|v| {
+            let sp = key(&p, "source");
+            let sm = w.obj(v, &sp, &["rule", "at_least"])?;
+            let rule = w.req(sm, &sp, "rule").and_then(|r| {
+                let rp = key(&sp, "rule");
+                let s = w.str(r, &rp)?;
+                let found = rules.iter().find(|x| &*x.id == s).map(|x| x.index);
+                if found.is_none() {
+                    w.err(
+                        rp,
+                        crate::classify::unknown_value("rule", s, rules.iter().map(|x| &*x.id)),
+                    );
+                }
+                found
+            });
+            let at_least = w
+                .req(sm, &sp, "at_least")
+                .and_then(|l| super::warning_level(w, l, &key(&sp, "at_least")));
+            Some((rule?, at_least?))
+        });
+        let targets = w.req(m, &p, "target").and_then(|v| {
+            let tp = key(&p, "target");
+            let tm = w.obj(v, &tp, &["categories"])?;
+            let cp = key(&tp, "categories");
+            let list = w.req(tm, &tp, "categories")?;
+            let a = w.arr(list, &cp)?;
+            if a.is_empty() {
+                w.err(&cp, "at least one category is needed");
+            }
+            let mut out = Vec::new();
+            for (i, x) in a.iter().enumerate() {
+                if let Some(c) = known_id(w, x, &idx(&cp, i), "category", category_ix) {
+                    out.push(c);
+                }
+            }
+            Some(out)
+        });
+        let basis = opt_arc(w, m, &p, "basis");
+        let _ = opt_string(w, m, &p, "description");
+        if let (Some((source_rule, at_least)), Some(targets)) = (source, targets) {
+            out.push(crate::silence::Inhibit {
+                id,
+                source_rule,
+                at_least,
+                targets,
+                basis,
+            });
+        }
+    }
+    out
 }
