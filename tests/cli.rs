@@ -454,6 +454,28 @@ fn replay_prints_transitions_as_json_lines_and_a_summary() {
     assert!(e.contains("events/s"), "{e}");
 }
 
+#[test]
+fn replay_summary_counts_silence_lines_and_muted_transitions() {
+    let o = run(&["replay", "seeds/scenarios/triage-upgrade.jsonl"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let lines = json_lines(&o);
+    let silenced = lines
+        .iter()
+        .filter(|v| v["kind"] == "transition" && v.get("silenced").is_some_and(|x| !x.is_null()))
+        .count();
+    assert!(silenced > 0);
+    let e = err(&o);
+    // Every accepted line is in the breakdown.
+    let events = e.lines().find(|l| l.starts_with("events ")).unwrap();
+    assert!(events.contains(", 1 silence/unsilence)"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "muted        {silenced} transitions (actions reduced to log): {silenced} silenced, 0 inhibited, 0 both"
+        )),
+        "{e}"
+    );
+}
+
 /// The default policy without its `incidents` section.
 fn policy_without_incidents(d: &Path) -> PathBuf {
     let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();

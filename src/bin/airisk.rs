@@ -97,6 +97,8 @@ Each line is one event:
   {\"op\": \"ack\", \"ts\": 130000, \"incident\": \"id/category/1\", \"by\": \"duty officer\"}
   {\"op\": \"report\", \"ts\": 140000, \"incident\": \"id/category/1\", \"kind\": \"initial\", \"reference\": \"..\"}
       (kind: initial, update or final)
+  {\"op\": \"silence\", \"ts\": 150000, \"id\": \"s1\", \"system\": \"id\", \"starts\": .., \"ends\": .., \"reason\": \"..\", \"by\": \"..\"}
+  {\"op\": \"unsilence\", \"ts\": 200000, \"id\": \"s1\"}
 Times are milliseconds of the caller's clock; blank lines are skipped.
 
 Every change of a warning level is printed on stdout as one JSON line. Under a policy with
@@ -104,9 +106,9 @@ an `incidents` section, incident events (opened, escalated, acknowledged, report
 overdue, resolved, reopened, closed) are printed among them in the order they happened,
 each with \"kind\": \"incident\", and transitions carry \"kind\": \"transition\". A rejected
 line is reported on stderr as `FILE:LINE: reason [kind]` and skipped; a summary (events,
-rejections by kind, transitions by level, incidents by severity, reports filed on time and
-late, overdue deadlines, systems at each level at the end, events per second) follows on
-stderr. The exit status is 1 if any line was rejected. Memory use does not grow with the
+rejections by kind, transitions by level, transitions muted by silences or inhibition,
+incidents by severity, reports filed on time and late, missed deadlines, systems at each
+level at the end, events per second) follows on stderr. The exit status is 1 if any line was rejected. Memory use does not grow with the
 log (except what --html and --reports keep). Progress is shown only when stderr is a
 terminal.
 
@@ -972,7 +974,7 @@ fn print_summary(
     let _ = writeln!(e, "airisk replay: {source}");
     let _ = writeln!(
         e,
-        "events       {} read, {} accepted ({} register, {} observe, {} tick{}), {} rejected",
+        "events       {} read, {} accepted ({} register, {} observe, {} tick{}{}), {} rejected",
         s.events,
         s.accepted,
         s.registered,
@@ -980,6 +982,11 @@ fn print_summary(
         s.ticks,
         if s.incident_actions > 0 {
             format!(", {} ack/report", s.incident_actions)
+        } else {
+            String::new()
+        },
+        if s.silence_actions > 0 {
+            format!(", {} silence/unsilence", s.silence_actions)
         } else {
             String::new()
         },
@@ -1018,6 +1025,15 @@ fn print_summary(
         by_level(0),
         by_level(1)
     );
+    let muted: u64 = s.muted.iter().sum();
+    if muted > 0 {
+        let [silenced, inhibited, both] = s.muted;
+        let _ = writeln!(
+            e,
+            "muted        {} (actions reduced to log): {silenced} silenced, {inhibited} inhibited, {both} both",
+            plural(muted, "transition", "transitions")
+        );
+    }
     if replayer.engine().policy().incidents().is_some() {
         let c = &s.incidents;
         let by: Vec<String> = c
