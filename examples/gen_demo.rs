@@ -30,7 +30,7 @@
 //! never committed.
 
 use airisk::replay::{ReplayHandler, Replayer};
-use airisk::{Level, Policy, Scope, Transition};
+use airisk::{IncidentEvent, IncidentEventKind, Level, Policy, Scope, Transition};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -144,6 +144,102 @@ impl<W: Write> Log<W> {
         self.lines += 1;
         writeln!(self.w, r#"{{"op":"tick","ts":{ts}}}"#)
     }
+
+    /// An operator's action on an incident: an acknowledgement or a report filed.
+    fn action(&mut self, a: &OperatorAction) -> io::Result<()> {
+        self.lines += 1;
+        let line = match a.what {
+            Act::Ack(by) => {
+                serde_json::json!({"op": "ack", "ts": a.ts, "incident": a.incident, "by": by})
+            }
+            Act::Report(kind, reference) => serde_json::json!({"op": "report", "ts": a.ts,
+                "incident": a.incident, "kind": kind, "reference": reference}),
+        };
+        writeln!(self.w, "{line}")
+    }
+}
+
+/// What an operator does about an incident.
+enum Act {
+    /// Acknowledge it (by whom).
+    Ack(&'static str),
+    /// File a report (kind, the regulator's receipt number).
+    Report(&'static str, &'static str),
+}
+
+struct OperatorAction {
+    ts: i64,
+    incident: &'static str,
+    what: Act,
+}
+
+/// The operators' acknowledgements and reports in the demo week, in time order. The
+/// incidents and their deadlines are those the replay gives (seeds/demo/README.md): an
+/// acknowledgement is due 30 min after an incident opens; the initial report 4 h after it
+/// becomes reportable (1 h for the bus line, whose operator runs critical information
+/// infrastructure); an update report 4 h after an escalation once the initial report is
+/// filed; the final report 30 days after resolution. The receipt numbers are fictional.
+fn operator_actions() -> Vec<OperatorAction> {
+    let a = |ts, incident, what| OperatorAction { ts, incident, what };
+    let triage = "hospital-triage-chatbot/hallucination/1";
+    let robot = "elderly-care-companion-robot/oversight_loss/1";
+    let drone = "delivery-drone/oversight_loss/1";
+    let bus = "autonomous-bus/physical_safety/1";
+    let k12 = "k12-tutoring-assistant/personal_information/1";
+    let mut v = vec![
+        // Triage: opened Tue 15:45; everything on time; closed by the final report Thu.
+        a(
+            at(1, 15, 58),
+            triage,
+            Act::Ack("clinical safety officer on call"),
+        ),
+        a(
+            at(1, 17, 30),
+            triage,
+            Act::Report("initial", "SZ-WX-2026-0303-017"),
+        ),
+        a(
+            at(3, 10, 0),
+            triage,
+            Act::Report("final", "SZ-WX-2026-0305-009"),
+        ),
+        // Care robot: opened Wed 15:20; the initial report (due 19:20) is filed late.
+        a(at(2, 15, 40), robot, Act::Ack("care-home duty manager")),
+        a(
+            at(2, 19, 50),
+            robot,
+            Act::Report("initial", "SZ-WX-2026-0304-022"),
+        ),
+        a(
+            at(4, 14, 0),
+            robot,
+            Act::Report("final", "SZ-WX-2026-0306-004"),
+        ),
+        // Drone: opened Fri 11:25, initial report on time; the escalation to red at 15:25
+        // makes an update report due at 19:25, which is never filed: overdue.
+        a(at(4, 11, 40), drone, Act::Ack("flight operations lead")),
+        a(
+            at(4, 13, 0),
+            drone,
+            Act::Report("initial", "SZ-WX-2026-0306-011"),
+        ),
+        // Bus: opened Sat 08:05, CII operator: initial report due 09:05, filed 08:50.
+        a(at(5, 8, 12), bus, Act::Ack("control-centre supervisor")),
+        a(
+            at(5, 8, 50),
+            bus,
+            Act::Report("initial", "SZ-GA-2026-0307-002"),
+        ),
+        // K-12 tutor: opened Sun 11:30, initial report on time.
+        a(at(6, 11, 45), k12, Act::Ack("data protection officer")),
+        a(
+            at(6, 14, 0),
+            k12,
+            Act::Report("initial", "SZ-WX-2026-0308-005"),
+        ),
+    ];
+    v.sort_by_key(|a| a.ts);
+    v
 }
 
 fn root() -> PathBuf {
@@ -193,6 +289,8 @@ fn demo_week<W: Write>(log: &mut Log<W>, seed: u64) -> io::Result<()> {
     for id in SYSTEMS {
         log.register(T0, &profile(id))?;
     }
+    let actions = operator_actions();
+    let mut next_action = actions.iter().peekable();
     let end = T0 + 7 * DAY;
     let mut ts = T0;
     while ts < end {
@@ -331,6 +429,10 @@ fn demo_week<W: Write>(log: &mut Log<W>, seed: u64) -> io::Result<()> {
         log.count(ts, SHOP, "consumer_complaints", rng.binomial(n, p))?;
 
         log.tick(ts)?;
+        // The operators' actions of this 5-minute period, after its events.
+        while let Some(a) = next_action.next_if(|a| a.ts < ts + SLOT) {
+            log.action(a)?;
+        }
         ts += SLOT;
     }
     Ok(())
@@ -438,13 +540,17 @@ fn large<W: Write>(log: &mut Log<W>, events: u64, seed: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Collects the transitions of a replay (for the README).
+/// Collects the transitions and incident events of a replay (for the README).
 #[derive(Default)]
-struct Collect(Vec<Transition>, u64);
+struct Collect(Vec<Transition>, u64, Vec<IncidentEvent>);
 
 impl ReplayHandler for Collect {
     fn transition(&mut self, t: &Transition) -> io::Result<()> {
         self.0.push(t.clone());
+        Ok(())
+    }
+    fn incident(&mut self, e: &IncidentEvent) -> io::Result<()> {
+        self.2.push(e.clone());
         Ok(())
     }
     fn rejected(&mut self, _: u64, _: &airisk::replay::LineError) -> io::Result<()> {
@@ -453,11 +559,26 @@ impl ReplayHandler for Collect {
     }
 }
 
+/// `Tue 15:45` within the demo week; a date (`2026-04-02 21:45`) after it.
 fn hm(ts: i64) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let d = (ts - T0).div_euclid(DAY);
     let r = (ts - T0).rem_euclid(DAY);
-    let name = DAYS.get(d as usize).copied().unwrap_or("+7d");
+    let name = match DAYS.get(d as usize) {
+        Some(n) => (*n).to_owned(),
+        None => {
+            // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+            let z = ts.div_euclid(DAY) + 719_468;
+            let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let day = doy - (153 * mp + 2) / 5 + 1;
+            let month = if mp < 10 { mp + 3 } else { mp - 9 };
+            let year = yoe + era * 400 + i64::from(month <= 2);
+            format!("{year}-{month:02}-{day:02}")
+        }
+    };
     format!("{name} {:02}:{:02}", r / HOUR, r / MIN % 60)
 }
 
@@ -510,6 +631,11 @@ and open `target/report.html` (a screenshot is in `report.png`).
 - Background rates sit well below every threshold (for example 0.4% of triage answers
   flagged as hallucinated, where the major grade warns at 3%), and the Wilson lower bound
   keeps noise on small samples from raising warnings.
+- The operators' acknowledgements and reports to the regulator are `ack` and `report`
+  lines, written where an operator would act (the times and receipt numbers are made up).
+  All are on time but two: the care robot's initial report is filed 30 min after its
+  deadline, and the drone operator never files the update report its incident's escalation
+  calls for, so it shows as overdue.
 
 ## The systems and what happens to them
 
@@ -520,7 +646,7 @@ and open `target/report.html` (a screenshot is in `report.png`).
 | `government-service-assistant` | government_services | 较大 significant | **Thu 14:00 – 17:00** a jailbreak campaign: ~28 crafted requests per 5 minutes, 90% detected as prompt injections, ~9 harmful answers per 5 minutes get out, 4 confirmed attacks on its tools, and at 15:45 the abuse of the form-filling tool is found to have exposed 12 400 citizens' records. Three categories at yellow or above at once: the policy's escalation raises the system level by one. |
 | `delivery-drone` | low_altitude | 较大 significant | **Fri 09:30 – 16:00** the telemetry pipeline fails: the last heartbeat arrives at 09:25, then no data at all until 16:00. |
 | `autonomous-bus` | autonomous_driving | 特别重大 critical | **Sat 07:30** a construction detour causes emergency braking on 3.5% of segments; **08:40** a cyclist is grazed. The line is suspended until Sunday 06:00. |
-| `k12-tutoring-assistant` | education | 较大 significant | **Sun 09:00** transcripts with 1 400 pupils' names are found in a public log bucket; at **11:30** the full scope is known: 12 100 more. |
+| `k12-tutoring-assistant` | education | 重大 major | **Sun 09:00** transcripts with 1 400 pupils' names are found in a public log bucket; at **11:30** the full scope is known: 12 100 more. |
 | `elderly-care-companion-robot` | elderly_care | 重大 major | **Wed 15:20** a caregiver's stop command is not honoured in time (one intervention failure). **Sat 22:00 – Sun 02:00** the night shift is short-staffed and the oldest item waiting for mandatory human review ages from 10 min to 1 h 50 min. |
 | `factory-quality-inspection` | industrial_manufacturing | 低 low | Nothing happens: the control. |
 | `shopping-recommender` | consumer_services | 一般 general | **Sat 19:00 – 22:00** a pricing glitch: 0.9% of sessions end in a complaint. |
@@ -530,7 +656,8 @@ and open `target/report.html` (a screenshot is in `report.png`).
 Every warning the replay gives (rule transitions; times UTC), computed by replaying
 `events.jsonl` through the library when the file was generated. The system-level
 transitions follow from these (the highest rule level, raised by escalation) and are in the
-replay's output and report too.
+replay's output and report too. Warnings carry actions only: the duty to report belongs to
+incidents (next section).
 "#;
 
 fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
@@ -566,6 +693,22 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
                 ),
                 (false, None) => actions.join(", "),
             };
+            // The incident event this transition caused, if any.
+            let caused = c.2.iter().find(|e| {
+                e.ts == t.ts
+                    && e.rule == t.rule_id
+                    && e.level == Some(t.to)
+                    && matches!(
+                        e.event,
+                        IncidentEventKind::Opened
+                            | IncidentEventKind::Escalated
+                            | IncidentEventKind::Reopened
+                    )
+            });
+            let resp = match caused {
+                Some(e) => format!("{resp}; incident {} ({})", e.event.name(), e.severity),
+                None => resp,
+            };
             let _ = writeln!(
                 s,
                 "| {} | `{}` | {} → **{}** | {} | {} |",
@@ -584,6 +727,7 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
                 .collect();
         let _ = writeln!(s, "\nSystem level: {}.", sys.join(" → "));
     }
+    incidents_section(&mut s, &c.2);
     let engine = r.engine();
     let mut by_level = [0u64; 5];
     for h in engine.systems() {
@@ -593,8 +737,9 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
     }
     let _ = write!(
         s,
-        "\n## Numbers\n\n- {} lines, {} bytes ({:.1} MB), seed {seed}: {} register, {} observe, {} tick lines; no rejected line.\n\
+        "\n## Numbers\n\n- {} lines, {} bytes ({:.1} MB), seed {seed}: {} register, {} observe, {} tick, {} ack and report lines; no rejected line.\n\
          - {} transitions: {} rule, {} system. By new level: red {}, orange {}, yellow {}, blue {}, none {}.\n\
+         - {} incidents ({}), {} reportable, {} incident events; reports filed: {} on time, {} late; {} deadlines missed.\n\
          - Systems at the end of the week: red {}, orange {}, yellow {}, blue {}, none {}.\n",
         stats.lines,
         size,
@@ -602,6 +747,7 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
         stats.registered,
         stats.observed,
         stats.ticks,
+        stats.incident_actions,
         stats.transitions_total(),
         stats.transitions[0].iter().sum::<u64>(),
         stats.transitions[1].iter().sum::<u64>(),
@@ -610,6 +756,20 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
         stats.transitions_to(Level::Yellow),
         stats.transitions_to(Level::Blue),
         stats.transitions_to(Level::None),
+        stats.incidents.incidents.len(),
+        stats
+            .incidents
+            .by_severity()
+            .iter()
+            .rev()
+            .map(|(id, n)| format!("{id} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        stats.incidents.reportable(),
+        stats.incidents.events,
+        stats.incidents.filed_on_time,
+        stats.incidents.filed_late,
+        stats.incidents.overdue,
         by_level[4],
         by_level[3],
         by_level[2],
@@ -624,11 +784,75 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
          15:47, back to blue at 20:43 and to none at 21:15; `tests/scenario_triage.rs` derives each of these by hand.\n",
     );
     s.push_str(
-        "\n## Regenerating\n\n```sh\ncargo run --release --example gen_demo            # this folder and seeds/scenarios/triage-day.jsonl\n\
+        "\n## Regenerating\n\n```sh\ncargo run --release --example gen_demo            # events.jsonl, this README and seeds/scenarios/triage-day.jsonl\n\
+         cargo run --release -- replay seeds/demo/events.jsonl --reports seeds/demo/reports   # reports/\n\
          cargo run --release --example gen_demo -- --seed 7  # the same story with other noise\n\
-         cargo run --release --example gen_demo -- --large 2000000   # target/demo-large.jsonl, for throughput\n```\n",
+         cargo run --release --example gen_demo -- --large 2000000   # target/demo-large.jsonl, for throughput\n```\n\n\
+         `tests/cli_reports.rs` checks that `reports/` is what the replay writes today.\n",
     );
     std::fs::write(path, s)
+}
+
+/// `## Incidents and reports`: each incident's events, and the reports it owed.
+fn incidents_section(s: &mut String, events: &[IncidentEvent]) {
+    s.push_str(
+        "\n## Incidents and reports\n\n\
+         An incident opens when a rule reaches orange; its severity follows the highest level of its \
+         category's rules (orange 较大 serious, red 重大 major; physical safety at red 特别重大 critical). \
+         From 较大 it must be reported: the initial report within 4 h (1 h for the bus line, whose operator \
+         runs critical information infrastructure), an update report within the same time after an \
+         escalation once the initial one is filed, a final report within 30 days of resolution; an \
+         acknowledgement within 30 min. The events below are the replay's (times UTC); `reports/` holds \
+         the report documents `airisk replay --reports` writes from them.\n",
+    );
+    let mut ids: Vec<&str> = Vec::new();
+    for e in events {
+        if !ids.contains(&&*e.incident) {
+            ids.push(&e.incident);
+        }
+    }
+    for id in ids {
+        let _ = writeln!(
+            s,
+            "\n### `{id}`\n\n| time | event | severity | detail |\n| --- | --- | --- | --- |"
+        );
+        for e in events.iter().filter(|e| &*e.incident == id) {
+            let mut detail: Vec<String> = Vec::new();
+            if let (Some(r), Some(l)) = (&e.rule, e.level) {
+                detail.push(format!("`{r}` → {l}"));
+            }
+            if let Some(k) = e.report {
+                detail.push(format!(
+                    "{} report filed{}, `{}`",
+                    k.name(),
+                    if e.late == Some(true) {
+                        " **late**"
+                    } else {
+                        " on time"
+                    },
+                    e.reference.as_deref().unwrap_or("")
+                ));
+            }
+            if let Some(b) = &e.by {
+                detail.push(format!("by {b}"));
+            }
+            match (e.event, e.due) {
+                (IncidentEventKind::Overdue, Some(d)) => {
+                    detail.push(format!("**{} missed** (due {})", d.report.name(), hm(d.by)))
+                }
+                (_, Some(d)) => detail.push(format!("{} report due {}", d.report.name(), hm(d.by))),
+                (_, None) => {}
+            }
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                hm(e.ts),
+                e.event.name(),
+                e.severity,
+                detail.join("; ")
+            );
+        }
+    }
 }
 
 fn open(path: &Path) -> io::Result<Log<BufWriter<File>>> {

@@ -328,8 +328,10 @@ fn classify_uses_the_given_policy_wherever_the_option_is() {
 
 // ------------------------------------------------------------------ replay
 
-fn check_transition_form(v: &Value) {
-    for k in [
+/// The transition form of DESIGN section 2 (14 members), plus `"kind": "transition"` under
+/// a policy with incidents (`kind`), plus the display names the policy gives.
+fn check_transition_form(v: &Value, kind: bool) {
+    let core = [
         "seq",
         "ts",
         "scope",
@@ -344,10 +346,28 @@ fn check_transition_form(v: &Value) {
         "actions",
         "report_within_s",
         "basis",
-    ] {
+    ];
+    for k in core {
         assert!(v.get(k).is_some(), "missing {k} in {v}");
     }
-    assert_eq!(v.as_object().unwrap().len(), 14, "{v}");
+    let names = ["grade_name", "rule_name", "category_name"];
+    let o = v.as_object().unwrap();
+    for k in o.keys() {
+        assert!(
+            core.contains(&k.as_str()) || names.contains(&k.as_str()) || (kind && k == "kind"),
+            "unexpected member {k} in {v}"
+        );
+    }
+    if kind {
+        assert_eq!(v["kind"], "transition", "{v}");
+    }
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    out(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -363,15 +383,16 @@ fn replay_prints_transitions_as_json_lines_and_a_summary() {
     let f = write(&d, "events.jsonl", &log);
     let o = run(&["replay", f.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    let lines: Vec<Value> = out(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", out(&o));
-    for v in &lines {
-        check_transition_form(v);
+    let lines = json_lines(&o);
+    // The rule's transition, the incident it opened (right after it), the system's.
+    assert_eq!(lines.len(), 3, "{}", out(&o));
+    // `kind` comes first in each line, transitions and incident events alike.
+    for l in out(&o).lines() {
+        assert!(l.starts_with(r#"{"kind":""#), "{l}");
     }
-    let (r, s) = (&lines[0], &lines[1]);
+    let (r, i, s) = (&lines[0], &lines[1], &lines[2]);
+    check_transition_form(r, true);
+    check_transition_form(s, true);
     assert_eq!(r["seq"], 1);
     assert_eq!(r["ts"], 600000);
     assert_eq!(r["scope"], "rule");
@@ -384,8 +405,36 @@ fn replay_prints_transitions_as_json_lines_and_a_summary() {
         (Some("none"), Some("orange"))
     );
     assert_eq!(r["threshold"], 1.0);
-    assert_eq!(r["report_within_s"], 3600);
-    assert!(r["actions"].as_array().unwrap().contains(&json!("suspend")));
+    // Deadlines live on incidents: transitions carry none, and no report_regulator.
+    assert!(r["report_within_s"].is_null(), "{r}");
+    let actions = r["actions"].as_array().unwrap();
+    assert!(actions.contains(&json!("suspend")), "{r}");
+    assert!(!actions.contains(&json!("report_regulator")), "{r}");
+    assert_eq!(r["rule_name"]["zh"], "人身与物理安全事件");
+    // The incident: the bus operator runs critical information infrastructure (1 h).
+    assert_eq!(i["kind"], "incident", "{i}");
+    assert_eq!(i["seq"], 1);
+    assert_eq!(i["ts"], 600000);
+    assert_eq!(i["event"], "opened");
+    assert_eq!(i["incident"], "autonomous-bus/physical_safety/1");
+    assert_eq!(i["severity"], "serious");
+    assert_eq!(i["reportable"], true);
+    assert_eq!(i["operator_type"], "cii");
+    assert_eq!(
+        i["due"],
+        json!({"report": "initial", "by": 600000 + 3_600_000})
+    );
+    assert_eq!(
+        (i["rule"].as_str(), i["level"].as_str()),
+        (Some("safety-incidents"), Some("orange"))
+    );
+    assert!(
+        i["basis"]
+            .as_str()
+            .unwrap()
+            .contains("国家网络安全事件报告管理办法"),
+        "{i}"
+    );
     assert_eq!(s["seq"], 2);
     assert_eq!(s["scope"], "system");
     assert!(s["rule"].is_null() && s["value"].is_null() && s["threshold"].is_null());
@@ -394,7 +443,174 @@ fn replay_prints_transitions_as_json_lines_and_a_summary() {
     assert!(e.contains("1 register, 2 observe, 1 tick"), "{e}");
     assert!(e.contains("0 rejected"), "{e}");
     assert!(e.contains("orange 1"), "{e}");
+    assert!(
+        e.contains("incidents    1 (serious 1), 1 reportable; 1 incident event\n"),
+        "{e}"
+    );
+    assert!(
+        e.contains("reporting    0 reports filed on time, 0 late; 0 deadlines missed\n"),
+        "{e}"
+    );
     assert!(e.contains("events/s"), "{e}");
+}
+
+#[test]
+fn replay_summary_counts_silence_lines_and_muted_transitions() {
+    let o = run(&["replay", "seeds/scenarios/triage-upgrade.jsonl"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let lines = json_lines(&o);
+    let silenced = lines
+        .iter()
+        .filter(|v| v["kind"] == "transition" && v.get("silenced").is_some_and(|x| !x.is_null()))
+        .count();
+    assert!(silenced > 0);
+    let e = err(&o);
+    // Every accepted line is in the breakdown.
+    let events = e.lines().find(|l| l.starts_with("events ")).unwrap();
+    assert!(events.contains(", 1 silence/unsilence)"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "muted        {silenced} transitions (actions reduced to log): {silenced} silenced, 0 inhibited, 0 both"
+        )),
+        "{e}"
+    );
+}
+
+/// The default policy without its `incidents` section.
+fn policy_without_incidents(d: &Path) -> PathBuf {
+    let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    p.as_object_mut().unwrap().remove("incidents").unwrap();
+    write(d, "no-incidents.json", &p.to_string())
+}
+
+#[test]
+fn replay_under_a_policy_without_incidents_prints_transitions_as_before() {
+    let d = tmp_dir();
+    let pol = policy_without_incidents(&d);
+    let log = format!(
+        "{}\n{}\n",
+        register_line("autonomous-bus"),
+        r#"{"ts": 600000, "system": "autonomous-bus", "signal": "safety_incidents"}"#,
+    );
+    let o = run_stdin(&["replay", "--policy", pol.to_str().unwrap(), "-"], &log);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let lines = json_lines(&o);
+    // No incident, no `kind`: the rule's and the system's transitions only.
+    assert_eq!(lines.len(), 2, "{}", out(&o));
+    for v in &lines {
+        check_transition_form(v, false);
+        assert!(v.get("kind").is_none(), "{v}");
+    }
+    assert!(
+        out(&o).starts_with(r#"{"seq":1,"ts":600000,"scope":"rule""#),
+        "{}",
+        out(&o)
+    );
+    assert!(!err(&o).contains("incidents"), "{}", err(&o));
+    // An ack line is rejected: there is no incident to acknowledge.
+    let o = run_stdin(
+        &["replay", "--policy", pol.to_str().unwrap(), "-"],
+        &format!(
+            "{log}{}\n",
+            r#"{"op": "ack", "ts": 700000, "incident": "autonomous-bus/physical_safety/1", "by": "me"}"#
+        ),
+    );
+    assert_eq!(code(&o), 1);
+    assert!(err(&o).contains("<stdin>:3: "), "{}", err(&o));
+    assert!(err(&o).contains("[unknown_incident]"), "{}", err(&o));
+}
+
+#[test]
+fn replay_prints_incident_events_in_emission_order_and_counts_them() {
+    let d = tmp_dir();
+    let bus = "autonomous-bus/physical_safety/1";
+    let mut log = vec![register_line("autonomous-bus")];
+    // Heartbeats and ticks every 5 min for 2 h; one safety incident at 0:10, a second at
+    // 0:40 (red: critical); acknowledged at 0:15, the initial report filed at 0:20 (on
+    // time); the escalation at 0:40 makes an update report due 1 h later (1:40), filed at
+    // 1:45 (late).
+    for m in (0..=120).step_by(5) {
+        let ts = m * 60_000;
+        log.push(json!({"ts": ts, "system": "autonomous-bus", "signal": "heartbeat"}).to_string());
+        if m == 10 || m == 40 {
+            log.push(
+                json!({"ts": ts, "system": "autonomous-bus", "signal": "safety_incidents"})
+                    .to_string(),
+            );
+        }
+        log.push(json!({"op": "tick", "ts": ts}).to_string());
+        match m {
+            15 => log.push(json!({"op": "ack", "ts": ts, "incident": bus, "by": "supervisor"}).to_string()),
+            20 => log.push(json!({"op": "report", "ts": ts, "incident": bus, "kind": "initial", "reference": "R-1"}).to_string()),
+            105 => log.push(json!({"op": "report", "ts": ts, "incident": bus, "kind": "update", "reference": "R-2"}).to_string()),
+            _ => {}
+        }
+    }
+    // Filing a report that is not owed is rejected with its line number.
+    log.push(json!({"op": "report", "ts": 7_300_000, "incident": bus, "kind": "update", "reference": "R-3"}).to_string());
+    let f = write(&d, "incidents.jsonl", &log.join("\n"));
+    let o = run(&["replay", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", err(&o));
+    let e = err(&o);
+    let last = log.len();
+    assert!(
+        e.lines().any(
+            |l| l.starts_with(&format!("{}:{last}: ", f.display())) && l.ends_with("[not_due]")
+        ),
+        "{e}"
+    );
+    let lines = json_lines(&o);
+    let events: Vec<&Value> = lines.iter().filter(|v| v["kind"] == "incident").collect();
+    let kinds: Vec<(&str, i64)> = events
+        .iter()
+        .map(|v| (v["event"].as_str().unwrap(), v["ts"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("opened", 600_000),
+            ("acknowledged", 900_000),
+            ("report_filed", 1_200_000),
+            ("escalated", 2_400_000),
+            ("overdue", 6_000_000),
+            ("report_filed", 6_300_000),
+        ],
+        "{}",
+        out(&o)
+    );
+    // Incident events have their own seq, from 1, without gaps.
+    for (k, v) in events.iter().enumerate() {
+        assert_eq!(v["seq"], k as u64 + 1, "{v}");
+    }
+    assert_eq!(events[3]["severity"], "critical");
+    assert_eq!(
+        events[3]["due"],
+        json!({"report": "update", "by": 6_000_000})
+    );
+    assert_eq!(
+        events[4]["due"],
+        json!({"report": "update", "by": 6_000_000})
+    );
+    assert_eq!(
+        (events[5]["report"].as_str(), events[5]["late"].as_bool()),
+        (Some("update"), Some(true))
+    );
+    assert_eq!(events[1]["by"], "supervisor");
+    assert_eq!(events[2]["reference"], "R-1");
+    // Each incident event comes right after the transition that caused it.
+    let pos = |pred: &dyn Fn(&Value) -> bool| lines.iter().position(pred).unwrap();
+    let red = pos(&|v| v["kind"] == "transition" && v["to"] == "red" && v["scope"] == "rule");
+    assert_eq!(lines[red + 1]["event"], "escalated");
+    assert_eq!(lines[red + 2]["scope"], "system");
+    assert!(
+        e.contains("incidents    1 (critical 1), 1 reportable; 6 incident events"),
+        "{e}"
+    );
+    assert!(
+        e.contains("reporting    1 report filed on time, 1 late; 1 deadline missed (update 1)"),
+        "{e}"
+    );
+    assert!(e.contains("3 ack/report"), "{e}");
 }
 
 #[test]
@@ -484,13 +700,14 @@ fn replay_reads_stdin_and_options_after_the_file() {
         register_line("autonomous-bus"),
         r#"{"ts": 60000, "system": "autonomous-bus", "signal": "safety_incidents"}"#
     );
+    // The rule's transition, the incident it opens, the system's transition.
     let o = run_stdin(&["replay", "-", "--policy", pol.to_str().unwrap()], &log);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(out(&o).lines().count(), 2);
+    assert_eq!(out(&o).lines().count(), 3);
     assert!(err(&o).contains("<stdin>"), "{}", err(&o));
     let o = run_stdin(&["replay", "--policy", pol.to_str().unwrap(), "-"], &log);
     assert_eq!(code(&o), 0);
-    assert_eq!(out(&o).lines().count(), 2);
+    assert_eq!(out(&o).lines().count(), 3);
     // Bad lines on stdin are numbered too (once), with their kind in brackets.
     let o = run_stdin(&["replay", "-"], &format!("{log}\n\n[]\n"));
     assert_eq!(code(&o), 1);
@@ -574,6 +791,10 @@ fn every_command_has_its_own_help() {
             &[
                 "EVENTS.jsonl",
                 "--html",
+                "--reports",
+                "\"op\": \"ack\"",
+                "\"op\": \"report\"",
+                "\"kind\": \"incident\"",
                 "--journal",
                 "--journal-sync",
                 "--journal-new",
@@ -581,7 +802,16 @@ fn every_command_has_its_own_help() {
                 "FILE:LINE: reason [kind]",
             ],
         ),
-        (&["test"], &["-v, --verbose", "TESTS.json", "passed"]),
+        (
+            &["test"],
+            &[
+                "-v, --verbose",
+                "TESTS.json",
+                "passed",
+                "expect_incidents",
+                "expect_no_incident",
+            ],
+        ),
         (&["journal"], &["verify"]),
         (
             &["journal", "verify"],
@@ -639,6 +869,67 @@ fn the_default_policy_tests_pass() {
             "no test expects a transition of rule {id}"
         );
     }
+    // The reporting model is tested too: incidents opened with each initial deadline the
+    // tests' profiles have (CII 1 h, other operators 4 h), and warnings that report nothing.
+    let all = tests["tests"].as_array().unwrap();
+    let opened: Vec<(&str, i64)> = all
+        .iter()
+        .flat_map(|t| t["expect_incidents"].as_array().into_iter().flatten())
+        .filter(|e| e["event"] == "opened" && e["due"]["report"] == "initial")
+        .map(|e| {
+            (
+                e["operator_type"].as_str().unwrap_or("?"),
+                e["due"]["by"].as_i64().unwrap() - e["at"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(opened.contains(&("cii", 3_600_000)), "{opened:?}");
+    assert!(opened.contains(&("other", 14_400_000)), "{opened:?}");
+    let quiet = all
+        .iter()
+        .filter(|t| {
+            t["expect_no_incident"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert!(quiet >= 4, "{quiet} tests forbid incidents");
+    // No expectation asks for report_regulator any more: responses do not carry it.
+    for t in all {
+        for e in t["expect"].as_array().into_iter().flatten() {
+            assert!(
+                !e["actions"].to_string().contains("report_regulator"),
+                "{}: {e}",
+                t["name"]
+            );
+        }
+    }
+}
+
+/// The example of the README's "Policy tests" section passes.
+#[test]
+fn the_readme_policy_test_example_passes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("\n### Policy tests").expect("the section")..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    // Its paths are relative to seeds/tests/.
+    let seeds = root().join("seeds");
+    let text = example
+        .replace("../policy/", &format!("{}/policy/", seeds.display()))
+        .replace("../profiles/", &format!("{}/profiles/", seeds.display()));
+    let d = tmp_dir();
+    let f = write(&d, "readme-example.json", &text);
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let t = out(&o);
+    assert!(t.trim_end().ends_with("1 passed, 0 failed"), "{t}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["tests"][0]["expect_incidents"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
 }
 
 fn wrong_tests() -> Value {
@@ -687,6 +978,64 @@ fn a_wrong_expectation_fails_with_a_readable_message() {
 }
 
 #[test]
+fn a_wrong_incident_expectation_fails_with_what_happened_instead() {
+    let d = tmp_dir();
+    let bus = profile_path("autonomous-bus");
+    let t = json!({"tests": [
+        {"name": "incident right", "profiles": [bus.to_str().unwrap()],
+         "events": [{"ts": 600000, "system": "autonomous-bus", "signal": "safety_incidents"}],
+         "expect_incidents": [{"system": "autonomous-bus", "category": "physical_safety", "event": "opened",
+                               "at": 600000, "severity": "serious", "due": {"report": "initial", "by": 4200000}}],
+         "expect_no_incident": [{"system": "autonomous-bus", "event": "overdue", "from": 0, "to": 600000}]},
+        {"name": "incident wrong", "profiles": [bus.to_str().unwrap()],
+         "events": [{"ts": 600000, "system": "autonomous-bus", "signal": "safety_incidents"},
+                    {"tick": 2400000}],
+         "expect_incidents": [
+            {"system": "autonomous-bus", "category": "physical_safety", "event": "opened", "at": 600000,
+             "due": {"report": "initial", "by": 15000000}},
+            {"system": "autonomous-bus", "category": "hallucination", "event": "opened", "at": 600000}],
+         "expect_no_incident": [{"system": "autonomous-bus", "reportable": true, "from": 0, "to": 3600000}]}
+    ]});
+    let f = write(&d, "incidents.json", &t.to_string());
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let t = out(&o);
+    assert!(t.contains("ok    incident right"), "{t}");
+    assert!(t.contains("FAIL  incident wrong"), "{t}");
+    // The deadline expected, and the one the engine gave (a CII operator: 1 h, not 4 h).
+    assert!(
+        t.contains("expect_incidents[0]: autonomous-bus physical_safety incident opened at +00:10:00 (600000), due initial by +04:10:00 (15000000)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("autonomous-bus/physical_safety/1 opened at +00:10:00 (600000), severity serious, reportable, due initial by +01:10:00 (4200000), rule safety-incidents orange"),
+        "{t}"
+    );
+    // (The bus sends no heartbeat: at the 0:40 tick its telemetry has been silent for 30
+    // min, red for a critical grade, which opens an oversight_loss incident too.)
+    assert!(
+        t.contains("but autonomous-bus hallucination had no incident event at all (3 incident events of system autonomous-bus in this test)"),
+        "{t}"
+    );
+    // The acknowledgement, due at 0:40, is overdue at the 0:40 tick.
+    assert!(
+        t.contains("expect_no_incident[0]: no reportable incident event of autonomous-bus from +00:00:00 to +01:00:00"),
+        "{t}"
+    );
+    assert!(t.contains("overdue at +00:40:00 (2400000), severity serious, reportable, missed ack by +00:40:00 (2400000)"), "{t}");
+    assert!(t.trim_end().ends_with("1 passed, 1 failed"), "{t}");
+    // Incident expectations need a policy with incidents.
+    let pol = policy_without_incidents(&d);
+    let t = json!({"tests": [{"name": "no model", "policy": pol.to_str().unwrap(), "profiles": [bus.to_str().unwrap()],
+        "expect_incidents": [{"system": "autonomous-bus", "event": "opened", "at": 0}]}]});
+    let f = write(&d, "nomodel.json", &t.to_string());
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("ERROR no model"), "{}", out(&o));
+    assert!(out(&o).contains("no `incidents` section"), "{}", out(&o));
+}
+
+#[test]
 fn a_broken_test_file_is_reported_with_its_path() {
     let d = tmp_dir();
     let f = write(
@@ -706,4 +1055,17 @@ fn a_broken_test_file_is_reported_with_its_path() {
     assert_eq!(code(&o), 1);
     assert!(out(&o).contains("ERROR y"), "{}", out(&o));
     assert!(out(&o).contains("\"oops\""), "{}", out(&o));
+    // An unknown incident event is named with its path.
+    let f = write(
+        &d,
+        "badincident.json",
+        r#"{"tests": [{"name": "z", "expect_incidents": [{"system": "a", "event": "exploded", "at": 0}]}]}"#,
+    );
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        out(&o).contains("tests[0].expect_incidents[0].event"),
+        "{}",
+        out(&o)
+    );
 }

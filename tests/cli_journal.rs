@@ -27,7 +27,8 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Replays the demo into `journal`; returns the number of transitions printed.
+/// Replays the demo into `journal`; returns the number of lines printed (transitions and
+/// incident events).
 fn replay_demo(journal: &str, extra: &[&str]) -> (std::process::Output, usize) {
     let mut args = vec![
         "replay",
@@ -77,10 +78,25 @@ fn verified(o: &std::process::Output) -> (u64, String) {
 fn replay_writes_a_journal_that_verifies_and_tampering_is_named() {
     let j = tmp("demo.jsonl");
     let js = j.to_str().unwrap();
-    let (out, transitions) = replay_demo(js, &[]);
+    let (out, printed) = replay_demo(js, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // A session marker, every registration and every transition.
-    let records = 1 + transitions + demo_registrations();
+    // A session marker, every registration, every transition and every incident event.
+    let records = 1 + printed + demo_registrations();
+    let kinds = |text: &str, kind: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+            .count()
+    };
+    let journal = std::fs::read_to_string(&j).unwrap();
+    let printed_text = stdout(&out);
+    for kind in ["transition", "incident"] {
+        assert_eq!(
+            kinds(&journal, kind),
+            kinds(&printed_text, kind),
+            "{kind} records"
+        );
+    }
+    assert!(kinds(&journal, "incident") > 0);
     let v = airisk(&["journal", "verify", js]);
     assert_eq!(
         stdout(&v).lines().next().unwrap(),

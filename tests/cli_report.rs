@@ -100,8 +100,69 @@ fn report_is_self_contained_and_escapes_everything() {
     );
     assert!(html.contains("safety-incidents"));
     assert!(html.contains("suspend"));
+    // Deadlines live on incidents: the transitions table has none (the default policy has
+    // an incidents section), the incidents table has them.
+    assert!(!html.contains("report to regulator by"));
+    assert!(!html.contains("(within "));
+    assert!(html.contains("Incidents and reports"));
+    // The bus's operator runs critical information infrastructure: the orange at 0:30
+    // opens an incident whose initial report is due 1 h later, at 01:30; nothing is filed,
+    // so the acknowledgement (due 1:00) and the report are overdue by the end (2:00).
+    let id = "bus&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;&#39;/physical_safety/1";
+    assert!(
+        html.contains(&format!(
+            "<td class=\"inc\">{}</td>",
+            id.replace('/', "/<wbr>")
+        )),
+        "incident row"
+    );
+    assert!(
+        html.contains("initial by 01-01 01:30"),
+        "the initial report's deadline"
+    );
+    assert_eq!(
+        html.matches("<span class=\"overdue\">OVERDUE</span>")
+            .count(),
+        2,
+        "ack and initial report"
+    );
+    // The incident's span on the system's timeline, with its details on hover.
+    assert!(html.contains("incidents 事件"));
+    assert!(html.contains(&format!(
+        "<title>incident {id}\nseverity serious 较大 (reportable)\nopened 1970-01-01T00:30:00Z"
+    )));
+}
+
+#[test]
+fn without_incidents_the_report_keeps_the_deadline_column() {
+    let d = tmp_dir();
+    let mut p: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("seeds/policy/default.json")).unwrap(),
+    )
+    .unwrap();
+    p.as_object_mut().unwrap().remove("incidents");
+    let pol = d.join("p.json");
+    std::fs::write(&pol, p.to_string()).unwrap();
+    let log = d.join("events.jsonl");
+    std::fs::write(&log, tricky_log()).unwrap();
+    let html_path = d.join("r.html");
+    let o = Command::new(BIN)
+        .args(["replay", "--policy"])
+        .arg(&pol)
+        .arg("--html")
+        .arg(&html_path)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.contains("report to regulator by"));
-    assert!(html.contains("(within 1h)"));
+    assert!(!html.contains("Incidents and reports"));
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -184,6 +245,10 @@ fn chromium_renders_the_demo_report() {
     assert!(dom.matches("<rect").count() > 50, "too few timeline bands");
     assert!(dom.contains("hospital-triage-chatbot"));
     assert!(dom.contains("<table"));
+    // The incidents table, with the drone's update report that was never filed.
+    assert!(dom.contains("Incidents and reports"));
+    assert!(dom.contains("delivery-drone/oversight_loss/1"));
+    assert!(dom.contains("OVERDUE"));
 
     // Not blank: far larger than an empty page rendered the same way.
     let blank = d.join("blank.html");

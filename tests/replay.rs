@@ -267,6 +267,22 @@ fn replay_equals_direct_engine_calls_on_the_demo_week() {
                     .unwrap();
             }
             "tick" => e.tick(v["ts"].as_i64().unwrap()),
+            // The operators' acknowledgements and reports (they emit incident events only).
+            "ack" => e
+                .acknowledge(
+                    v["incident"].as_str().unwrap(),
+                    v["ts"].as_i64().unwrap(),
+                    v["by"].as_str().unwrap(),
+                )
+                .unwrap(),
+            "report" => e
+                .file_report(
+                    v["incident"].as_str().unwrap(),
+                    airisk::ReportKind::from_name(v["kind"].as_str().unwrap()).unwrap(),
+                    v["ts"].as_i64().unwrap(),
+                    v["reference"].as_str().unwrap(),
+                )
+                .unwrap(),
             _ => {
                 let h = e.system(v["system"].as_str().unwrap()).unwrap();
                 let s = e.signal(v["signal"].as_str().unwrap()).unwrap();

@@ -3,7 +3,7 @@
 //! ```text
 //! airisk validate [--json] POLICY
 //! airisk classify [--policy POLICY] [--format json|table] PROFILE...
-//! airisk replay [--policy POLICY] [--html REPORT.html] [--journal FILE ...] EVENTS.jsonl|-
+//! airisk replay [--policy POLICY] [--html REPORT.html] [--reports DIR] [--journal FILE ...] EVENTS.jsonl|-
 //! airisk test [-v] TESTS.json...
 //! airisk journal verify [--expect-count N] [--expect-head HASH] [--json] FILE
 //! ```
@@ -15,6 +15,8 @@
 
 #[path = "airisk/common.rs"]
 mod common;
+#[path = "airisk/incidents.rs"]
+mod incidents;
 #[path = "airisk/report.rs"]
 mod report;
 #[path = "airisk/testrun.rs"]
@@ -22,7 +24,9 @@ mod testrun;
 
 use airisk::journal::{Anchor, Durability};
 use airisk::replay::{Applied, ErrorKind, Event, LineError, ReplayHandler, ReplayStats, Replayer};
-use airisk::{Classification, Error, Issue, Level, Policy, Profile, Transition};
+use airisk::{
+    Classification, DueKind, Error, IncidentEvent, Issue, Level, Policy, Profile, Transition,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::{duration, iso};
 use std::fs::File;
@@ -79,7 +83,8 @@ unknown id; the other profiles are still graded, and the exit status is 1.",
     )]
     Classify(ClassifyArgs),
 
-    /// Replay an event log: transitions on stdout, rejected lines and a summary on stderr
+    /// Replay an event log: transitions and incident events on stdout, rejected lines and a
+    /// summary on stderr
     #[command(
         long_about = "\
 Replay an event log (JSON Lines) through the engine.
@@ -89,24 +94,55 @@ Each line is one event:
   {\"op\": \"observe\", \"ts\": 60000, \"system\": \"id\", \"signal\": \"interactions\", \"value\": 12}
       (`op` may be left out for observe; `value` defaults to 1)
   {\"op\": \"tick\", \"ts\": 120000}
+  {\"op\": \"ack\", \"ts\": 130000, \"incident\": \"id/category/1\", \"by\": \"duty officer\"}
+  {\"op\": \"report\", \"ts\": 140000, \"incident\": \"id/category/1\", \"kind\": \"initial\", \"reference\": \"..\"}
+      (kind: initial, update or final)
+  {\"op\": \"silence\", \"ts\": 150000, \"id\": \"s1\", \"system\": \"id\", \"starts\": .., \"ends\": .., \"reason\": \"..\", \"by\": \"..\"}
+  {\"op\": \"unsilence\", \"ts\": 200000, \"id\": \"s1\"}
 Times are milliseconds of the caller's clock; blank lines are skipped.
 
-Every change of a warning level is printed on stdout as one JSON line. A rejected line is
-reported on stderr as `FILE:LINE: reason [kind]` and skipped; a summary (events, rejections
-by kind, transitions by level, systems at each level at the end, events per second) follows
-on stderr. The exit status is 1 if any line was rejected. Memory use does not grow with the
-log. Progress is shown only when stderr is a terminal.",
-        after_help = "Examples:\n    airisk replay seeds/demo/events.jsonl --html report.html\n    airisk replay --journal audit.jsonl --journal-sync record - < events.jsonl"
+Every change of a warning level is printed on stdout as one JSON line. Under a policy with
+an `incidents` section, incident events (opened, escalated, acknowledged, report_filed,
+overdue, resolved, reopened, closed) are printed among them in the order they happened,
+each with \"kind\": \"incident\", and transitions carry \"kind\": \"transition\". A rejected
+line is reported on stderr as `FILE:LINE: reason [kind]` and skipped; a summary (events,
+rejections by kind, transitions by level, transitions muted by silences or inhibition,
+incidents by severity, reports filed on time and late, missed deadlines, systems at each
+level at the end, events per second) follows on stderr. The exit status is 1 if any line was rejected. Memory use does not grow with the
+log (except what --html and --reports keep). Progress is shown only when stderr is a
+terminal.
+
+--reports DIR writes, for every report to the regulator that came due (initial, update,
+final; filed or not by the end of the log), DIR/<incident id with / as _>.<kind>.json and
+a .md rendering: the fields of the CAC incident report form (operator, operator type,
+system, category, severity, discovered at, deadline, filed at or overdue, the warnings with
+value, threshold, window and basis, the measures the responses called for), in Chinese and
+English.",
+        after_help = "Examples:\n    airisk replay seeds/demo/events.jsonl --html report.html --reports reports/\n    airisk replay --journal audit.jsonl --journal-sync record - < events.jsonl"
     )]
     Replay(ReplayArgs),
 
-    /// Run policy unit tests (transitions expected at given times)
+    /// Run policy unit tests (transitions and incident events expected at given times)
     #[command(
         long_about = "\
-Run policy unit tests: each test registers profiles, replays events (event lines, compact
-series and ticks) and checks the transitions it expects at given times, or forbids in an
-interval. Prints one line per test, what happened instead for a failing expectation, and
-`N passed, M failed` (exit 1 on any failure).",
+Run policy unit tests: each test registers profiles, replays events (event lines, `ack`
+and `report` lines included, compact series and ticks) and checks what it expects:
+
+  expect             a transition exactly at a time: {\"system\", \"rule\" or \"scope\":
+                     \"system\", \"to\", \"at\"}, optionally from, value, threshold, actions,
+                     report_within_s
+  expect_none        no transition of a system (rule, scope) from `from` to `to`
+  expect_incidents   an incident event exactly at a time: {\"system\", \"event\", \"at\"},
+                     optionally category, incident, severity, reportable, due ({\"report\":
+                     \"initial\", \"by\": ..} or null), rule, level, operator_type, report,
+                     late
+  expect_no_incident no incident event of a system (category, event, reportable) from
+                     `from` to `to`
+
+Incident expectations need a policy with an `incidents` section. Prints one line per test,
+what happened instead for a failing expectation (the nearest transitions or incident
+events, and how early or late each was), and `N passed, M failed` (exit 1 on any
+failure).",
         after_help = "Example:\n    airisk test seeds/tests/default-policy.json"
     )]
     Test(TestArgs),
@@ -159,6 +195,10 @@ struct ReplayArgs {
     /// Also write a self-contained HTML report (no scripts, nothing fetched)
     #[arg(long, value_name = "REPORT.html")]
     html: Option<PathBuf>,
+    /// Write every report to the regulator that came due into DIR, as JSON and Markdown
+    /// (needs a policy with an `incidents` section)
+    #[arg(long, value_name = "DIR")]
+    reports: Option<PathBuf>,
     /// Append every registration and transition to this SM3-chained audit journal. An
     /// existing journal is verified, then continued in a new session
     #[arg(long, value_name = "FILE")]
@@ -586,6 +626,13 @@ struct CliReplay<W: Write> {
     source: String,
     printed_errors: u64,
     report: Option<report::Collector>,
+    /// Incidents, for --html and --reports.
+    tracker: Option<incidents::Tracker>,
+    /// Under an incidents policy, transitions are printed with `"kind": "transition"`.
+    kind_transition: bool,
+    buf: Vec<u8>,
+    /// `overdue` events by what was missed (ack, initial, update, final).
+    overdue: [u64; 4],
     progress: Option<Progress>,
 }
 
@@ -598,10 +645,40 @@ struct Progress {
 
 impl<W: Write> ReplayHandler for CliReplay<W> {
     fn transition(&mut self, t: &Transition) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, t)?;
+        if self.kind_transition {
+            // `{"kind":"transition",` + the transition's members.
+            self.buf.clear();
+            serde_json::to_writer(&mut self.buf, t)?;
+            self.out.write_all(b"{\"kind\":\"transition\",")?;
+            self.out.write_all(&self.buf[1..])?;
+        } else {
+            serde_json::to_writer(&mut self.out, t)?;
+        }
         self.out.write_all(b"\n")?;
         if let Some(r) = &mut self.report {
             r.transition(t);
+        }
+        if let Some(k) = &mut self.tracker {
+            k.transition(t);
+        }
+        Ok(())
+    }
+
+    fn incident(&mut self, e: &IncidentEvent) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, e)?;
+        self.out.write_all(b"\n")?;
+        if e.event == airisk::IncidentEventKind::Overdue {
+            if let Some(d) = e.due {
+                self.overdue[match d.report {
+                    DueKind::Ack => 0,
+                    DueKind::Initial => 1,
+                    DueKind::Update => 2,
+                    DueKind::Final => 3,
+                }] += 1;
+            }
+        }
+        if let Some(k) = &mut self.tracker {
+            k.incident(e);
         }
         Ok(())
     }
@@ -622,13 +699,15 @@ impl<W: Write> ReplayHandler for CliReplay<W> {
     }
 
     fn applied(&mut self, _line: u64, event: &Event<'_>, result: &Applied) {
-        if let (
-            Some(r),
-            Event::Register { ts, profile },
-            Applied::Registered { classification, .. },
-        ) = (&mut self.report, event, result)
+        if let (Event::Register { ts, profile }, Applied::Registered { classification, .. }) =
+            (event, result)
         {
-            r.register(profile, classification, ts.to_owned());
+            if let Some(r) = &mut self.report {
+                r.register(profile, classification, ts.to_owned());
+            }
+            if let Some(k) = &mut self.tracker {
+                k.register(profile, classification);
+            }
         }
     }
 
@@ -672,6 +751,13 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
     let path = &a.events;
     let policy = load_policy(a.policy.as_deref())?;
     let html = a.html.clone();
+    let has_incidents = policy.incidents().is_some();
+    if let (Some(dir), false) = (&a.reports, has_incidents) {
+        return Err(Fail::Msg(format!(
+            "--reports {}: the policy has no `incidents` section, so no report to the regulator can come due",
+            dir.display()
+        )));
+    }
     let stdin = path == Path::new("-");
     let (input, total_bytes): (Box<dyn BufRead>, Option<u64>) = if stdin {
         (
@@ -695,6 +781,11 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         source: source.clone(),
         printed_errors: 0,
         report: html.as_ref().map(|_| report::Collector::new(&policy)),
+        tracker: (has_incidents && (html.is_some() || a.reports.is_some()))
+            .then(|| incidents::Tracker::new(&policy, a.reports.is_some())),
+        kind_transition: has_incidents,
+        buf: Vec::with_capacity(1024),
+        overdue: [0; 4],
         progress: io::stderr().is_terminal().then_some(Progress {
             start,
             last: start,
@@ -746,7 +837,7 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         return Err(Fail::Msg(format!("{source}: {e}")));
     }
     let stats = replayer.stats().clone();
-    print_summary(&source, &stats, &replayer, elapsed);
+    print_summary(&source, &stats, &replayer, elapsed, &handler.overdue);
     if let Some(jpath) = &a.journal {
         let engine = replayer.engine();
         engine
@@ -778,8 +869,28 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
             }
         }
     }
+    if let (Some(dir), Some(tracker)) = (&a.reports, &handler.tracker) {
+        let end = stats.last_ts.unwrap_or(0);
+        let [filed, late, overdue, pending, cancelled] = tracker
+            .write_reports(dir, end)
+            .map_err(|e| Fail::Msg(format!("cannot write reports into {}: {e}", dir.display())))?;
+        let n = filed + late + overdue + pending + cancelled;
+        let mut parts = vec![format!("{} filed on time", filed), format!("{late} late")];
+        parts.push(format!("{overdue} overdue"));
+        parts.push(format!("{pending} not yet due"));
+        if cancelled > 0 {
+            parts.push(format!("{cancelled} cancelled"));
+        }
+        eprintln!(
+            "reports      {}: {} ({} files): {}",
+            dir.display(),
+            plural(n, "report", "reports"),
+            2 * n,
+            parts.join(", ")
+        );
+    }
     if let (Some(file), Some(collector)) = (&html, handler.report.take()) {
-        let doc = collector.render(&source, &stats, replayer.engine());
+        let doc = collector.render(&source, &stats, replayer.engine(), handler.tracker.as_ref());
         std::fs::write(file, doc)
             .map_err(|e| Fail::Msg(format!("cannot write {}: {e}", file.display())))?;
         eprintln!("report       {}", file.display());
@@ -851,18 +962,34 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn print_summary(source: &str, s: &ReplayStats, replayer: &Replayer, elapsed: Duration) {
+fn print_summary(
+    source: &str,
+    s: &ReplayStats,
+    replayer: &Replayer,
+    elapsed: Duration,
+    overdue: &[u64; 4],
+) {
     let mut e = String::new();
     use std::fmt::Write as _;
     let _ = writeln!(e, "airisk replay: {source}");
     let _ = writeln!(
         e,
-        "events       {} read, {} accepted ({} register, {} observe, {} tick), {} rejected",
+        "events       {} read, {} accepted ({} register, {} observe, {} tick{}{}), {} rejected",
         s.events,
         s.accepted,
         s.registered,
         s.observed,
         s.ticks,
+        if s.incident_actions > 0 {
+            format!(", {} ack/report", s.incident_actions)
+        } else {
+            String::new()
+        },
+        if s.silence_actions > 0 {
+            format!(", {} silence/unsilence", s.silence_actions)
+        } else {
+            String::new()
+        },
         s.rejected_total()
     );
     if s.rejected_total() > 0 {
@@ -898,6 +1025,54 @@ fn print_summary(source: &str, s: &ReplayStats, replayer: &Replayer, elapsed: Du
         by_level(0),
         by_level(1)
     );
+    let muted: u64 = s.muted.iter().sum();
+    if muted > 0 {
+        let [silenced, inhibited, both] = s.muted;
+        let _ = writeln!(
+            e,
+            "muted        {} (actions reduced to log): {silenced} silenced, {inhibited} inhibited, {both} both",
+            plural(muted, "transition", "transitions")
+        );
+    }
+    if replayer.engine().policy().incidents().is_some() {
+        let c = &s.incidents;
+        let by: Vec<String> = c
+            .by_severity()
+            .iter()
+            .rev()
+            .map(|(id, n)| format!("{id} {n}"))
+            .collect();
+        let _ = writeln!(
+            e,
+            "incidents    {}{}, {} reportable; {}",
+            c.incidents.len(),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", by.join(", "))
+            },
+            c.reportable(),
+            plural(c.events, "incident event", "incident events")
+        );
+        let missed: Vec<String> = ["ack", "initial", "update", "final"]
+            .iter()
+            .zip(overdue)
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            e,
+            "reporting    {} filed on time, {} late; {} missed{}",
+            plural(c.filed_on_time, "report", "reports"),
+            c.filed_late,
+            plural(c.overdue, "deadline", "deadlines"),
+            if missed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", missed.join(", "))
+            }
+        );
+    }
     if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
         let _ = writeln!(
             e,

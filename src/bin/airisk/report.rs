@@ -1,9 +1,12 @@
 //! `replay --html`: one self-contained HTML file (inline CSS and SVG, no script, no external
 //! resource) showing, per system, its level over the replayed period, the rule transitions
-//! as marks (value and threshold on hover, via SVG `<title>`), and a table of transitions
-//! with their actions and reporting deadlines.
+//! as marks (value and threshold on hover, via SVG `<title>`), its incidents as spans from
+//! opening to closing, a table of transitions with their actions, and, under a policy with
+//! incidents, a table of the incidents with their reports' deadlines, filings and overdue
+//! marks.
 
 use crate::common::{duration, esc, iso, num};
+use crate::incidents::{ReportDue, Track, Tracker};
 use airisk::replay::ReplayStats;
 use airisk::{Classification, Engine, Level, Policy, Profile, Scope, Transition};
 use std::collections::HashMap;
@@ -86,10 +89,100 @@ tr.system td { background: #f7f9fc; font-weight: 600; }
 svg { display: block; width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #3a4856; }
 .legend span { margin-right: 14px; }
+.sev { display: inline-block; border-radius: 4px; padding: 0 6px; font-size: 12px; font-weight: 600; color: #fff; }
+.late { color: #b35c00; font-weight: 600; }
+.overdue { color: #fff; background: #d62828; border-radius: 4px; padding: 0 5px; font-weight: 600; }
+.ok { color: #23803a; }
+ul.due { margin: 0; padding-left: 16px; }
+ul.due li { white-space: nowrap; }
+td.inc { font-weight: 600; min-width: 180px; }
 .legend i { display: inline-block; width: 14px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: middle; }
 details summary { cursor: pointer; color: var(--muted); }
 footer { color: var(--muted); font-size: 12px; padding: 0 28px 24px; }
 "#;
+
+/// The colour of an incident span by its severity's rank (purples, darker when graver).
+fn sev_color(rank: u32) -> &'static str {
+    match rank {
+        0 => "#a493c9",
+        1 => "#7e5cb8",
+        2 => "#5b2f9c",
+        _ => "#3a0f6e",
+    }
+}
+
+fn sev_label(t: &Track) -> String {
+    match t.severity_name.as_deref().and_then(|n| n.zh.clone()) {
+        Some(z) => format!("{} {z}", t.severity),
+        None => t.severity.to_string(),
+    }
+}
+
+/// `03-07 09:05` (month-day hour:minute, UTC) for the incidents table.
+fn tiny_time(ts: i64) -> String {
+    let s = iso(ts);
+    format!("{} {}", &s[5..10], &s[11..16])
+}
+
+/// One report's state in a table cell: `initial by 03-07 09:05`, then how it ended.
+fn report_cell(r: &ReportDue) -> String {
+    let short_time = tiny_time;
+    let mut s = format!("<li>{} by {}", esc(&r.file_kind()), esc(&short_time(r.by)));
+    match (&r.filed, r.cancelled_at, r.overdue_at) {
+        (Some((ts, false, _)), _, _) => {
+            let _ = write!(
+                s,
+                " — <span class=\"ok\">filed {}</span>",
+                esc(&short_time(*ts))
+            );
+        }
+        (Some((ts, true, _)), _, _) => {
+            let _ = write!(
+                s,
+                " — <span class=\"late\">filed late {}</span>",
+                esc(&short_time(*ts))
+            );
+        }
+        (None, Some(c), _) => {
+            let _ = write!(s, " — cancelled (reopened {})", esc(&short_time(c)));
+        }
+        (None, None, Some(_)) => s.push_str(" — <span class=\"overdue\">OVERDUE</span>"),
+        (None, None, None) => s.push_str(" — not filed yet"),
+    }
+    s.push_str("</li>");
+    s
+}
+
+fn incident_title(t: &Track, end: i64) -> String {
+    let mut s = format!(
+        "incident {}\nseverity {}{}\nopened {}",
+        t.id,
+        sev_label(t),
+        if t.reportable { " (reportable)" } else { "" },
+        iso(t.opened_at)
+    );
+    if let Some(r) = t.resolved_at {
+        let _ = write!(s, "\nresolved {}", iso(r));
+    }
+    match t.closed_at {
+        Some(c) => {
+            let _ = write!(s, "\nclosed {}", iso(c));
+        }
+        None => {
+            let _ = write!(s, "\nnot closed at the end ({})", iso(end));
+        }
+    }
+    for r in &t.reports {
+        let _ = write!(
+            s,
+            "\n{} report by {}: {}",
+            r.file_kind(),
+            iso(r.by),
+            r.status()
+        );
+    }
+    s
+}
 
 /// Tick step (ms) for an axis over `span` ms: at most ~12 ticks.
 fn tick_step(span: i64) -> i64 {
@@ -245,7 +338,13 @@ impl Collector {
     }
 
     /// The whole HTML document.
-    pub fn render(&self, source: &str, stats: &ReplayStats, engine: &Engine) -> String {
+    pub fn render(
+        &self,
+        source: &str,
+        stats: &ReplayStats,
+        engine: &Engine,
+        incidents: Option<&Tracker>,
+    ) -> String {
         let mut h = String::with_capacity(64 << 10);
         let (t0, t1) = match (stats.first_ts, stats.last_ts) {
             (Some(a), Some(b)) if b > a => (a, b),
@@ -304,6 +403,14 @@ impl Collector {
                 &format!("transitions to {l}"),
             );
         }
+        if incidents.is_some() {
+            let c = &stats.incidents;
+            stat(&mut h, c.incidents.len().to_string(), "incidents");
+            stat(&mut h, c.reportable().to_string(), "reportable");
+            stat(&mut h, c.filed_on_time.to_string(), "reports filed on time");
+            stat(&mut h, c.filed_late.to_string(), "filed late");
+            stat(&mut h, c.overdue.to_string(), "deadlines missed");
+        }
         h.push_str("</div><p class=\"meta\" style=\"margin-top:10px\">Systems at the end: ");
         for l in Level::ALL.iter().rev() {
             let _ = write!(
@@ -328,15 +435,30 @@ impl Collector {
         h.push_str("<section><h2>All systems 系统预警级别</h2>");
         self.overview_svg(&mut h, &axis);
         h.push_str("</section>\n");
+        if let Some(k) = incidents {
+            self.incidents_table(&mut h, k);
+        }
 
         // One section per system.
         let mut by_sys: HashMap<&str, Vec<&Transition>> = HashMap::new();
         for t in &self.transitions {
             by_sys.entry(&t.system_id).or_default().push(t);
         }
+        let mut incs: HashMap<&str, Vec<&Track>> = HashMap::new();
+        for t in incidents.iter().flat_map(|k| k.tracks.iter()) {
+            incs.entry(&t.system).or_default().push(t);
+        }
         for s in &self.systems {
             let ts = by_sys.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            self.system_section(&mut h, s, ts, &axis, end_level.get(s.id.as_str()).copied());
+            let is = incs.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            self.system_section(
+                &mut h,
+                s,
+                ts,
+                is,
+                &axis,
+                end_level.get(s.id.as_str()).copied(),
+            );
         }
         if self.cut > 0 {
             let _ = write!(
@@ -348,7 +470,7 @@ impl Collector {
         let _ = write!(
             h,
             "</main>\n<footer>Generated by airisk {} (<code>airisk replay --html</code>). Times are UTC. \
-             Hover a mark or a band for its value, threshold, actions and reporting deadline.</footer>\n</body>\n</html>\n",
+             Hover a mark, a band or an incident span for its details.</footer>\n</body>\n</html>\n",
             env!("CARGO_PKG_VERSION")
         );
         h
@@ -449,11 +571,81 @@ impl Collector {
         h.push_str("</svg>");
     }
 
+    fn incidents_table(&self, h: &mut String, k: &Tracker) {
+        h.push_str("<section id=\"incidents\"><h2>Incidents and reports 事件与报告</h2>");
+        if k.tracks.is_empty() {
+            h.push_str("<p class=\"meta\">No incident opened: no warning reached the level that opens one.</p></section>\n");
+            return;
+        }
+        let _ = write!(
+            h,
+            "<p class=\"meta\">{} incidents. A report is due by its deadline; OVERDUE marks one not filed when its deadline passed. \
+             Spans on each system's timeline run from opening to closing (or the end of the log).</p>",
+            k.tracks.len()
+        );
+        h.push_str(
+            "<table><thead><tr><th>incident</th><th>system</th><th>category</th><th>severity</th><th>opened</th>\
+             <th>acknowledged</th><th>reports due</th><th>state</th></tr></thead><tbody>",
+        );
+        let short_time = tiny_time;
+        for t in &k.tracks {
+            let sys_ix = self.index.get(&*t.system).copied().unwrap_or(0);
+            let ack = match (&t.acknowledged, t.ack_overdue_at) {
+                (Some((ts, by)), late) => format!(
+                    "{} by {}{}",
+                    esc(&short_time(*ts)),
+                    esc(by),
+                    if late.is_some() {
+                        " <span class=\"late\">(late)</span>"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, Some(_)) => "<span class=\"overdue\">OVERDUE</span>".into(),
+                (None, None) => match t.ack_by {
+                    Some(b) if t.closed_at.is_none() => {
+                        format!("not yet (due {})", esc(&short_time(b)))
+                    }
+                    _ => "—".into(),
+                },
+            };
+            let reports = if t.reports.is_empty() {
+                "— (not reportable)".to_owned()
+            } else {
+                format!(
+                    "<ul class=\"due\">{}</ul>",
+                    t.reports.iter().map(report_cell).collect::<String>()
+                )
+            };
+            let state = match (t.closed_at, t.resolved_at) {
+                (Some(c), _) => format!("closed {}", short_time(c)),
+                (None, Some(r)) => format!("resolved {}", short_time(r)),
+                (None, None) => "open".into(),
+            };
+            let _ = write!(
+                h,
+                "<tr><td class=\"inc\">{}</td><td><a href=\"#sys-{sys_ix}\">{}</a></td><td>{}</td>\
+                 <td><span class=\"sev\" style=\"background:{}\">{}</span></td><td class=\"t\">{}</td>\
+                 <td>{ack}</td><td>{reports}</td><td class=\"t\">{}</td></tr>",
+                // Break long ids after each `/`.
+                esc(&t.id).replace('/', "/<wbr>"),
+                esc(&t.system),
+                esc(&t.category),
+                sev_color(t.severity_rank),
+                esc(&sev_label(t)),
+                esc(&short_time(t.opened_at)),
+                esc(&state)
+            );
+        }
+        h.push_str("</tbody></table></section>\n");
+    }
+
     fn system_section(
         &self,
         h: &mut String,
         s: &SysInfo,
         ts: &[&Transition],
+        incs: &[&Track],
         a: &Axis,
         end: Option<Level>,
     ) {
@@ -524,6 +716,13 @@ impl Collector {
             rule_moves,
             ts.len() - rule_moves
         ));
+        if !incs.is_empty() {
+            meta.push(format!(
+                "{} incident{}",
+                incs.len(),
+                if incs.len() == 1 { "" } else { "s" }
+            ));
+        }
         h.push_str(&esc(&meta.join(" · ")));
         h.push_str("</p>");
 
@@ -540,7 +739,8 @@ impl Collector {
         let sys_row = 26.0;
         let row = 20.0;
         let top = 6.0;
-        let bottom = top + sys_row + rules.len() as f64 * row + 4.0;
+        let inc_row = if incs.is_empty() { 0.0 } else { row };
+        let bottom = top + sys_row + inc_row + rules.len() as f64 * row + 4.0;
         let _ = write!(
             h,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1200 {:.0}\" role=\"img\" aria-label=\"levels of {}\">",
@@ -558,8 +758,39 @@ impl Collector {
             .filter(|t| t.scope == Scope::System)
             .collect();
         self.lane(h, a, top + 2.0, sys_row - 6.0, &sys_moves, "system ");
+        if !incs.is_empty() {
+            let y = top + sys_row;
+            let _ = write!(
+                h,
+                "<text x=\"14\" y=\"{:.1}\" style=\"font-weight:600\">incidents 事件</text>",
+                y + 13.0
+            );
+            for t in incs {
+                let end = t.closed_at.unwrap_or(a.t1);
+                let x0 = a.x(t.opened_at);
+                let x1 = a.x(end).max(x0 + 3.0);
+                let _ = write!(
+                    h,
+                    "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" rx=\"3\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"><title>{}</title></rect>",
+                    y + 2.0,
+                    x1 - x0,
+                    sev_color(t.severity_rank),
+                    if t.overdue_reports().next().is_some() || t.ack_overdue_at.is_some() {
+                        "#d62828"
+                    } else {
+                        "#1d2733"
+                    },
+                    if t.overdue_reports().next().is_some() {
+                        2
+                    } else {
+                        1
+                    },
+                    esc(&incident_title(t, a.t1))
+                );
+            }
+        }
         for (k, (r, id)) in rules.iter().enumerate() {
-            let y = top + sys_row + k as f64 * row;
+            let y = top + sys_row + inc_row + k as f64 * row;
             let cat = self
                 .policy
                 .rules()
@@ -613,16 +844,28 @@ impl Collector {
         if ts.is_empty() {
             h.push_str("<p class=\"meta\">No transition: this system stayed at level none.</p>");
         } else {
+            // Under an incidents policy transitions carry no reporting deadline: the
+            // incidents table has them.
+            let deadlines = self.policy.incidents().is_none();
             let _ = write!(
                 h,
-                "<details{}><summary>{} transitions (actions and reporting deadlines)</summary>",
+                "<details{}><summary>{} transitions (actions{})</summary>",
                 if ts.len() <= 60 { " open" } else { "" },
-                ts.len()
+                ts.len(),
+                if deadlines {
+                    " and reporting deadlines"
+                } else {
+                    ""
+                }
             );
             h.push_str(
                 "<table><thead><tr><th>#</th><th>time (UTC)</th><th>rule</th><th>category</th><th>from</th><th>to</th>\
-                 <th>value</th><th>threshold</th><th>actions</th><th>report to regulator by</th></tr></thead><tbody>",
+                 <th>value</th><th>threshold</th><th>actions</th>",
             );
+            if deadlines {
+                h.push_str("<th>report to regulator by</th>");
+            }
+            h.push_str("</tr></thead><tbody>");
             for t in ts {
                 let cls = if t.scope == Scope::System {
                     " class=\"system\""
@@ -642,7 +885,7 @@ impl Collector {
                     h,
                     "<tr{cls}><td class=\"num\">{}</td><td class=\"t\">{}</td><td class=\"r\">{}</td><td>{}</td>\
                      <td><span class=\"chip {}\">{}</span></td><td><span class=\"chip {}\">{}</span></td>\
-                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>{}</tr>",
                     t.seq,
                     esc(&short_time(t.ts)),
                     esc(t.rule_id.as_deref().unwrap_or("(system level)")),
@@ -658,7 +901,11 @@ impl Collector {
                     } else {
                         actions.join(", ")
                     }),
-                    esc(&deadline)
+                    if deadlines {
+                        format!("<td class=\"t\">{}</td>", esc(&deadline))
+                    } else {
+                        String::new()
+                    }
                 );
             }
             h.push_str("</tbody></table></details>");

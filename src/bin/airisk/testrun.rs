@@ -2,14 +2,18 @@
 //!
 //! A test file is `{"tests": [TEST, ...]}`; each test names a policy (a path relative to the
 //! test file; the default policy when absent), the profiles to register (inline objects or
-//! paths), the events to replay (event lines as in `airisk replay`, plus compact series and
-//! ticks), and the transitions it expects (exactly at a time) or forbids (within an
-//! interval). See the README section "Policy tests".
+//! paths), the events to replay (event lines as in `airisk replay`, acknowledgements and
+//! report filings included, plus compact series and ticks), the transitions it expects
+//! (exactly at a time) or forbids (within an interval), and likewise the incident events it
+//! expects or forbids. See the README section "Policy tests".
 
 use crate::common::{duration, num, when};
 use crate::{Fail, read_text};
 use airisk::replay::{Emitted, Event, Replayer, parse_line};
-use airisk::{Level, Policy, Profile, Scope, Transition};
+use airisk::{
+    DueKind, IncidentEvent, IncidentEventKind, Level, Policy, Profile, ReportKind, Scope,
+    Transition,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -41,6 +45,10 @@ struct TestCase {
     expect: Vec<Expect>,
     #[serde(default)]
     expect_none: Vec<ExpectNone>,
+    #[serde(default)]
+    expect_incidents: Vec<ExpectIncident>,
+    #[serde(default)]
+    expect_no_incident: Vec<ExpectNoIncident>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,6 +93,64 @@ struct ExpectNone {
     rule: Option<String>,
     #[serde(default)]
     scope: Option<ScopeName>,
+    from: i64,
+    to: i64,
+}
+
+/// An incident event expected exactly at `at` (under a policy with an `incidents` section).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectIncident {
+    system: String,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    incident: Option<String>,
+    event: IncidentEventKind,
+    at: i64,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    reportable: Option<bool>,
+    #[serde(default, deserialize_with = "some_due")]
+    due: Option<Option<DueSpec>>,
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    level: Option<Level>,
+    #[serde(default)]
+    operator_type: Option<String>,
+    #[serde(default)]
+    report: Option<ReportKind>,
+    #[serde(default)]
+    late: Option<bool>,
+}
+
+/// `"due": {"report": "initial", "by": 3600000}` (or `null`: nothing owed).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct DueSpec {
+    report: DueKind,
+    by: i64,
+}
+
+/// A field that may be `null`: absent → `None`, `null` → `Some(None)`.
+fn some_due<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<DueSpec>>, D::Error> {
+    Option::<DueSpec>::deserialize(d).map(Some)
+}
+
+/// No incident event (of this category, event kind and reportability, when given) from
+/// `from` to `to`, both included.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectNoIncident {
+    system: String,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    event: Option<IncidentEventKind>,
+    #[serde(default)]
+    reportable: Option<bool>,
     from: i64,
     to: i64,
 }
@@ -270,6 +336,65 @@ struct Runner {
 struct Outcome {
     failures: Vec<String>,
     transitions: Vec<Transition>,
+    incidents: Vec<IncidentEvent>,
+}
+
+fn due_words(kind: DueKind, by: i64) -> String {
+    format!("{} by {} ({by})", kind.name(), when(by))
+}
+
+/// One incident event in words: `bus/physical_safety/1 opened at +00:10:00 (600000),
+/// severity serious, reportable, due initial by +01:10:00 (4200000), rule safety-incidents
+/// orange`.
+fn describe_i(e: &IncidentEvent, at: Option<i64>) -> String {
+    let mut s = format!(
+        "{} {} at {} ({})",
+        e.incident,
+        e.event.name(),
+        when(e.ts),
+        e.ts
+    );
+    if let Some(at) = at {
+        let d = e.ts - at;
+        if d != 0 {
+            s.push_str(&format!(
+                ", {} {}",
+                duration(d.abs()),
+                if d < 0 { "early" } else { "late" }
+            ));
+        }
+    }
+    s.push_str(&format!(", severity {}", e.severity));
+    s.push_str(if e.reportable {
+        ", reportable"
+    } else {
+        ", not reportable"
+    });
+    match (e.event, e.due) {
+        (IncidentEventKind::Overdue, Some(d)) => {
+            s.push_str(&format!(", missed {}", due_words(d.report, d.by)));
+        }
+        (_, Some(d)) => s.push_str(&format!(", due {}", due_words(d.report, d.by))),
+        (_, None) => s.push_str(", nothing due"),
+    }
+    if let (Some(r), Some(l)) = (&e.rule, e.level) {
+        s.push_str(&format!(", rule {r} {l}"));
+    }
+    if let Some(r) = e.report {
+        s.push_str(&format!(
+            ", report {}{}",
+            r.name(),
+            if e.late == Some(true) {
+                " (late)"
+            } else {
+                " (on time)"
+            }
+        ));
+    }
+    if let Some(b) = &e.by {
+        s.push_str(&format!(", by {b:?}"));
+    }
+    s
 }
 
 fn describe_t(t: &Transition, at: Option<i64>) -> String {
@@ -375,13 +500,21 @@ impl Runner {
         }
         let mut emitted = Vec::new();
         r.take(&mut emitted);
-        let ts: Vec<Transition> = emitted
-            .into_iter()
-            .filter_map(|o| match o {
-                Emitted::Transition(t) => Some(t),
-                Emitted::Incident(_) => None,
-            })
-            .collect();
+        let mut ts: Vec<Transition> = Vec::new();
+        let mut incidents: Vec<IncidentEvent> = Vec::new();
+        for o in emitted {
+            match o {
+                Emitted::Transition(t) => ts.push(t),
+                Emitted::Incident(e) => incidents.push(e),
+            }
+        }
+        let has_incidents = r.engine().policy().incidents().is_some();
+        if !has_incidents && (!t.expect_incidents.is_empty() || !t.expect_no_incident.is_empty()) {
+            return Err(
+                "expect_incidents / expect_no_incident: the test's policy has no `incidents` section, so no incident can open"
+                    .into(),
+            );
+        }
         for (i, e) in t.expect.iter().enumerate() {
             if e.rule.is_none() && e.scope.is_none() {
                 return Err(format!(
@@ -482,10 +615,153 @@ impl Runner {
             }
             failures.push(m);
         }
+        self.check_incidents(t, &incidents, &mut failures);
         Ok(Outcome {
             failures,
             transitions: ts,
+            incidents,
         })
+    }
+
+    /// Checks `expect_incidents` and `expect_no_incident` against the incident events.
+    fn check_incidents(&self, t: &TestCase, events: &[IncidentEvent], failures: &mut Vec<String>) {
+        let about = |system: &str, category: Option<&str>| match category {
+            Some(c) => format!("{system} {c}"),
+            None => system.to_owned(),
+        };
+        for (i, e) in t.expect_incidents.iter().enumerate() {
+            let near_sel = |x: &&IncidentEvent| {
+                *x.system_id == *e.system
+                    && e.category.as_deref().is_none_or(|c| *x.category == *c)
+                    && e.incident.as_deref().is_none_or(|id| *x.incident == *id)
+            };
+            let hit = events.iter().filter(near_sel).any(|x| {
+                x.event == e.event
+                    && x.ts == e.at
+                    && e.severity.as_deref().is_none_or(|s| *x.severity == *s)
+                    && e.reportable.is_none_or(|r| x.reportable == r)
+                    && e.due.is_none_or(|d| match (d, x.due) {
+                        (None, None) => true,
+                        (Some(d), Some(g)) => d.report == g.report && d.by == g.by,
+                        _ => false,
+                    })
+                    && e.rule
+                        .as_deref()
+                        .is_none_or(|r| x.rule.as_deref() == Some(r))
+                    && e.level.is_none_or(|l| x.level == Some(l))
+                    && e.operator_type
+                        .as_deref()
+                        .is_none_or(|o| *x.operator_type == *o)
+                    && e.report.is_none_or(|r| x.report == Some(r))
+                    && e.late.is_none_or(|l| x.late == Some(l))
+            });
+            if hit {
+                continue;
+            }
+            let who = match &e.incident {
+                Some(id) => format!("incident {id}"),
+                None => format!("{} incident", about(&e.system, e.category.as_deref())),
+            };
+            let mut m = format!(
+                "expect_incidents[{i}]: {who} {} at {} ({})",
+                e.event.name(),
+                when(e.at),
+                e.at
+            );
+            if let Some(s) = &e.severity {
+                m.push_str(&format!(" with severity {s}"));
+            }
+            match e.reportable {
+                Some(true) => m.push_str(", reportable"),
+                Some(false) => m.push_str(", not reportable"),
+                None => {}
+            }
+            match e.due {
+                Some(Some(d)) if e.event == IncidentEventKind::Overdue => {
+                    m.push_str(&format!(", missing {}", due_words(d.report, d.by)));
+                }
+                Some(Some(d)) => m.push_str(&format!(", due {}", due_words(d.report, d.by))),
+                Some(None) => m.push_str(", with nothing due"),
+                None => {}
+            }
+            if let Some(r) = &e.rule {
+                m.push_str(&format!(", rule {r}"));
+            }
+            if let Some(l) = e.level {
+                m.push_str(&format!(" at level {l}"));
+            }
+            if let Some(o) = &e.operator_type {
+                m.push_str(&format!(", operator type {o}"));
+            }
+            if let Some(r) = e.report {
+                m.push_str(&format!(", report {}", r.name()));
+            }
+            match e.late {
+                Some(true) => m.push_str(" filed late"),
+                Some(false) => m.push_str(" filed on time"),
+                None => {}
+            }
+            let mut near: Vec<&IncidentEvent> = events.iter().filter(near_sel).collect();
+            if near.is_empty() {
+                let n = events.iter().filter(|x| *x.system_id == *e.system).count();
+                m.push_str(&format!(
+                    "\n      but {} had no incident event at all ({n} incident event{} of system {} in this test)",
+                    about(&e.system, e.category.as_deref()),
+                    if n == 1 { "" } else { "s" },
+                    e.system
+                ));
+            } else {
+                near.sort_by_key(|x| ((x.ts - e.at).abs(), x.event != e.event));
+                near.truncate(5);
+                near.sort_by_key(|x| x.seq);
+                m.push_str("\n      got instead (nearest in time):");
+                for x in near {
+                    m.push_str(&format!("\n        {}", describe_i(x, Some(e.at))));
+                }
+            }
+            failures.push(m);
+        }
+        for (i, e) in t.expect_no_incident.iter().enumerate() {
+            let bad: Vec<&IncidentEvent> = events
+                .iter()
+                .filter(|x| {
+                    *x.system_id == *e.system
+                        && e.category.as_deref().is_none_or(|c| *x.category == *c)
+                        && e.event.is_none_or(|k| x.event == k)
+                        && e.reportable.is_none_or(|r| x.reportable == r)
+                        && x.ts >= e.from
+                        && x.ts <= e.to
+                })
+                .collect();
+            if bad.is_empty() {
+                continue;
+            }
+            let mut what = String::from("no");
+            if e.reportable == Some(true) {
+                what.push_str(" reportable");
+            } else if e.reportable == Some(false) {
+                what.push_str(" non-reportable");
+            }
+            what.push_str(" incident");
+            if let Some(k) = e.event {
+                what.push_str(&format!(" {}", k.name()));
+            }
+            let mut m = format!(
+                "expect_no_incident[{i}]: {what} event of {} from {} to {} ({}..{})\n      but got:",
+                about(&e.system, e.category.as_deref()),
+                when(e.from),
+                when(e.to),
+                e.from,
+                e.to
+            );
+            for x in bad.iter().take(5) {
+                m.push_str(&format!("\n        {}", describe_i(x, None)));
+            }
+            if bad.len() > 5 {
+                m.push_str(&format!("\n        ... and {} more", bad.len() - 5));
+            }
+            failures.push(m);
+        }
     }
 }
 
@@ -535,6 +811,9 @@ pub fn cmd_test(files: &[PathBuf], verbose: bool) -> Result<(), Fail> {
                                 describe_t(tr, None)
                             );
                         }
+                        for e in &o.incidents {
+                            let _ = writeln!(out, "          incident {}", describe_i(e, None));
+                        }
                     }
                 }
                 Ok(o) => {
@@ -548,6 +827,12 @@ pub fn cmd_test(files: &[PathBuf], verbose: bool) -> Result<(), Fail> {
                         for tr in &o.transitions {
                             let _ =
                                 writeln!(out, "        {} {}", tr.system_id, describe_t(tr, None));
+                        }
+                        if !o.incidents.is_empty() {
+                            let _ = writeln!(out, "    all incident events of this test:");
+                            for e in &o.incidents {
+                                let _ = writeln!(out, "        {}", describe_i(e, None));
+                            }
                         }
                     }
                 }
