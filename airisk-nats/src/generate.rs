@@ -176,13 +176,13 @@ pub fn generate<W: Write>(o: &GenOptions, w: &mut W) -> io::Result<GenReport> {
         let ts = T0 + minute * MIN;
         for s in &mut systems {
             let sid = json_str(&s.id);
-            if rng.f64() < 0.002 {
+            if rng.f64() < 0.006 {
                 s.bad_until = ts + (40 + rng.below(120) as i64) * MIN;
             }
-            if rng.f64() < 0.001 {
+            if rng.f64() < 0.003 {
                 s.silent_until = ts + (10 + rng.below(50) as i64) * MIN;
             }
-            if rng.f64() < 0.0008 {
+            if rng.f64() < 0.002 {
                 s.attack_until = ts + (5 + rng.below(30) as i64) * MIN;
             }
             let mut obs =

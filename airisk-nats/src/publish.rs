@@ -37,9 +37,14 @@ pub struct PublishOptions {
     pub partitions: u32,
     /// Most messages whose acknowledgement is outstanding.
     pub in_flight: usize,
-    /// Most lines per message (1: one message per line per partition). Larger batches carry
+    /// Most lines per message (1: one message per line and partition). A message carries
     /// consecutive lines of one partition, newline-separated, in log order.
     pub batch: usize,
+    /// Most payload bytes per message (a longer line travels alone).
+    pub batch_bytes: usize,
+    /// A partly filled message waits at most this long for more lines (matters for a live
+    /// feed on standard input; a file is read faster than that).
+    pub linger: Duration,
     /// Prefix of message ids; unique per run unless given (to resume a run that died, give
     /// the same id again within the duplicate window).
     pub run_id: String,
@@ -47,6 +52,22 @@ pub struct PublishOptions {
     pub retry_for: Duration,
     /// Name for logs (the source file).
     pub source: String,
+}
+
+impl PublishOptions {
+    /// Defaults for `source`.
+    pub fn new(source: &str) -> PublishOptions {
+        PublishOptions {
+            partitions: crate::DEFAULT_PARTITIONS,
+            in_flight: 4096,
+            batch: 64,
+            batch_bytes: 256 * 1024,
+            linger: Duration::from_millis(5),
+            run_id: default_run_id(),
+            retry_for: Duration::from_secs(120),
+            source: source.to_owned(),
+        }
+    }
 }
 
 /// What a publish run did.
@@ -78,12 +99,65 @@ struct Unit {
 /// Most rejected lines printed one by one.
 const MAX_PRINTED: u64 = 1000;
 
+/// Lines read by the reader thread: (line number, bytes without the terminator), or a read
+/// error.
+type Chunk = std::io::Result<Vec<(u64, Vec<u8>)>>;
+
+/// Reads `input` on its own thread (a blocking read must not stall acknowledgements), in
+/// chunks of lines.
+fn reader<R: BufRead + Send + 'static>(mut input: R) -> tokio::sync::mpsc::Receiver<Chunk> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
+    std::thread::spawn(move || {
+        let mut n = 0u64;
+        loop {
+            let mut chunk = Vec::with_capacity(256);
+            let mut bytes = 0;
+            let mut eof = false;
+            while chunk.len() < 256 && bytes < 1 << 20 {
+                let mut buf = Vec::new();
+                match read_line(&mut input, &mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => {
+                        n += 1;
+                        bytes += k;
+                        if buf.last() == Some(&b'\n') {
+                            buf.pop();
+                        }
+                        if buf.last() == Some(&b'\r') {
+                            buf.pop();
+                        }
+                        chunk.push((n, buf));
+                        // A live feed: hand over what we have when nothing more is buffered.
+                        if input.fill_buf().map_or(true, |b| b.is_empty()) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() && tx.blocking_send(Ok(chunk)).is_err() {
+                return;
+            }
+            if eof {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Publishes the event log `input` (see the [module docs](self)).
 ///
 /// # Errors
 /// I/O errors reading `input`, a server that stays unreachable for `retry_for`, or a stream
 /// that does not hold what this run published (another publisher, lost messages).
-pub async fn publish<R: BufRead>(
+pub async fn publish<R: BufRead + Send + 'static>(
     dep: &Deployment,
     input: R,
     o: &PublishOptions,
@@ -95,85 +169,115 @@ pub async fn publish<R: BufRead>(
         acks: FuturesOrdered::new(),
         last_id: None,
         report: PublishReport::default(),
-        start_seq: 0,
     };
     p.start().await?;
     let partitions = o.partitions;
     let batch = o.batch.max(1);
-    let mut pending: Vec<(Vec<u8>, String, usize)> = (0..partitions)
-        .map(|_| (Vec::new(), String::new(), 0))
-        .collect();
-    let mut input = input;
-    let mut buf = Vec::with_capacity(1024);
+    // Room for the headers under the server's limit.
+    let max_payload = dep.js.client().max_payload().saturating_sub(512);
+    let batch_bytes = o.batch_bytes.min(max_payload).max(1);
+    let mut pending: Vec<Pending> = (0..partitions).map(|_| Pending::default()).collect();
+    let mut waiting = 0usize;
+    let mut rx = reader(input);
     let mut printed = 0u64;
     loop {
-        buf.clear();
-        let n = read_line(&mut input, &mut buf).with_context(|| format!("reading {}", o.source))?;
-        if n == 0 {
-            break;
-        }
-        p.report.lines += 1;
-        let line_no = p.report.lines;
-        let mut line = &buf[..];
-        if let [rest @ .., b'\n'] = line {
-            line = rest;
-        }
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        let checked = if line.len() > MAX_LINE_BYTES {
-            Err(format!(
-                "too_long: line is {} bytes long; at most {MAX_LINE_BYTES} are accepted",
-                line.len()
-            ))
-        } else {
-            match parse_line(line) {
-                Ok(None) => continue,
-                Ok(Some(_)) => route(line).map(|r| r.partitions(partitions)),
-                Err(e) => Err(format!("{}: {}", e.kind, e.message)),
-            }
-        };
-        let targets = match checked {
-            Ok(t) => t,
-            Err(msg) => {
-                p.report.rejected += 1;
-                printed += 1;
-                if printed <= MAX_PRINTED {
-                    eprintln!("{}:{line_no}: line {line_no}: {msg}", o.source);
-                } else if printed == MAX_PRINTED + 1 {
-                    eprintln!(
-                        "{}: more than {MAX_PRINTED} rejected lines; the rest are only counted",
-                        o.source
-                    );
+        let chunk = if waiting > 0 {
+            match tokio::time::timeout(o.linger, rx.recv()).await {
+                Ok(c) => c,
+                Err(_) => {
+                    // Nothing new for `linger`: send the partly filled messages.
+                    for (part, slot) in pending.iter_mut().enumerate() {
+                        if slot.lines > 0 {
+                            let s = std::mem::take(slot);
+                            p.send(part as u32, s.payload, s.numbers).await?;
+                        }
+                    }
+                    waiting = 0;
+                    continue;
                 }
-                continue;
             }
+        } else {
+            rx.recv().await
         };
-        p.report.events += 1;
-        for part in targets {
-            let slot = &mut pending[part as usize];
-            if !slot.0.is_empty() {
-                slot.0.push(b'\n');
-                slot.1.push(',');
-            }
-            slot.0.extend_from_slice(line);
-            slot.1.push_str(&line_no.to_string());
-            slot.2 += 1;
-            if slot.2 >= batch {
-                let (payload, lines, _) = std::mem::take(slot);
-                p.send(part, payload, lines).await?;
+        let Some(chunk) = chunk else { break };
+        let chunk = chunk.with_context(|| format!("reading {}", o.source))?;
+        for (line_no, line) in chunk {
+            p.report.lines = line_no;
+            let line = &line[..];
+            let checked = if line.len() > MAX_LINE_BYTES {
+                Err(format!(
+                    "too_long: line is {} bytes long; at most {MAX_LINE_BYTES} are accepted",
+                    line.len()
+                ))
+            } else if line.len() > max_payload {
+                Err(format!(
+                    "too_long: line is {} bytes long; the server takes messages of at most {} bytes (its max_payload)",
+                    line.len(),
+                    max_payload
+                ))
+            } else {
+                match parse_line(line) {
+                    Ok(None) => continue,
+                    Ok(Some(_)) => route(line).map(|r| r.partitions(partitions)),
+                    Err(e) => Err(format!("{}: {}", e.kind, e.message)),
+                }
+            };
+            let targets = match checked {
+                Ok(t) => t,
+                Err(msg) => {
+                    p.report.rejected += 1;
+                    printed += 1;
+                    if printed <= MAX_PRINTED {
+                        eprintln!("{}:{line_no}: line {line_no}: {msg}", o.source);
+                    } else if printed == MAX_PRINTED + 1 {
+                        eprintln!(
+                            "{}: more than {MAX_PRINTED} rejected lines; the rest are only counted",
+                            o.source
+                        );
+                    }
+                    continue;
+                }
+            };
+            p.report.events += 1;
+            for part in targets {
+                let slot = &mut pending[part as usize];
+                if slot.lines > 0 && slot.payload.len() + 1 + line.len() > batch_bytes {
+                    let s = std::mem::take(slot);
+                    p.send(part, s.payload, s.numbers).await?;
+                }
+                let slot = &mut pending[part as usize];
+                if slot.lines > 0 {
+                    slot.payload.push(b'\n');
+                    slot.numbers.push(',');
+                } else {
+                    waiting += 1;
+                }
+                slot.payload.extend_from_slice(line);
+                slot.numbers.push_str(&line_no.to_string());
+                slot.lines += 1;
+                if slot.lines >= batch {
+                    let s = std::mem::take(slot);
+                    p.send(part, s.payload, s.numbers).await?;
+                }
             }
         }
     }
-    for part in 0..partitions {
-        let slot = &mut pending[part as usize];
-        if slot.2 > 0 {
-            let (payload, lines, _) = std::mem::take(slot);
-            p.send(part, payload, lines).await?;
+    for (part, slot) in pending.iter_mut().enumerate() {
+        if slot.lines > 0 {
+            let s = std::mem::take(slot);
+            p.send(part as u32, s.payload, s.numbers).await?;
         }
     }
     p.finish().await?;
     Ok(p.report)
+}
+
+/// A message being filled for one partition.
+#[derive(Default)]
+struct Pending {
+    payload: Vec<u8>,
+    numbers: String,
+    lines: usize,
 }
 
 fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
@@ -206,14 +310,12 @@ struct Publisher<'a> {
     /// Id of the last message known stored (the chain's anchor), if any.
     last_id: Option<String>,
     report: PublishReport,
-    start_seq: u64,
 }
 
 impl Publisher<'_> {
     /// Reads the stream's last message id: the first message of this run chains to it.
     async fn start(&mut self) -> anyhow::Result<()> {
-        let (seq, id) = self.stream_last().await?;
-        self.start_seq = seq;
+        let (_, id) = self.stream_last().await?;
         self.last_id = id;
         Ok(())
     }

@@ -208,11 +208,16 @@ fn lease_key(p: u32) -> String {
 /// Runs a worker until `shutdown` completes, then hands its partitions back (each with a
 /// final snapshot) and returns its counters.
 ///
+/// The partitions run on the calling runtime over `dep`'s connection. The leases run on a
+/// thread of their own, with a runtime and a server connection of their own, so that neither
+/// busy partitions nor a connection full of deliveries can delay a renewal.
+///
 /// # Errors
-/// When the trace file cannot be opened. Server trouble is never fatal: the worker keeps
-/// retrying, and its leases lapse while it cannot renew them.
+/// When the trace file cannot be opened or the lease thread cannot start. Server trouble is
+/// never fatal: the worker keeps retrying, and its leases lapse while it cannot renew them.
 pub async fn run<F: std::future::Future<Output = ()>>(
     dep: Deployment,
+    control: crate::Connect,
     o: WorkerOptions,
     shutdown: F,
 ) -> anyhow::Result<Arc<WorkerStats>> {
@@ -236,6 +241,49 @@ pub async fn run<F: std::future::Future<Output = ()>>(
         trace,
         printed: AtomicU64::new(0),
     });
+    let data = tokio::runtime::Handle::current();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let sh = shared.clone();
+    std::thread::Builder::new()
+        .name("airisk-leases".into())
+        .spawn(move || {
+            let r = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(leases_main(sh, control, data, stop_rx)),
+                Err(e) => Err(anyhow!("cannot start the lease runtime: {e}")),
+            };
+            let _ = done_tx.send(r);
+        })
+        .context("starting the lease thread")?;
+    let mut done_rx = done_rx;
+    tokio::select! {
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            done_rx.await.map_err(|_| anyhow!("the lease thread died"))??;
+        }
+        r = &mut done_rx => r.map_err(|_| anyhow!("the lease thread died"))??,
+    }
+    shared.log(&format!("stopped: {}", stats.summary()));
+    Ok(stats)
+}
+
+/// The lease manager (see the [module docs](self)), on its own thread and connection;
+/// partitions are spawned on `data`.
+async fn leases_main(
+    shared: Arc<Shared>,
+    control: crate::Connect,
+    data: tokio::runtime::Handle,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let client = crate::connect(&control).await?;
+    let js = crate::setup::context(client, 1024);
+    let leases = js
+        .get_key_value(crate::LEASE_BUCKET)
+        .await
+        .map_err(|e| anyhow!("opening the lease bucket: {e}"))?;
     let ttl = shared.dep.lease_ttl;
     let tick = (ttl / 3).max(Duration::from_millis(50));
     let margin = ttl / 4;
@@ -243,7 +291,6 @@ pub async fn run<F: std::future::Future<Output = ()>>(
     let offset = (crate::fnv1a64(shared.o.name.as_bytes()) % u64::from(partitions)) as u32;
     let mut owned: BTreeMap<u32, Owned> = BTreeMap::new();
     let heartbeat_key = format!("w.{}", shared.o.name);
-    let leases = shared.dep.leases.clone();
     shared.log(&format!(
         "started: {partitions} partitions, lease TTL {ttl:?}, renewing every {tick:?}"
     ));
@@ -256,29 +303,58 @@ pub async fn run<F: std::future::Future<Output = ()>>(
     }
     // Let the other workers' heartbeats become visible before taking a share.
     tokio::time::sleep(tick).await;
-    let mut shutdown = std::pin::pin!(shutdown);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            () = &mut shutdown => break,
+            _ = stop.changed() => break,
         }
-        if let Err(e) =
-            heartbeat(leases.clone(), heartbeat_key.clone(), shared.o.name.clone()).await
-        {
-            shared.log(&format!("heartbeat failed: {e}"));
-        }
-        // Finished tasks and renewals.
+        // Renew every lease at once (and the heartbeat, and count the live workers): a slow
+        // server must not make one lease wait for another.
         let mut gone = Vec::new();
-        for (&p, ow) in owned.iter_mut() {
+        let mut renewals = Vec::new();
+        for (&p, ow) in owned.iter() {
             if ow.task.is_finished() {
                 gone.push(p);
                 continue;
             }
-            let sent = shared.now_ms();
+            let leases = leases.clone();
             let v = lease_value(&shared.o.name, ow.token);
-            match leases.update(lease_key(p), v.into(), ow.revision).await {
+            let rev = ow.revision;
+            let sent = shared.now_ms();
+            renewals.push(async move {
+                let r = match leases.update(lease_key(p), v.into(), rev).await {
+                    Ok(rev) => Ok(rev),
+                    Err(e) => {
+                        // Lost, or did the renewal fail in transit? The entry tells.
+                        let lost = match leases.entry(lease_key(p)).await {
+                            Ok(Some(en)) => {
+                                en.revision != rev
+                                    || en.operation != async_nats::jetstream::kv::Operation::Put
+                            }
+                            Ok(None) => true,
+                            Err(_) => false,
+                        };
+                        Err((lost, e.to_string()))
+                    }
+                };
+                (p, sent, r)
+            });
+        }
+        let (results, hb, live) = tokio::join!(
+            futures::future::join_all(renewals),
+            heartbeat(leases.clone(), heartbeat_key.clone(), shared.o.name.clone()),
+            live_workers(&leases)
+        );
+        if let Err(e) = hb {
+            shared.log(&format!("heartbeat failed: {e}"));
+        }
+        for (p, sent, r) in results {
+            let Some(ow) = owned.get_mut(&p) else {
+                continue;
+            };
+            match r {
                 Ok(rev) => {
                     ow.revision = rev;
                     ow.valid_until.store(
@@ -286,24 +362,16 @@ pub async fn run<F: std::future::Future<Output = ()>>(
                         Ordering::Release,
                     );
                 }
-                Err(e) => {
-                    let lost = match leases.entry(lease_key(p)).await {
-                        Ok(Some(en)) => {
-                            en.revision != ow.revision
-                                || en.operation != async_nats::jetstream::kv::Operation::Put
-                        }
-                        Ok(None) => true,
-                        Err(_) => false,
-                    };
-                    if lost {
-                        shared.log(&format!("partition {p}: lease lost ({e})"));
-                        ow.valid_until.store(0, Ordering::Release);
-                        let _ = ow.stop.send(Stop::Abort);
-                    } else {
-                        shared.log(&format!(
-                            "partition {p}: lease renewal failed ({e}); retrying"
-                        ));
-                    }
+                Err((true, e)) => {
+                    shared.log(&format!("partition {p}: lease lost ({e})"));
+                    ow.valid_until.store(0, Ordering::Release);
+                    ow.releasing = true;
+                    let _ = ow.stop.send(Stop::Abort);
+                }
+                Err((false, e)) => {
+                    shared.log(&format!(
+                        "partition {p}: lease renewal failed ({e}); retrying"
+                    ));
                 }
             }
         }
@@ -314,7 +382,7 @@ pub async fn run<F: std::future::Future<Output = ()>>(
             }
         }
         // Fair share.
-        let live = live_workers(&leases).await.unwrap_or(1).max(1);
+        let live = live.unwrap_or(1).max(1);
         let mut target = partitions.div_ceil(live as u32);
         if let Some(m) = shared.o.max_partitions {
             target = target.min(m);
@@ -358,7 +426,7 @@ pub async fn run<F: std::future::Future<Output = ()>>(
                     sent + ttl.as_millis() as u64 - margin.as_millis() as u64,
                 ));
                 let (stop_tx, stop_rx) = watch::channel(Stop::Run);
-                let task = tokio::spawn(partition_task(
+                let task = data.spawn(partition_task(
                     shared.clone(),
                     p,
                     token,
@@ -417,8 +485,7 @@ pub async fn run<F: std::future::Future<Output = ()>>(
         finish(&shared, &leases, p, &ow.stop, ow.token, ow.revision, exit).await;
     }
     let _ = leases.delete(&heartbeat_key).await;
-    shared.log(&format!("stopped: {}", stats.summary()));
-    Ok(stats)
+    Ok(())
 }
 
 /// Whether the leases should be renewed now (during shutdown): when the earliest validity

@@ -40,9 +40,16 @@ enum Cmd {
         /// Most messages awaiting their acknowledgement.
         #[arg(long, default_value_t = 4096)]
         in_flight: usize,
-        /// Most lines per message (consecutive lines of one partition, in log order).
-        #[arg(long, default_value_t = 1)]
+        /// Most lines per message (consecutive lines of one partition, in log order); 1 for
+        /// one message per line.
+        #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Most payload bytes per message.
+        #[arg(long, default_value_t = 256 * 1024)]
+        batch_bytes: usize,
+        /// A partly filled message waits at most this long for more lines (ms).
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
         /// Message-id prefix (default: unique per run). Give a failed run's id again, within
         /// the stream's duplicate window, to publish its log again without duplicates.
         #[arg(long)]
@@ -202,6 +209,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             partitions,
             in_flight,
             batch,
+            batch_bytes,
+            linger_ms,
             run_id,
             retry_for_s,
             events,
@@ -219,7 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 in_flight + 64,
             )
             .await?;
-            let input: Box<dyn std::io::BufRead> = if events == Path::new("-") {
+            let input: Box<dyn std::io::BufRead + Send> = if events == Path::new("-") {
                 Box::new(BufReader::with_capacity(1 << 18, std::io::stdin()))
             } else {
                 Box::new(BufReader::with_capacity(
@@ -229,14 +238,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ))
             };
             let start = Instant::now();
-            let o = publish::PublishOptions {
-                partitions,
-                in_flight,
-                batch,
-                run_id: run_id.clone(),
-                retry_for: Duration::from_secs(retry_for_s),
-                source: source.clone(),
-            };
+            let mut o = publish::PublishOptions::new(&source);
+            o.partitions = partitions;
+            o.in_flight = in_flight.max(1);
+            o.batch = batch.max(1);
+            o.batch_bytes = batch_bytes.max(1);
+            o.linger = Duration::from_millis(linger_ms);
+            o.run_id = run_id.clone();
+            o.retry_for = Duration::from_secs(retry_for_s);
             let r = publish::publish(&dep, input, &o).await?;
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
@@ -292,7 +301,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             o.fetch = fetch.max(1);
             o.max_partitions = max_partitions;
             o.trace = trace;
-            let stats = worker::run(dep, o, shutdown_signal()).await?;
+            let control = Connect {
+                server: cli.server.clone(),
+                name: format!("airisk-nats worker {name} (leases)"),
+            };
+            let stats = worker::run(dep, control, o, shutdown_signal()).await?;
             eprintln!("airisk-nats worker {name}: {}", stats.summary());
             Ok(ExitCode::SUCCESS)
         }
