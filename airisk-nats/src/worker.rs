@@ -64,6 +64,8 @@ pub struct WorkerOptions {
     pub idle_snapshot: Duration,
     /// Messages per pull request.
     pub fetch: usize,
+    /// Bytes per pull request (at most).
+    pub fetch_bytes: usize,
     /// Most output messages of one partition whose acknowledgement is outstanding.
     pub out_in_flight: usize,
     /// Most partitions this worker owns (None: no cap besides the fair share).
@@ -85,6 +87,7 @@ impl WorkerOptions {
             snapshot_interval: Duration::from_secs(10),
             idle_snapshot: Duration::from_millis(300),
             fetch: 1000,
+            fetch_bytes: 1 << 20,
             out_in_flight: 4096,
             max_partitions: None,
             trace: None,
@@ -654,6 +657,30 @@ struct Live {
     since_snapshot: u64,
     last_snapshot: Instant,
     outputs: FuturesOrdered<AckFuture>,
+    /// The snapshot being written in the background (it hands the fence back).
+    writer: Option<tokio::task::JoinHandle<(Fence, Result<(), WriteError>)>>,
+}
+
+/// Counts one output acknowledgement.
+fn count_ack(
+    stats: &WorkerStats,
+    r: Result<
+        async_nats::jetstream::publish::PublishAck,
+        async_nats::jetstream::context::PublishError,
+    >,
+) -> anyhow::Result<()> {
+    match r {
+        Ok(a) => {
+            let c = if a.duplicate {
+                &stats.output_duplicates
+            } else {
+                &stats.outputs
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("an output was not acknowledged: {e}")),
+    }
 }
 
 impl PartitionRun<'_> {
@@ -711,6 +738,7 @@ impl PartitionRun<'_> {
                     since_snapshot: 0,
                     last_snapshot: Instant::now(),
                     outputs: FuturesOrdered::new(),
+                    writer: None,
                 }
             }
             None => Live {
@@ -723,6 +751,7 @@ impl PartitionRun<'_> {
                 since_snapshot: 0,
                 last_snapshot: Instant::now(),
                 outputs: FuturesOrdered::new(),
+                writer: None,
             },
         };
         sh.log(&format!(
@@ -777,6 +806,9 @@ impl PartitionRun<'_> {
             let mut messages = consumer
                 .stream()
                 .max_messages_per_batch(sh.o.fetch)
+                // Bounded bytes in flight per partition, so the server never holds more for
+                // this connection than its slow-consumer limit (it would cut the connection).
+                .max_bytes_per_batch(sh.o.fetch_bytes)
                 .expires(Duration::from_secs(5))
                 .heartbeat(Duration::from_secs(2))
                 .messages()
@@ -786,15 +818,18 @@ impl PartitionRun<'_> {
             loop {
                 let next = tokio::select! {
                     biased;
-                    _ = stop.changed() => {
-                        let s = *stop.borrow();
+                    r = stop.changed() => {
+                        // A dropped sender means the lease manager is gone: stop.
+                        let s = if r.is_err() { Stop::Abort } else { *stop.borrow() };
                         match s {
                             Stop::Run => continue,
                             Stop::Release => {
-                                if live.since_snapshot > 0
-                                    && self.valid()
-                                    && let Err(e) = self.snapshot(&mut live).await
-                                {
+                                let r = if live.since_snapshot > 0 && self.valid() {
+                                    self.snapshot(&mut live, true).await
+                                } else {
+                                    self.join_writer(&mut live).await
+                                };
+                                if let Err(e) = r {
                                     sh.log(&format!("partition {p}: final snapshot failed: {e:#}"));
                                 }
                                 let _ = stream.delete_consumer(&name).await;
@@ -815,7 +850,7 @@ impl PartitionRun<'_> {
                             if !self.valid() {
                                 return Ok(Exit::LeaseLost);
                             }
-                            match self.snapshot(&mut live).await? {
+                            match self.snapshot(&mut live, false).await? {
                                 Some(exit) => return Ok(exit),
                                 None => continue,
                             }
@@ -831,6 +866,11 @@ impl PartitionRun<'_> {
                     }
                     Ok(Some(Ok(m))) => m,
                 };
+                if live.writer.as_ref().is_some_and(|w| w.is_finished())
+                    && let Some(exit) = self.join_writer(&mut live).await?
+                {
+                    return Ok(exit);
+                }
                 let info = msg.info().map_err(|e| anyhow!("{e}"))?;
                 let (sseq, cseq) = (info.stream_sequence, info.consumer_sequence);
                 if cseq != expect_cseq {
@@ -891,7 +931,7 @@ impl PartitionRun<'_> {
                 let _ = msg.ack().await;
                 if (live.since_snapshot >= sh.o.snapshot_every
                     || live.last_snapshot.elapsed() >= sh.o.snapshot_interval)
-                    && let Some(exit) = self.snapshot(&mut live).await?
+                    && let Some(exit) = self.snapshot(&mut live, false).await?
                 {
                     return Ok(exit);
                 }
@@ -965,27 +1005,46 @@ impl PartitionRun<'_> {
         >,
     ) -> anyhow::Result<()> {
         match r {
-            Some(Ok(a)) => {
-                let c = if a.duplicate {
-                    &self.shared.stats.output_duplicates
-                } else {
-                    &self.shared.stats.outputs
-                };
-                c.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Some(Err(e)) => Err(anyhow!("an output was not acknowledged: {e}")),
+            Some(r) => count_ack(&self.shared.stats, r),
             None => Ok(()),
         }
     }
 
-    /// Waits for every output acknowledgement, then writes a snapshot. `Some(exit)` when the
-    /// partition must be given up.
-    async fn snapshot(&mut self, live: &mut Live) -> anyhow::Result<Option<Exit>> {
+    /// Waits for the snapshot being written, if any. `Some(exit)` when the partition must be
+    /// given up.
+    async fn join_writer(&mut self, live: &mut Live) -> anyhow::Result<Option<Exit>> {
+        let Some(w) = live.writer.take() else {
+            return Ok(None);
+        };
+        let (fence, r) = w
+            .await
+            .map_err(|e| anyhow!("the snapshot writer failed: {e}"))?;
+        live.fence = fence;
+        match r {
+            Ok(()) => {
+                self.shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(WriteError::Fenced) => {
+                self.shared.log(&format!(
+                    "partition {}: fenced: a newer owner holds it",
+                    self.p
+                ));
+                Ok(Some(Exit::Fenced))
+            }
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    /// Takes a snapshot of the partition as it is now and writes it in the background: once
+    /// every output published so far is acknowledged, the record is stored and the pointer
+    /// moved (processing goes on meanwhile; the next snapshot waits for this one). With
+    /// `wait`, returns only when it is written. `Some(exit)` when the partition must be given
+    /// up.
+    async fn snapshot(&mut self, live: &mut Live, wait: bool) -> anyhow::Result<Option<Exit>> {
         let sh = self.shared.clone();
-        while !live.outputs.is_empty() {
-            let r = live.outputs.next().await;
-            self.output_acked(r)?;
+        if let Some(exit) = self.join_writer(live).await? {
+            return Ok(Some(exit));
         }
         if !self.valid() {
             return Ok(Some(Exit::LeaseLost));
@@ -1009,21 +1068,24 @@ impl PartitionRun<'_> {
                 .then(|| serde_json::to_vec(policy).unwrap_or_default()),
             engine: engine.snapshot(),
         };
-        match sh.store.write(&mut live.fence, &state).await {
-            Ok(()) => {
-                sh.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                live.since_snapshot = 0;
-                live.last_snapshot = Instant::now();
-                Ok(None)
+        let mut outputs = std::mem::take(&mut live.outputs);
+        let mut fence = live.fence.clone();
+        let store = sh.store.clone();
+        let stats = sh.stats.clone();
+        live.writer = Some(tokio::spawn(async move {
+            while let Some(r) = outputs.next().await {
+                if let Err(e) = count_ack(&stats, r) {
+                    return (fence, Err(WriteError::Other(e)));
+                }
             }
-            Err(WriteError::Fenced) => {
-                sh.log(&format!(
-                    "partition {}: fenced: a newer owner holds it",
-                    self.p
-                ));
-                Ok(Some(Exit::Fenced))
-            }
-            Err(WriteError::Other(e)) => Err(e),
+            let r = store.write(&mut fence, &state).await;
+            (fence, r)
+        }));
+        live.since_snapshot = 0;
+        live.last_snapshot = Instant::now();
+        if wait {
+            return self.join_writer(live).await;
         }
+        Ok(None)
     }
 }
