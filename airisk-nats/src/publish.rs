@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use std::collections::VecDeque;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::time::{Duration, Instant};
 
 /// Options of a publish run.
@@ -105,9 +105,10 @@ type Chunk = std::io::Result<Vec<(u64, Vec<u8>)>>;
 
 /// Reads `input` on its own thread (a blocking read must not stall acknowledgements), in
 /// chunks of lines.
-fn reader<R: BufRead + Send + 'static>(mut input: R) -> tokio::sync::mpsc::Receiver<Chunk> {
+fn reader<R: Read + Send + 'static>(input: R) -> tokio::sync::mpsc::Receiver<Chunk> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
     std::thread::spawn(move || {
+        let mut input = std::io::BufReader::with_capacity(1 << 18, input);
         let mut n = 0u64;
         loop {
             let mut chunk = Vec::with_capacity(256);
@@ -130,8 +131,9 @@ fn reader<R: BufRead + Send + 'static>(mut input: R) -> tokio::sync::mpsc::Recei
                             buf.pop();
                         }
                         chunk.push((n, buf));
-                        // A live feed: hand over what we have when nothing more is buffered.
-                        if input.fill_buf().map_or(true, |b| b.is_empty()) {
+                        // A live feed: hand over what we have when nothing more is buffered
+                        // (without waiting for the next read).
+                        if input.buffer().is_empty() {
                             break;
                         }
                     }
@@ -157,7 +159,7 @@ fn reader<R: BufRead + Send + 'static>(mut input: R) -> tokio::sync::mpsc::Recei
 /// # Errors
 /// I/O errors reading `input`, a server that stays unreachable for `retry_for`, or a stream
 /// that does not hold what this run published (another publisher, lost messages).
-pub async fn publish<R: BufRead + Send + 'static>(
+pub async fn publish<R: Read + Send + 'static>(
     dep: &Deployment,
     input: R,
     o: &PublishOptions,

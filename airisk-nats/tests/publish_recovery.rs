@@ -161,3 +161,44 @@ fn publisher_resends_what_a_cut_connection_lost() {
         "the event stream is the log, line for line, in order, once"
     );
 }
+
+/// A live feed on standard input: lines are published while the feed stays open (a partly
+/// filled message waits only `--linger-ms`), not when the next line or the end comes.
+#[test]
+fn live_feed_lines_are_published_without_waiting_for_more() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let (code, _, err) = run(&server, &["setup"], Duration::from_secs(30));
+    assert_eq!(code, 0, "{err}");
+    let dir = TempDir::new("live");
+    let mut child = std::process::Command::new(BIN)
+        .args(["publish", "-"])
+        .env("NATS_URL", server.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path("publish.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let register = r#"{"op":"register","profile":{"id":"bot","sector":"healthcare_clinical","data":"sensitive_personal","autonomy":"autonomous","users":10}}"#;
+    writeln!(stdin, "{register}").unwrap();
+    writeln!(
+        stdin,
+        r#"{{"ts":0,"system":"bot","signal":"safety_incidents"}}"#
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events_messages(&server) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the lines were not published while the feed stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lines: usize = stream_lines(&server).values().map(Vec::len).sum();
+    assert_eq!(lines, 2);
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

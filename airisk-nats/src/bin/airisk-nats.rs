@@ -6,7 +6,7 @@ use airisk_nats::setup::{self, SetupOptions};
 use airisk_nats::{Connect, collect, generate, publish, worker};
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
-use std::io::{BufReader, BufWriter, Write as _};
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -228,14 +228,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 in_flight + 64,
             )
             .await?;
-            let input: Box<dyn std::io::BufRead + Send> = if events == Path::new("-") {
-                Box::new(BufReader::with_capacity(1 << 18, std::io::stdin()))
+            let input: Box<dyn std::io::Read + Send> = if events == Path::new("-") {
+                Box::new(std::io::stdin())
             } else {
-                Box::new(BufReader::with_capacity(
-                    1 << 18,
+                Box::new(
                     std::fs::File::open(&events)
                         .with_context(|| format!("cannot read {source}"))?,
-                ))
+                )
             };
             let start = Instant::now();
             let mut o = publish::PublishOptions::new(&source);
@@ -278,11 +277,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
         } => {
             if name.is_empty()
-                || name.contains(['.', '*', '>', ' '])
-                || name.chars().any(char::is_control)
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '='))
             {
                 return Err(anyhow!(
-                    "--name must be non-empty, without '.', '*', '>', spaces or control characters (it becomes a key)"
+                    "--name {name:?}: use letters, digits, '-', '_' and '=' only (it becomes a key)"
                 ));
             }
             let policy = load_policy(policy.as_deref())?;

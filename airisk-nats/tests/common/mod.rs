@@ -280,11 +280,15 @@ pub fn airisk_bin() -> PathBuf {
 /// Output lines of one system, in order, each without its `seq` (which is per partition).
 pub type PerSystem = BTreeMap<String, Vec<serde_json::Value>>;
 
+/// `seq` of each output line by (system, kind): transitions and incident events (DESIGN.md
+/// section 7) are numbered separately.
+pub type Seqs = BTreeMap<(String, String), Vec<u64>>;
+
 /// Groups output lines (one JSON object per line) by system, keeping their order, and
 /// returns them with the `seq` of each line (to check seq per partition).
-pub fn per_system(text: &str) -> (PerSystem, BTreeMap<String, Vec<u64>>) {
+pub fn per_system(text: &str) -> (PerSystem, Seqs) {
     let mut out = PerSystem::new();
-    let mut seqs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut seqs = Seqs::new();
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut v: serde_json::Value = serde_json::from_str(l).expect("output line is JSON");
         let system = v["system"]
@@ -297,7 +301,8 @@ pub fn per_system(text: &str) -> (PerSystem, BTreeMap<String, Vec<u64>>) {
             .remove("seq")
             .and_then(|s| s.as_u64())
             .expect("output line has seq");
-        seqs.entry(system.clone()).or_default().push(seq);
+        let kind = v["kind"].as_str().unwrap_or("transition").to_owned();
+        seqs.entry((system.clone(), kind)).or_default().push(seq);
         out.entry(system).or_default().push(v);
     }
     (out, seqs)
@@ -356,25 +361,22 @@ pub fn diff(want: &PerSystem, got: &PerSystem) -> Option<String> {
     })
 }
 
-/// Within each partition, the `seq` of the collected lines must be exactly 1..=n: the
-/// partition's engine numbered its transitions as one uninterrupted engine would have.
-pub fn check_partition_seqs(
-    seqs: &BTreeMap<String, Vec<u64>>,
-    partitions: u32,
-) -> Result<(), String> {
-    let mut by_part: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    for (s, v) in seqs {
+/// Within each partition, the `seq` of the collected lines of each kind must be exactly
+/// 1..=n: the partition's engine numbered its output as one uninterrupted engine would have.
+pub fn check_partition_seqs(seqs: &Seqs, partitions: u32) -> Result<(), String> {
+    let mut by_part: BTreeMap<(u32, &str), Vec<u64>> = BTreeMap::new();
+    for ((s, kind), v) in seqs {
         by_part
-            .entry(airisk_nats::partition_of(s, partitions))
+            .entry((airisk_nats::partition_of(s, partitions), kind))
             .or_default()
             .extend(v);
     }
-    for (p, mut v) in by_part {
+    for ((p, kind), mut v) in by_part {
         v.sort_unstable();
         let n = v.len() as u64;
         if v.iter().copied().ne(1..=n) {
             return Err(format!(
-                "partition {p}: seq is not 1..={n} (first {:?}, last {:?})",
+                "partition {p}, {kind}: seq is not 1..={n} (first {:?}, last {:?})",
                 v.first(),
                 v.last()
             ));
