@@ -1062,7 +1062,7 @@ impl Engine {
         &self,
         policy: Policy,
     ) -> Result<(ReloadReport, Option<(Pending, Option<(u64, Pending)>)>)> {
-        let mut reg = self.registry.write();
+        let reg = self.registry.write();
         let mut guards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
         let old = self.policy();
         // Every live system, in registration order: (handle, id, profile, old grade).
@@ -1201,7 +1201,6 @@ impl Engine {
             self.sequence(&mut pending)
         };
         drop(guards);
-        let _ = &mut reg;
         drop(reg);
         Ok((report, Some((pending, journal_at))))
     }

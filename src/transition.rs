@@ -173,6 +173,21 @@ impl Transition {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Writes the JSON form (no newline); with `kind`, as `{"kind":"transition",...}`: the
+    /// form `airisk replay` prints under a policy with incidents, where transitions and
+    /// incident events share one stream.
+    ///
+    /// # Errors
+    /// Whatever writing to `w` fails with.
+    pub fn write_json<W: std::io::Write>(&self, mut w: W, kind: bool) -> std::io::Result<()> {
+        if !kind {
+            return serde_json::to_writer(w, self).map_err(std::io::Error::other);
+        }
+        let body = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        w.write_all(b"{\"kind\":\"transition\",")?;
+        w.write_all(&body[1..])
+    }
 }
 
 impl Serialize for Transition {

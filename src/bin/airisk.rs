@@ -630,7 +630,6 @@ struct CliReplay<W: Write> {
     tracker: Option<incidents::Tracker>,
     /// Under an incidents policy, transitions are printed with `"kind": "transition"`.
     kind_transition: bool,
-    buf: Vec<u8>,
     /// `overdue` events by what was missed (ack, initial, update, final).
     overdue: [u64; 4],
     progress: Option<Progress>,
@@ -645,15 +644,7 @@ struct Progress {
 
 impl<W: Write> ReplayHandler for CliReplay<W> {
     fn transition(&mut self, t: &Transition) -> io::Result<()> {
-        if self.kind_transition {
-            // `{"kind":"transition",` + the transition's members.
-            self.buf.clear();
-            serde_json::to_writer(&mut self.buf, t)?;
-            self.out.write_all(b"{\"kind\":\"transition\",")?;
-            self.out.write_all(&self.buf[1..])?;
-        } else {
-            serde_json::to_writer(&mut self.out, t)?;
-        }
+        t.write_json(&mut self.out, self.kind_transition)?;
         self.out.write_all(b"\n")?;
         if let Some(r) = &mut self.report {
             r.transition(t);
@@ -784,7 +775,6 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         tracker: (has_incidents && (html.is_some() || a.reports.is_some()))
             .then(|| incidents::Tracker::new(&policy, a.reports.is_some())),
         kind_transition: has_incidents,
-        buf: Vec::with_capacity(1024),
         overdue: [0; 4],
         progress: io::stderr().is_terminal().then_some(Progress {
             start,
