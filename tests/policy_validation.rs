@@ -375,3 +375,26 @@ fn policy_round_trips_through_serde() {
         .to_string();
     assert!(e.contains("rules[0].hysteresis"), "{e}");
 }
+
+/// A policy whose `sectors`, `data` or `autonomy` table is empty can classify no profile
+/// (every profile names one value of each): valid, but each empty table is a warning with
+/// its path, so `airisk validate` says so instead of a bare `ok`.
+#[test]
+fn empty_tables_every_profile_needs_are_warnings() {
+    let p = Policy::from_value(base()).unwrap();
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    let mut d = base();
+    d["classification"] = json!({"sectors": {"health": 3}});
+    let p = Policy::from_value(d).unwrap();
+    let paths: Vec<&str> = p.warnings().iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["classification.data", "classification.autonomy"]);
+    assert!(
+        p.warnings()[0]
+            .reason
+            .contains("no profile can be classified")
+    );
+    let mut d = base();
+    d["classification"]["sectors"] = json!({});
+    let p = Policy::from_value(d).unwrap();
+    assert_eq!(p.warnings()[0].path, "classification.sectors");
+}
