@@ -398,3 +398,23 @@ fn empty_tables_every_profile_needs_are_warnings() {
     let p = Policy::from_value(d).unwrap();
     assert_eq!(p.warnings()[0].path, "classification.sectors");
 }
+
+/// `null` stands for an absent optional field; a required field that is `null` is an
+/// error, never a rule silently dropped or a `rate` without its denominator.
+#[test]
+fn null_is_absent_only_for_optional_fields() {
+    // (`rule()` drops keys given as null, so the nulls are set afterwards.)
+    let with = |over: Value, nulls: &[&str]| {
+        let mut r = rule(over);
+        for k in nulls {
+            r[*k] = Value::Null;
+        }
+        policy_doc(json!([r]))
+    };
+    let d = with(json!({}), &["signal"]);
+    expect_issue(&d, "rules[0].signal", "expected a string, found null");
+    let d = with(json!({"aggregate": "rate"}), &["per"]);
+    expect_issue(&d, "rules[0].per", "needs \"per\"");
+    let d = with(json!({}), &["per", "for_ms", "hysteresis", "on_empty"]);
+    assert_eq!(issues(&d), Vec::<String>::new());
+}
