@@ -924,7 +924,8 @@ impl Engine {
     }
 
     /// Opens (or creates) an audit journal at `path` and records every later registration,
-    /// deregistration, profile update and transition in it (see [`crate::journal`]). An
+    /// deregistration, profile update, transition, incident event, silence set or removed,
+    /// and reload in it (see [`crate::journal`]). An
     /// existing file is verified first and a torn last line is truncated (reported). Replaces
     /// any journal already open. A record that cannot be written is counted in
     /// [`Stats::journal_errors`]; the engine goes on.

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! where `BODY = {BODY-MEMBERS}` is the record's content as compact JSON with its keys in
-//! sorted order (a `"kind"` of `session`, `register`, `deregister`, `update_profile` or
-//! `transition`, then the fields of that record; a transition's are its JSON form),
+//! sorted order (a `"kind"` of `session`, `register`, `deregister`, `update_profile`,
+//! `transition`, `incident`, `silence`, `unsilence` or `reload`, then the fields of that
+//! record; a transition's and an incident event's are their JSON form; `docs/formats.md`
+//! in the repository lists them),
 //! `"record"` is the record's 1-based number in the file, `prev` is the previous record's
 //! `hash` (64 zeros for the first record) and
 //!

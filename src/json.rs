@@ -251,7 +251,7 @@ impl Walker {
     }
 }
 
-/// Checks the id rule of DESIGN.md: 1–128 bytes of UTF-8 without control characters.
+/// Checks the id rule: 1–128 bytes of UTF-8 without control characters.
 pub(crate) fn check_id(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("id must not be empty".into());

@@ -328,7 +328,7 @@ fn classify_uses_the_given_policy_wherever_the_option_is() {
 
 // ------------------------------------------------------------------ replay
 
-/// The transition form of DESIGN section 2 (14 members), plus `"kind": "transition"` under
+/// The transition form of `docs/formats.md` (14 members), plus `"kind": "transition"` under
 /// a policy with incidents (`kind`), plus the display names the policy gives.
 fn check_transition_form(v: &Value, kind: bool) {
     let core = [

@@ -177,7 +177,7 @@ fn every_example_profile_grades_as_argued() {
     }
 }
 
-/// The regrades of policy 2026.2 that issue 15 asked to decide, and the grade ladder they
+/// The regrades of policy 2026.2 (seeds/README.md), and the grade ladder they
 /// rely on.
 #[test]
 fn disputed_profiles_are_regraded() {

@@ -1,4 +1,5 @@
-//! The examples of DESIGN.md itself (policy section 2, profile) load and behave as written.
+//! The example policy and profile of the original specification (`tests/data/design-*.json`)
+//! load and behave as written.
 
 use airisk::{Engine, Level, Policy, Profile, classify};
 

@@ -1,5 +1,6 @@
-//! One test per sentence of DESIGN.md's engine semantics (sections 2 "Signals" through
-//! "Transitions"), with hand-computed expectations.
+//! One test per sentence of the engine semantics (`docs/policy.md`, "Signals" through
+//! "Levels, thresholds and the state machine", and the transition form of
+//! `docs/formats.md`), with hand-computed expectations.
 
 mod common;
 use airisk::{Engine, EngineOptions, Error, Level, Scope};

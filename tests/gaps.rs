@@ -1,4 +1,4 @@
-//! Hand-computed tests for behaviours that mutation testing found untested (issue 19): each
+//! Hand-computed tests for behaviours that mutation testing found untested: each
 //! fails if the behaviour it names breaks. Policies come from `tests/common` (buckets of
 //! 1 s; signals n, k counters, g gauge, hb counter; grades low and high).
 

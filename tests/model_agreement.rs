@@ -1,4 +1,5 @@
-//! The engine agrees with a naive model of DESIGN.md sections 1–6 (issue 19).
+//! The engine agrees with a naive model of its evaluation semantics (`docs/policy.md`:
+//! windows, aggregates, levels, escalation, responses).
 //!
 //! For random valid policies and random logs (registrations, observations — late, stale,
 //! invalid, of unknown signals —, ticks that jump far ahead, times near 0 and negative),

@@ -375,3 +375,46 @@ fn policy_round_trips_through_serde() {
         .to_string();
     assert!(e.contains("rules[0].hysteresis"), "{e}");
 }
+
+/// A policy whose `sectors`, `data` or `autonomy` table is empty can classify no profile
+/// (every profile names one value of each): valid, but each empty table is a warning with
+/// its path, so `airisk validate` says so instead of a bare `ok`.
+#[test]
+fn empty_tables_every_profile_needs_are_warnings() {
+    let p = Policy::from_value(base()).unwrap();
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    let mut d = base();
+    d["classification"] = json!({"sectors": {"health": 3}});
+    let p = Policy::from_value(d).unwrap();
+    let paths: Vec<&str> = p.warnings().iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["classification.data", "classification.autonomy"]);
+    assert!(
+        p.warnings()[0]
+            .reason
+            .contains("no profile can be classified")
+    );
+    let mut d = base();
+    d["classification"]["sectors"] = json!({});
+    let p = Policy::from_value(d).unwrap();
+    assert_eq!(p.warnings()[0].path, "classification.sectors");
+}
+
+/// `null` stands for an absent optional field; a required field that is `null` is an
+/// error, never a rule silently dropped or a `rate` without its denominator.
+#[test]
+fn null_is_absent_only_for_optional_fields() {
+    // (`rule()` drops keys given as null, so the nulls are set afterwards.)
+    let with = |over: Value, nulls: &[&str]| {
+        let mut r = rule(over);
+        for k in nulls {
+            r[*k] = Value::Null;
+        }
+        policy_doc(json!([r]))
+    };
+    let d = with(json!({}), &["signal"]);
+    expect_issue(&d, "rules[0].signal", "expected a string, found null");
+    let d = with(json!({"aggregate": "rate"}), &["per"]);
+    expect_issue(&d, "rules[0].per", "needs \"per\"");
+    let d = with(json!({}), &["per", "for_ms", "hysteresis", "on_empty"]);
+    assert_eq!(issues(&d), Vec::<String>::new());
+}

@@ -1,7 +1,7 @@
 //! # airisk-nats — airisk across machines, on NATS JetStream
 //!
-//! Systems are independent, so the work of an airisk engine partitions by system id
-//! (DESIGN.md section 11). This crate moves event lines (the `airisk replay` format) through a
+//! Systems are independent, so the work of an airisk engine partitions by system id. This
+//! crate moves event lines (the `airisk replay` format) through a
 //! JetStream stream cut into `P` partitions, runs workers that each embed one engine per
 //! partition they own, and collects their output back into the replay format:
 //!

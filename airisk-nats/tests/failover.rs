@@ -1,4 +1,4 @@
-//! The failover law (DESIGN.md section 11): killing workers at any moment loses and
+//! The failover law: killing workers at any moment loses and
 //! duplicates nothing. A generated log of ≥ 200 000 events for ≥ 500 systems goes through 16
 //! partitions and 3 workers; `kill -9` takes one worker at a random moment and a second one
 //! later; once every event is consumed, `collect`'s output per system equals `airisk replay`

@@ -240,7 +240,9 @@ impl Policy {
         self.0.incidents.as_ref()
     }
     /// Problems found that do not make the policy invalid, each with its JSON path: parts of
-    /// the document that can never take effect (an override for an undefined category).
+    /// the document that can never take effect (an override for an undefined category), and
+    /// an empty `sectors`, `data` or `autonomy` table (no profile can then be classified).
+    /// `airisk validate` prints them.
     pub fn warnings(&self) -> &[Issue] {
         &self.0.warnings
     }

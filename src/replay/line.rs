@@ -356,7 +356,7 @@ struct RawLine<'a> {
     signal: Option<Str<'a>>,
     #[serde(default, deserialize_with = "present")]
     value: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     profile: Option<serde_json::Value>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     incident: Option<Str<'a>>,
@@ -380,7 +380,7 @@ struct RawLine<'a> {
     reason: Option<Str<'a>>,
     #[serde(borrow, default, deserialize_with = "present_values")]
     values: Option<Vec<(Str<'a>, f64)>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     policy: Option<serde_json::Value>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     policy_file: Option<Str<'a>>,
@@ -776,5 +776,21 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidProfile);
         assert!(e.message.contains("sector"), "{e}");
         assert!(parse_line(b"  \t").unwrap().is_none());
+    }
+
+    /// `null` is never "absent" in an event line: not for the documents either.
+    #[test]
+    fn null_documents_are_not_absent() {
+        let k = |l: &str| parse_line(l.as_bytes()).unwrap_err();
+        let e = k(r#"{"op":"tick","ts":1,"profile":null}"#);
+        assert_eq!(e.kind, ErrorKind::InvalidLine);
+        assert!(e.message.contains("`profile` is not allowed"), "{e}");
+        let e = k(r#"{"op":"tick","ts":1,"policy":null}"#);
+        assert!(e.message.contains("`policy` is not allowed"), "{e}");
+        let e = k(r#"{"op":"register","ts":1,"profile":null}"#);
+        assert_eq!(e.kind, ErrorKind::InvalidProfile);
+        assert!(e.message.contains("found null"), "{e}");
+        let e = k(r#"{"op":"reload","ts":1,"policy":null,"policy_file":"p.json"}"#);
+        assert!(e.message.contains("exactly one of"), "{e}");
     }
 }

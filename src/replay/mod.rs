@@ -1,18 +1,21 @@
 //! Event logs (JSON Lines) and their replay through an engine.
 //!
-//! An event log is a text file with one JSON object per line (DESIGN.md section 5). Three
-//! kinds of line exist:
+//! An event log is a text file with one JSON object per line; `docs/formats.md` in the
+//! repository describes every op (`register`, `observe` with one `signal` or several
+//! `values`, `tick`, `ack`, `report`, `silence`, `unsilence`, `reload`) and
+//! `schemas/event-line.schema.json` is its JSON Schema. The most common lines:
 //!
 //! ```text
 //! {"op": "register", "ts": 1764374400000, "profile": {"id": "triage-bot", ...}}
 //! {"op": "observe", "ts": 1764374400000, "system": "triage-bot", "signal": "interactions", "value": 1}
 //! {"ts": 1764374400000, "system": "triage-bot", "signal": "interactions"}
+//! {"op": "observe", "ts": 1764374400000, "system": "triage-bot", "values": {"interactions": 3, "hallucination_flagged": 1}}
 //! {"op": "tick", "ts": 1764374460000}
 //! ```
 //!
 //! - `op` may be left out for an observation; `value` defaults to 1.
 //! - The `ts` of a register line is informational and may be left out: registering moves no
-//!   clock. `ts` is required for observe and tick lines and is an integer (milliseconds).
+//!   clock. `ts` is required on every other line and is an integer (milliseconds).
 //! - Lines that are empty or only whitespace are ignored.
 //! - Parsing is strict: a field the line's `op` does not take, or an unknown field, is an
 //!   error; so is a wrong type. JSON escapes in ids (`"tri\u0061ge-bot"`) are decoded.

@@ -280,8 +280,8 @@ pub fn airisk_bin() -> PathBuf {
 /// Output lines of one system, in order, each without its `seq` (which is per partition).
 pub type PerSystem = BTreeMap<String, Vec<serde_json::Value>>;
 
-/// `seq` of each output line by (system, kind): transitions and incident events (DESIGN.md
-/// section 7) are numbered separately.
+/// `seq` of each output line by (system, kind): transitions and incident events (see
+/// `docs/formats.md`) are numbered separately.
 pub type Seqs = BTreeMap<(String, String), Vec<u64>>;
 
 /// Groups output lines (one JSON object per line) by system, keeping their order, and

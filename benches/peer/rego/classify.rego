@@ -1,4 +1,4 @@
-# The default policy's classification (DESIGN.md "Classification") in Rego, reading every
+# The default policy's classification (docs/policy.md "How a profile is graded") in Rego, reading every
 # number from data.airisk.policy: the seeds/policy/default.json document, loaded as is.
 #
 # score = sector + Σ capabilities + data + autonomy + (last scale step with

@@ -1,5 +1,5 @@
-# One warning rule's raising decision, without timers (DESIGN.md "Levels, thresholds and the
-# state machine" with for_ms = 0): given the rule, the system's grade and the window's
+# One warning rule's raising decision, without timers (docs/policy.md "Levels, thresholds and
+# the state machine" with for_ms = 0): given the rule, the system's grade and the window's
 # aggregate value, the highest level whose threshold is met: v >= T[L] for direction
 # "above" (the default), v <= T[L] for "below"; a null threshold is a level the grade does
 # not use. Thresholds come from data.airisk.rules (the default policy's rules keyed by id).

@@ -1,6 +1,7 @@
 //! `classification`: the factor tables, the scale, floors and prohibited uses.
 
 use super::{i18n, id_list, id_section, opt_arc, opt_string};
+use crate::error::Issue;
 use crate::hash::FastMap;
 use crate::json::{Walker, idx, key};
 use crate::policy::MAX_FACTORS;
@@ -241,4 +242,34 @@ fn when(w: &mut Walker, wv: &Value, wp: &str, t: &ClassificationTables) -> Floor
         w.err(wp, "a condition needs at least one key");
     }
     when
+}
+
+/// Warnings for the tables every profile draws a value from (`sectors`, `data`, `autonomy`)
+/// when one is empty or absent: the policy is valid, but no profile can be classified or
+/// registered under it.
+pub(super) fn unusable_tables(t: &ClassificationTables, top: &Map<String, Value>) -> Vec<Issue> {
+    if !matches!(top.get("classification"), Some(Value::Object(_))) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (k, example, table) in [
+        ("sectors", "general", &t.sectors),
+        ("data", "public", &t.data),
+        ("autonomy", "human_in_the_loop", &t.autonomy),
+    ] {
+        if table.entries().is_empty() {
+            let field = match k {
+                "sectors" => "sector",
+                "data" => "data class",
+                _ => "autonomy",
+            };
+            out.push(Issue {
+                path: key("classification", k),
+                reason: format!(
+                    "empty or absent: no profile can be classified or registered, since every profile names its {field} (add at least one entry, e.g. {{\"{example}\": 0}})"
+                ),
+            });
+        }
+    }
+    out
 }

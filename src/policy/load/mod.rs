@@ -88,7 +88,7 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
     };
     let rules = rules::rules(w, top, &ctx);
     let escalation = escalation(w, top);
-    let mut warnings = Vec::new();
+    let mut warnings = classification::unusable_tables(&classification, top);
     let responses = responses::responses(w, top, &category_ix, &mut warnings);
     let incidents = incidents::incidents(w, top, &categories, &category_ix);
     let inhibit = rules::inhibit(w, top, &rules, &category_ix);

@@ -67,10 +67,9 @@ fn rule(
     ctx: &Context<'_>,
 ) -> Option<Rule> {
     let before = w.issues.len();
-    if m.get("signal").is_none() {
-        w.err(key(p, "signal"), "missing required field");
-    }
-    let signal = Walker::opt(m, "signal")
+    // Required: `null` is an error too (not "absent"), or the rule would be dropped unseen.
+    let signal = w
+        .req(m, p, "signal")
         .and_then(|v| known_id(w, v, &key(p, "signal"), "signal", ctx.signal_ix));
     let per =
         Walker::opt(m, "per").and_then(|v| known_id(w, v, &key(p, "per"), "signal", ctx.signal_ix));
@@ -313,7 +312,8 @@ fn detector(
 /// nowhere else (`psi` says so itself).
 fn check_per(w: &mut Walker, p: &str, m: &Map<String, Value>, aggregate: Option<Aggregate>) {
     let Some(a) = aggregate else { return };
-    let has_per = m.get("per").is_some();
+    // `null` is absent, as everywhere: `"per": null` does not satisfy `rate`.
+    let has_per = Walker::opt(m, "per").is_some();
     if a == Aggregate::Rate && !has_per {
         w.err(
             key(p, "per"),
