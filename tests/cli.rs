@@ -1069,3 +1069,29 @@ fn a_broken_test_file_is_reported_with_its_path() {
         out(&o)
     );
 }
+
+// ------------------------------------------------------------------ reload lines
+
+#[test]
+fn replay_reads_policy_file_relative_to_the_log() {
+    let dir = tmp_dir().join("sub");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        root().join("seeds/policy/default.json"),
+        dir.join("next.json"),
+    )
+    .unwrap();
+    let log = format!(
+        "{}\n{{\"op\":\"reload\",\"ts\":1,\"policy_file\":\"next.json\"}}\n",
+        register_line("hospital-triage-chatbot")
+    );
+    let log = write(&dir, "log.jsonl", &log);
+    // Run from the repository root: next.json is not there, only beside the log.
+    let o = run(&["replay", log.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(!err(&o).contains("reload_refused"), "{}", err(&o));
+    // From stdin there is no log folder: the current directory is used, and it lacks next.json.
+    let o = run_stdin(&["replay", "-"], &std::fs::read_to_string(&log).unwrap());
+    assert_eq!(code(&o), 1, "{}", err(&o));
+    assert!(err(&o).contains("reload_refused"), "{}", err(&o));
+}

@@ -86,7 +86,11 @@ fn parse_line_reads_the_three_kinds() {
 fn parse_line_is_strict_and_precise() {
     let cases: &[(&str, ErrorKind, &str)] = &[
         ("{\"ts\":1,", ErrorKind::MalformedJson, "column"),
-        ("\"just a string\"", ErrorKind::InvalidLine, "invalid type"),
+        (
+            "\"just a string\"",
+            ErrorKind::InvalidLine,
+            "must be one JSON object, found a string",
+        ),
         (
             r#"{"op":"observe","ts":1.5,"system":"a","signal":"b"}"#,
             ErrorKind::InvalidLine,
@@ -105,7 +109,7 @@ fn parse_line_is_strict_and_precise() {
         (
             r#"{"ts":1,"system":7,"signal":"b"}"#,
             ErrorKind::InvalidLine,
-            "integer",
+            "field `system`: expected a string, found 7 (column 18)",
         ),
         (
             r#"{"ts":1,"system":"a"}"#,

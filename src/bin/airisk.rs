@@ -784,6 +784,11 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         }),
     };
     let mut replayer = Replayer::new(policy);
+    if !stdin {
+        // `policy_file` paths of reload lines are relative to the log's folder.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        replayer.set_base_dir(dir.unwrap_or(Path::new(".")));
+    }
     if let Some(jpath) = &a.journal {
         if a.journal_new {
             // Created here, atomically, so that an existing file is never continued.

@@ -493,6 +493,35 @@ fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// A data error in plain words: serde's `invalid type: string "x", expected i64 at line 1
+/// column 9` becomes `expected a whole number, found string "x" (column 9)`.
+fn plain_data_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let body = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+    let rest = body
+        .strip_prefix("invalid type: ")
+        .or_else(|| body.strip_prefix("invalid value: "));
+    let Some((found, want)) = rest.and_then(|r| r.split_once(", expected ")) else {
+        return json_message(e);
+    };
+    let want = match want {
+        "i64" | "u64" | "i32" | "u32" => "a whole number",
+        "f64" => "a number",
+        "a borrowed string" => "a string",
+        w if w.starts_with("struct ") || w == "a map" => "a JSON object",
+        w => w,
+    };
+    let found = match found {
+        "sequence" => "an array".to_owned(),
+        "map" => "an object".to_owned(),
+        f => match f.split_once(" `") {
+            Some(("integer" | "floating point", n)) => n.trim_end_matches('`').to_owned(),
+            _ => f.to_owned(),
+        },
+    };
+    format!("expected {want}, found {found} (column {})", e.column())
+}
+
 /// Parses one event line (without its line terminator; a trailing `\r` is tolerated).
 ///
 /// Returns `Ok(None)` for a blank line. An observation line whose ids have no JSON escapes
@@ -564,8 +593,13 @@ fn parse_full(text: &str) -> Result<Option<Event<'_>>, LineError> {
                 serde_json::error::Category::Data => ErrorKind::InvalidLine,
                 _ => ErrorKind::MalformedJson,
             };
-            let mut msg = json_message(&e);
-            if kind == ErrorKind::InvalidLine {
+            let not_object = kind == ErrorKind::InvalidLine && !text.trim_start().starts_with('{');
+            let mut msg = if kind == ErrorKind::InvalidLine {
+                plain_data_error(&e)
+            } else {
+                json_message(&e)
+            };
+            if kind == ErrorKind::InvalidLine && !not_object {
                 // Off the hot path: parse again, tracking the path, to name the field.
                 let mut de = serde_json::Deserializer::from_str(text);
                 if let Err(pe) = serde_path_to_error::deserialize::<_, RawLine<'_>>(&mut de) {
@@ -577,8 +611,15 @@ fn parse_full(text: &str) -> Result<Option<Event<'_>>, LineError> {
             }
             let msg = if kind == ErrorKind::MalformedJson {
                 format!("malformed JSON: {msg}")
-            } else if msg.starts_with("invalid type") && e.column() <= 1 {
-                format!("not an event: {msg} (each line must be one JSON object)")
+            } else if not_object {
+                let found = match text.trim_start().as_bytes().first() {
+                    Some(b'"') => "a string",
+                    Some(b'[') => "an array",
+                    Some(b't' | b'f') => "a boolean",
+                    Some(b'n') => "null",
+                    _ => "a number",
+                };
+                format!("not an event: each line must be one JSON object, found {found}")
             } else {
                 msg
             };
