@@ -174,26 +174,37 @@ fn replayer_counts_lines_events_and_reasons() {
         r#"{"op": "tick", "ts": 20}"#,
         r#"oops"#,
     );
+    let log = format!(
+        "{log}{}\n",
+        r#"{"ts": 21, "system": "autonomous-bus", "values": {"heartbeat": 1, "interactions": 5}}"#
+    );
     let mut r = Replayer::new(Policy::default_policy());
     let mut c = Collect::default();
     r.run(log.as_bytes(), &mut c).unwrap();
     let s = r.stats();
-    assert_eq!(s.lines, 8);
+    assert_eq!(s.lines, 9);
     assert_eq!(s.blank, 2);
-    assert_eq!(s.events, 6);
+    assert_eq!(s.events, 7);
+    // The values line counts once among the lines and twice among the observations.
     assert_eq!(
-        (s.accepted, s.registered, s.observed, s.ticks),
-        (3, 1, 1, 1)
+        (
+            s.accepted,
+            s.registered,
+            s.observed,
+            s.observations,
+            s.ticks
+        ),
+        (4, 1, 2, 3, 1)
     );
     assert_eq!(s.rejected_total(), 3);
     assert_eq!(s.rejected_by(ErrorKind::InvalidValue), 1);
     assert_eq!(s.rejected_by(ErrorKind::UnknownSystem), 1);
     assert_eq!(s.rejected_by(ErrorKind::MalformedJson), 1);
     assert_eq!(s.bytes, log.len() as u64);
-    assert_eq!((s.first_ts, s.last_ts), (Some(10), Some(20)));
+    assert_eq!((s.first_ts, s.last_ts), (Some(10), Some(21)));
     let lines: Vec<u64> = c.rejected.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, vec![4, 5, 8]);
-    assert_eq!(c.applied, vec![1, 3, 6]);
+    assert_eq!(c.applied, vec![1, 3, 6, 9]);
     // safety incident: rule orange + system orange.
     assert_eq!(s.transitions_total(), 2);
     assert_eq!(s.transitions_to(Level::Orange), 2);

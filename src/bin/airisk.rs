@@ -969,12 +969,22 @@ fn print_summary(
     let _ = writeln!(e, "airisk replay: {source}");
     let _ = writeln!(
         e,
-        "events       {} read, {} accepted ({} register, {} observe, {} tick{}{}), {} rejected",
+        "events       {} read, {} accepted ({} register, {} observe{}, {} tick{}{}{}), {} rejected",
         s.events,
         s.accepted,
         s.registered,
         s.observed,
+        if s.observations != s.observed {
+            format!(" ({} values)", s.observations)
+        } else {
+            String::new()
+        },
         s.ticks,
+        if s.reloads > 0 {
+            format!(", {} reload", s.reloads)
+        } else {
+            String::new()
+        },
         if s.incident_actions > 0 {
             format!(", {} ack/report", s.incident_actions)
         } else {

@@ -176,8 +176,10 @@ pub struct ReplayStats {
     pub accepted: u64,
     /// Register lines applied.
     pub registered: u64,
-    /// Observe lines applied.
+    /// Observe lines applied (a line with `values` counts once).
     pub observed: u64,
+    /// Observations applied: one per single observe line, one per entry of a `values` line.
+    pub observations: u64,
     /// Tick lines applied.
     pub ticks: u64,
     /// Events rejected, by [`ErrorKind`] (indexed in [`ErrorKind::ALL`] order; see
@@ -510,6 +512,7 @@ impl Replayer {
                     s.ticks += 1;
                 } else {
                     s.observed += 1;
+                    s.observations += 1;
                 }
                 s.first_ts = Some(s.first_ts.map_or(*ts, |f| f.min(*ts)));
                 s.last_ts = Some(s.last_ts.map_or(*ts, |l| l.max(*ts)));
@@ -517,7 +520,8 @@ impl Replayer {
             Event::Acknowledge { .. } | Event::FileReport { .. } => s.incident_actions += 1,
             Event::Silence { .. } | Event::Unsilence { .. } => s.silence_actions += 1,
             Event::ObserveMany { ts, values, .. } => {
-                s.observed += values.len() as u64;
+                s.observed += 1;
+                s.observations += values.len() as u64;
                 s.first_ts = Some(s.first_ts.map_or(*ts, |f| f.min(*ts)));
                 s.last_ts = Some(s.last_ts.map_or(*ts, |l| l.max(*ts)));
             }
