@@ -25,7 +25,9 @@ use crate::engine::Engine;
 use crate::handle::SystemHandle;
 use crate::incident::DueKind;
 use crate::level::Level;
+use crate::policy::{Compiled, Policy};
 use std::fmt::{self, Write};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Which text format to write.
@@ -40,8 +42,32 @@ enum Format {
 /// Severities counted per pass over the systems (a policy with more takes more passes).
 const SEV_CHUNK: usize = 16;
 
-/// Writes `s` as a label value: `\`, `"` and line feeds escaped (both formats).
+/// Whether `s` has a byte a label value must escape (`\\`, `"`, line feed), eight bytes
+/// at a time (ids rarely have one; this keeps the common case to a scan and one copy).
+fn needs_escape(s: &str) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has =
+        |x: u64, b: u8| (x ^ (LO * b as u64)).wrapping_sub(LO) & !(x ^ (LO * b as u64)) & HI != 0;
+    let bytes = s.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if has(x, b'\\') || has(x, b'"') || has(x, b'\n') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b == b'\\' || b == b'"' || b == b'\n')
+}
+
+/// Writes `s` as a label value: `\\`, `"` and line feeds escaped (both formats).
 fn label_value<W: Write>(w: &mut W, s: &str) -> fmt::Result {
+    if !needs_escape(s) {
+        return w.write_str(s);
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc = match b {
@@ -55,6 +81,35 @@ fn label_value<W: Write>(w: &mut W, s: &str) -> fmt::Result {
         start = i + 1;
     }
     w.write_str(&s[start..])
+}
+
+/// A level's value and the line's end.
+const DIGITS: [&str; 5] = ["0\n", "1\n", "2\n", "3\n", "4\n"];
+
+/// A label value known clean (written as is) or to be escaped.
+#[inline]
+fn label<W: Write>(w: &mut W, s: &str, clean: bool) -> fmt::Result {
+    if clean {
+        w.write_str(s)
+    } else {
+        label_value(w, s)
+    }
+}
+
+/// Writes `v` in decimal without the formatting machinery (one call per sample).
+fn write_u64<W: Write>(w: &mut W, mut v: u64) -> fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    w.write_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"))
 }
 
 /// The metadata lines of a family. `name` is the family's name (without `_total`);
@@ -85,7 +140,9 @@ fn sample<W: Write>(w: &mut W, name: &str, labels: &[(&str, &str)], value: u64) 
         }
         w.write_char('}')?;
     }
-    writeln!(w, " {value}")
+    w.write_char(' ')?;
+    write_u64(w, value)?;
+    w.write_char('\n')
 }
 
 /// A `fmt::Write` that only counts bytes (the first pass of the C function).
@@ -181,29 +238,38 @@ impl Engine {
             "gauge",
             "Warning level of each rule on each system: 0 none, 1 blue, 2 yellow, 3 orange, 4 red.",
         )?;
+        // The hot family (systems × rules lines): pieces written whole, ids scanned for
+        // escapes once per system (the system id) and once per policy (rule and category
+        // ids), not once per line.
+        // (The policy is held, so a reload during the scrape cannot free it and put another
+        // at its address.)
+        let mut policy_seen: Option<(Policy, bool)> = None;
         for h in handles.clone() {
             let mut shard = self.shard(h).lock();
-            let Some(sys) = shard.sys(h) else { continue };
-            for (r, rule) in sys.policy.rules.iter().enumerate() {
-                let level = sys.arena.rule_level(r) as u64;
-                match rule.category {
-                    Some(c) => sample(
-                        w,
-                        "airisk_rule_level",
-                        &[
-                            ("system", sys.id),
-                            ("rule", &rule.id),
-                            ("category", &sys.policy.categories[c as usize].id),
-                        ],
-                        level,
-                    )?,
-                    None => sample(
-                        w,
-                        "airisk_rule_level",
-                        &[("system", sys.id), ("rule", &rule.id)],
-                        level,
-                    )?,
+            let ids_clean = match &policy_seen {
+                Some((q, clean)) if Arc::ptr_eq(&q.0, &shard.policy.0) => *clean,
+                _ => {
+                    let p: &Compiled = &shard.policy.0;
+                    let clean = !p.rules.iter().any(|r| needs_escape(&r.id))
+                        && !p.categories.iter().any(|c| needs_escape(&c.id));
+                    policy_seen = Some((shard.policy.clone(), clean));
+                    clean
                 }
+            };
+            let Some(sys) = shard.sys(h) else { continue };
+            let p: &Compiled = sys.policy;
+            let sys_clean = !needs_escape(sys.id);
+            for (r, rule) in p.rules.iter().enumerate() {
+                w.write_str("airisk_rule_level{system=\"")?;
+                label(w, sys.id, sys_clean)?;
+                w.write_str("\",rule=\"")?;
+                label(w, &rule.id, ids_clean)?;
+                if let Some(c) = rule.category {
+                    w.write_str("\",category=\"")?;
+                    label(w, &p.categories[c as usize].id, ids_clean)?;
+                }
+                w.write_str("\"} ")?;
+                w.write_str(DIGITS[sys.arena.rule_level(r) as usize])?;
             }
         }
 
@@ -345,5 +411,28 @@ mod tests {
         let mut s = String::new();
         sample(&mut s, "x", &[("a", "1"), ("b", "\"")], 7).unwrap();
         assert_eq!(s, "x{a=\"1\",b=\"\\\"\"} 7\n");
+    }
+
+    #[test]
+    fn escape_scan_finds_every_position() {
+        for len in 0..20 {
+            let clean = "a".repeat(len);
+            assert!(!needs_escape(&clean));
+            for at in 0..len {
+                for c in ['\\', '"', '\n'] {
+                    let mut t: Vec<char> = clean.chars().collect();
+                    t[at] = c;
+                    let t: String = t.into_iter().collect();
+                    assert!(needs_escape(&t), "{t:?}");
+                }
+            }
+        }
+        // Bytes next to the escaped ones (0x5b, 0x21, 0x0b) and multi-byte UTF-8 are clean.
+        assert!(!needs_escape("[!\u{b}é幻觉率-abc_def"));
+        for v in [0, 7, 10, 99, 12345, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, v).unwrap();
+            assert_eq!(s, v.to_string());
+        }
     }
 }

@@ -392,3 +392,24 @@ fn example_http_server_is_scraped_once() {
     assert!(body2.contains("# TYPE airisk_observations_total counter"));
     assert!(!body2.contains("# EOF"));
 }
+
+/// Ids of the policy (rule, category, grade, severity) are escaped too.
+#[test]
+fn policy_ids_are_escaped_in_labels() {
+    let doc = POLICY
+        .replace("\"g-max\"", "\"g\\\"max\\\\\"")
+        .replace("{\"id\": \"c1\"", "{\"id\": \"c\\\"1\"")
+        .replace("\"category\": \"c1\"", "\"category\": \"c\\\"1\"");
+    let e = Engine::new(Policy::from_json(&doc).unwrap());
+    let a = e.register(profile("a", "s0")).unwrap();
+    e.observe(a, e.signal("g").unwrap(), 2.0, 1_000).unwrap();
+    let mut text = String::new();
+    e.render_openmetrics(&mut text);
+    assert!(
+        text.contains(
+            "airisk_rule_level{system=\"a\",rule=\"g\\\"max\\\\\",category=\"c\\\"1\"} 2\n"
+        ),
+        "{text}"
+    );
+    check_openmetrics(&text);
+}
