@@ -413,3 +413,74 @@ fn policy_ids_are_escaped_in_labels() {
     );
     check_openmetrics(&text);
 }
+
+/// The README's scrape configuration and alert rules: `promtool check config` accepts
+/// them, and `promtool test rules` shows both alerts firing on sample series.
+#[test]
+fn readme_prometheus_config_and_alert_rules_work() {
+    let Some(promtool) = promtool() else { return };
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = |first: &str| -> String {
+        let start = readme
+            .find(&format!("```yaml\n{first}\n"))
+            .unwrap_or_else(|| panic!("README has no yaml block starting {first}"));
+        let body = &readme[start + "```yaml\n".len()..];
+        body[..body.find("```").unwrap()].to_owned()
+    };
+    let d = tmp("readme-prom");
+    std::fs::write(d.join("prometheus.yml"), block("# prometheus.yml")).unwrap();
+    std::fs::write(d.join("airisk-alerts.yml"), block("# airisk-alerts.yml")).unwrap();
+    let check = Command::new(&promtool)
+        .args(["check", "config", "prometheus.yml"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    std::fs::write(
+        d.join("alerts-test.yml"),
+        r#"rule_files: ["airisk-alerts.yml"]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'airisk_system_level{system="bus-1",grade="critical"}'
+        values: '0 3 3 3'
+      - series: 'airisk_system_level{system="bot",grade="low"}'
+        values: '2 2 2 2'
+      - series: 'airisk_reports_overdue{report="initial"}'
+        values: '0 0 1 1'
+      - series: 'airisk_reports_overdue{report="ack"}'
+        values: '1 1 1 1'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: AIRiskSystemOrangeOrRed
+        exp_alerts:
+          - exp_labels: {severity: page, system: bus-1, grade: critical}
+            exp_annotations:
+              summary: "bus-1 (grade critical) is at warning level 3 (3 orange, 4 red)"
+      - eval_time: 3m
+        alertname: AIRiskReportOverdue
+        exp_alerts:
+          - exp_labels: {severity: page, report: initial}
+            exp_annotations:
+              summary: "1 initial report(s) to the regulator past their deadline"
+"#,
+    )
+    .unwrap();
+    let test = Command::new(&promtool)
+        .args(["test", "rules", "alerts-test.yml"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+}
