@@ -999,6 +999,29 @@ size_t airisk_last_error(char *buf, size_t cap);
 const char *airisk_level_str(uint32_t level);
 
 /**
+ * Writes the engine's metrics (levels of every system and rule, counters, incidents not
+ * closed by severity, overdue reporting duties) in the OpenMetrics 1.0 text format, ending
+ * with `# EOF`, into `buf`, NUL-terminated. Serve it as `application/openmetrics-text;
+ * version=1.0.0; charset=utf-8`.
+ *
+ * `*out_len` receives the text's length in bytes, without the NUL. If `cap` is at most that
+ * length, the call returns `AIRISK_ERR_BUFFER`, writes nothing to `buf` and still sets
+ * `*out_len` to the length needed (allocate some more than `*out_len + 1`, since levels
+ * and counters may grow, and call again); a size query is `buf = NULL, cap = 0`. Nothing
+ * is ever written past `cap`. The text is written twice over: measured first, then
+ * written when it fits, without allocating. If the engine's state grew between the two
+ * passes beyond `cap` (other threads observing), the call also returns `AIRISK_ERR_BUFFER`
+ * with the new length, and `buf` then holds an unterminated prefix within `cap`.
+ * Thread-safe. Errors: `AIRISK_ERR_NULL` (`e`, `out_len`, or `buf` with `cap > 0`),
+ * `AIRISK_ERR_BUFFER`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `buf` NULL or valid for writing `cap` bytes; `out_len`
+ * NULL or valid for writing one `size_t`.
+ */
+airisk_status airisk_metrics(const struct airisk_engine *e, char *buf, size_t cap, size_t *out_len);
+
+/**
  * Records one observation `(system, signal, value, ts_ms)` and evaluates the rules that use
  * the signal. On `AIRISK_OK`, `*out_level` is the system's level afterwards. Transitions go
  * to the queue or the callback. On failure the observation changes nothing but a counter

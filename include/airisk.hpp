@@ -561,6 +561,36 @@ public:
         return out;
     }
 
+    /**
+     * The engine's metrics in the OpenMetrics text format (airisk_metrics), for a
+     * Prometheus scrape: serve as "application/openmetrics-text; version=1.0.0;
+     * charset=utf-8".
+     */
+    std::string metrics() const {
+        std::string out;
+        metrics(out);
+        return out;
+    }
+
+    /**
+     * The same, written into out (replacing its contents) and reusing its capacity: no
+     * allocation once out has held a text as long, e.g. when one string serves every
+     * scrape.
+     */
+    void metrics(std::string &out) const {
+        out.resize(out.capacity());
+        size_t len = 0;
+        /* data() is writable for size() + 1 chars, the last one for the NUL. */
+        airisk_status s = airisk_metrics(e_, out.data(), out.size() + 1, &len);
+        while (s == AIRISK_ERR_BUFFER) {
+            /* Some slack: levels and counters may grow before the next call. */
+            out.resize(len + len / 8 + 64);
+            s = airisk_metrics(e_, out.data(), out.size() + 1, &len);
+        }
+        detail::check(s);
+        out.resize(len);
+    }
+
 private:
     explicit Engine(airisk_engine *e) noexcept : e_(e) {}
 

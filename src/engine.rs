@@ -361,6 +361,9 @@ pub struct Engine {
     sink: RwLock<Option<Sink>>,
     has_sink: AtomicBool,
     pub(crate) seq: AtomicU64,
+    /// Transitions numbered since the engine was made (not restored from a snapshot), by
+    /// new level (`Level as usize`), for the metrics exposition.
+    pub(crate) transitions_to: [AtomicU64; 5],
     pub(crate) dropped: AtomicU64,
     pub(crate) incident_queue: Mutex<Queue<IncidentEvent>>,
     incident_sink: RwLock<Option<IncidentSink>>,
@@ -427,6 +430,7 @@ impl Engine {
             sink: RwLock::new(None),
             has_sink: AtomicBool::new(false),
             seq: AtomicU64::new(0),
+            transitions_to: Default::default(),
             dropped: AtomicU64::new(0),
             incident_queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -824,7 +828,10 @@ impl Engine {
         let number = |p: &mut Pending| {
             for o in p.iter_mut() {
                 match o {
-                    Output::Transition(t) => t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1,
+                    Output::Transition(t) => {
+                        t.seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+                        self.transitions_to[t.to as usize].fetch_add(1, Ordering::Relaxed);
+                    }
                     Output::Incident(e) => {
                         e.seq = self.incident_seq.fetch_add(1, Ordering::AcqRel) + 1
                     }

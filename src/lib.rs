@@ -41,6 +41,7 @@ pub mod journal;
 mod json;
 mod layout;
 mod level;
+mod metrics;
 pub mod policy;
 mod reload;
 pub mod replay;

@@ -313,6 +313,20 @@ fn c_incidents_prohibited_and_names() {
 }
 
 #[test]
+fn c_metrics_buffer_sizes() {
+    let exe = build(
+        "test_metrics",
+        Lang::C,
+        "c11",
+        &["tests/c/test_metrics.c"],
+        Link::Static,
+    );
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    run_valgrind(&exe);
+}
+
+#[test]
 fn c_threads() {
     let exe = build(
         "test_threads",

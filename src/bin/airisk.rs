@@ -3,7 +3,7 @@
 //! ```text
 //! airisk validate [--json] POLICY
 //! airisk classify [--policy POLICY] [--format json|table] PROFILE...
-//! airisk replay [--policy POLICY] [--html REPORT.html] [--reports DIR] [--journal FILE ...] EVENTS.jsonl|-
+//! airisk replay [--policy POLICY] [--html REPORT.html [--lang zh|en|both]] [--reports DIR] [--metrics FILE] [--journal FILE ...] EVENTS.jsonl|-
 //! airisk test [-v] TESTS.json...
 //! airisk journal verify [--expect-count N] [--expect-head HASH] [--json] FILE
 //! ```
@@ -117,7 +117,12 @@ final; filed or not by the end of the log), DIR/<incident id with / as _>.<kind>
 a .md rendering: the fields of the CAC incident report form (operator, operator type,
 system, category, severity, discovered at, deadline, filed at or overdue, the warnings with
 value, threshold, window and basis, the measures the responses called for), in Chinese and
-English.",
+English.
+
+--metrics FILE writes the engine's metrics at the end of the log in the OpenMetrics text
+format (airisk_system_level, airisk_rule_level, airisk_observations_total,
+airisk_rejected_total, airisk_transitions_total, airisk_dropped_total,
+airisk_incidents_open, ...), the text a Prometheus scrape of a live engine returns.",
         after_help = "Examples:\n    airisk replay seeds/demo/events.jsonl --html report.html --reports reports/\n    airisk replay --journal audit.jsonl --journal-sync record - < events.jsonl"
     )]
     Replay(ReplayArgs),
@@ -195,6 +200,23 @@ struct ReplayArgs {
     /// Also write a self-contained HTML report (no scripts, nothing fetched)
     #[arg(long, value_name = "REPORT.html")]
     html: Option<PathBuf>,
+    /// Language of the HTML report's labels (names from the policy follow it too)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "zh|en|both",
+        default_value = "both",
+        requires = "html"
+    )]
+    lang: report::Lang,
+    /// Write the engine's metrics at the end of the log (levels of every system and rule,
+    /// counters, open incidents) to FILE, in the OpenMetrics text format
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Format of --metrics: openmetrics, or prometheus (text format 0.0.4, e.g. for the
+    /// node_exporter textfile collector)
+    #[arg(long, value_enum, default_value = "openmetrics", requires = "metrics")]
+    metrics_format: MetricsFormat,
     /// Write every report to the regulator that came due into DIR, as JSON and Markdown
     /// (needs a policy with an `incidents` section)
     #[arg(long, value_name = "DIR")]
@@ -214,6 +236,14 @@ struct ReplayArgs {
     /// The event log (JSON Lines; - reads stdin)
     #[arg(value_name = "EVENTS.jsonl")]
     events: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MetricsFormat {
+    /// OpenMetrics 1.0 text, ending with `# EOF`
+    Openmetrics,
+    /// Prometheus text format 0.0.4
+    Prometheus,
 }
 
 fn parse_sync(s: &str) -> Result<Durability, String> {
@@ -690,6 +720,9 @@ impl<W: Write> ReplayHandler for CliReplay<W> {
     }
 
     fn applied(&mut self, _line: u64, event: &Event<'_>, result: &Applied) {
+        if let Some(r) = &mut self.report {
+            r.applied(event, result);
+        }
         if let (Event::Register { ts, profile }, Applied::Registered { classification, .. }) =
             (event, result)
         {
@@ -885,10 +918,26 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         );
     }
     if let (Some(file), Some(collector)) = (&html, handler.report.take()) {
-        let doc = collector.render(&source, &stats, replayer.engine(), handler.tracker.as_ref());
+        let doc = collector.render(
+            &source,
+            &stats,
+            replayer.engine(),
+            handler.tracker.as_ref(),
+            a.lang,
+        );
         std::fs::write(file, doc)
             .map_err(|e| Fail::Msg(format!("cannot write {}: {e}", file.display())))?;
         eprintln!("report       {}", file.display());
+    }
+    if let Some(file) = &a.metrics {
+        let mut text = String::new();
+        match a.metrics_format {
+            MetricsFormat::Openmetrics => replayer.engine().render_openmetrics(&mut text),
+            MetricsFormat::Prometheus => replayer.engine().render_prometheus(&mut text),
+        }
+        std::fs::write(file, text)
+            .map_err(|e| Fail::Msg(format!("cannot write {}: {e}", file.display())))?;
+        eprintln!("metrics      {}", file.display());
     }
     if stats.rejected_total() > 0 {
         Err(Fail::Quiet)

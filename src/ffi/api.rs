@@ -41,7 +41,7 @@ pub(crate) const ABI_VERSION: u32 = 2;
 /// engine, except `airisk_engine_free`.
 pub struct airisk_engine {
     /// The Rust engine.
-    engine: Engine,
+    pub(super) engine: Engine,
     /// The C strings handed out (shared with the callbacks).
     strings: Arc<Strings>,
 }
@@ -59,7 +59,7 @@ impl airisk_engine {
 
 /// # Safety
 /// `e` is NULL or a live engine from `airisk_engine_new*`.
-unsafe fn engine<'a>(e: *const airisk_engine) -> Result<&'a airisk_engine, Fail> {
+pub(super) unsafe fn engine<'a>(e: *const airisk_engine) -> Result<&'a airisk_engine, Fail> {
     // SAFETY: forwarded from this function's contract.
     unsafe { reference(e, "e") }
 }

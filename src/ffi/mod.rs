@@ -16,6 +16,7 @@
 
 mod api;
 mod boundary;
+mod metrics;
 mod status;
 mod strings;
 mod types;
@@ -24,6 +25,7 @@ mod types;
 mod tests;
 
 pub use api::*;
+pub use metrics::airisk_metrics;
 pub use status::{
     AIRISK_ERR_BUFFER, AIRISK_ERR_DUPLICATE, AIRISK_ERR_INTERNAL, AIRISK_ERR_INVALID_ARGUMENT,
     AIRISK_ERR_IO, AIRISK_ERR_JSON, AIRISK_ERR_LIMIT, AIRISK_ERR_NOT_DUE, AIRISK_ERR_NULL,

@@ -287,8 +287,31 @@ void test_state() {
 
 } // namespace
 
+void test_metrics() {
+    airisk::Engine e(TEST_POLICY);
+    const uint32_t bot = e.register_system(kBot);
+    e.observe(bot, e.signal("k"), 3.0, 1000); // k-sum: orange
+    std::string text = e.metrics();
+    CHECK(text.find("airisk_system_level{system=\"bot\",grade=\"low\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("airisk_rule_level{system=\"bot\",rule=\"k-sum\",category=\"c1\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("# TYPE airisk_observations counter\nairisk_observations_total 1\n") !=
+          std::string::npos);
+    CHECK(text.size() > 6 && text.compare(text.size() - 6, 6, "# EOF\n") == 0);
+    // Into a string that starts too small, then again into the same string: same text,
+    // its capacity reused.
+    std::string reused;
+    e.metrics(reused);
+    CHECK(reused == text);
+    const char *before = reused.data();
+    e.metrics(reused);
+    CHECK(reused == text && reused.data() == before);
+}
+
 int main() {
     try {
+        test_metrics();
         test_errors();
         test_wrapper();
         test_callback();
