@@ -113,9 +113,15 @@ pub(crate) fn evaluate(
     pass: &Pass,
     arena: &mut SystemArena<'_>,
 ) -> Option<Change> {
-    decide(rule, ev, pass, arena, |arena, lowest| {
-        window::value(ev, arena, pass, lowest)
-    })
+    // A quiet rule changes only when its value meets the lowest threshold for the grade
+    // (so a rate can skip the Wilson bound); with no threshold there is nothing to decide.
+    let bound = if arena.bit(ev.at.active) {
+        None
+    } else {
+        Some(ev.lowest[pass.grade]?)
+    };
+    let eval = window::value(ev, arena, pass, bound)?;
+    decide(rule, ev, pass, arena, bound, eval)
 }
 
 /// [`evaluate`] with the value from a rule's private window (after a policy reload).
@@ -126,42 +132,41 @@ pub(crate) fn evaluate_fresh(
     arena: &mut SystemArena<'_>,
     fresh: &mut Fresh,
 ) -> Option<Change> {
-    let wb = arena.wb();
-    decide(rule, ev, pass, arena, |arena, lowest| match ev.aggregate {
+    let bound = if arena.bit(ev.at.active) {
+        None
+    } else {
+        Some(ev.lowest[pass.grade]?)
+    };
+    let eval = match ev.aggregate {
         Aggregate::SilenceMs => {
             let last = arena.last_ts(ev.signal as usize).max(fresh.since);
             Some(Eval::Value(pass.w.saturating_sub(last) as f64))
         }
         Aggregate::Ewma | Aggregate::Cusum | Aggregate::Psi => {
-            window::value(ev, arena, pass, lowest)
+            window::value(ev, arena, pass, bound)
         }
-        _ => window::compute(ev, &fresh.inputs(wb), lowest),
-    })
+        _ => window::compute(ev, &fresh.inputs(arena.wb()), bound),
+    }?;
+    decide(rule, ev, pass, arena, bound, eval)
 }
 
-/// A rule's decision from its value (`value` gets the lowest threshold when the rule is
-/// quiet, so a rate can skip the Wilson bound).
+/// A rule's decision from its value computed against `bound`.
 #[inline(always)]
 fn decide(
     rule: &Rule,
     ev: &RuleEval,
     pass: &Pass,
     arena: &mut SystemArena<'_>,
-    value: impl FnOnce(&mut SystemArena<'_>, Option<f64>) -> Option<Eval>,
+    bound: Option<f64>,
+    eval: Eval,
 ) -> Option<Change> {
-    let r = ev.index as usize;
-    let quiet = !arena.bit(ev.at.active);
-    let lowest = ev.lowest[pass.grade];
-    let eval = if quiet {
-        // A quiet rule changes only when its value meets the lowest threshold.
-        let t = lowest?;
-        match value(arena, Some(t))? {
-            e @ Eval::Value(v) if met(ev.direction, v, t) => e,
+    if let Some(t) = bound {
+        match eval {
+            Eval::Value(v) if met(ev.direction, v, t) => {}
             _ => return None,
         }
-    } else {
-        value(arena, None)?
-    };
+    }
+    let r = ev.index as usize;
     let mut st = arena.rule_state(r, ev.at.timers);
     let change = step(rule, pass.grade, &mut st, pass.w, eval);
     arena.set_rule_state(r, ev.at.timers, &st);

@@ -358,32 +358,64 @@ impl Sys<'_> {
             observed,
             fresh: !self.fresh.is_empty(),
         };
+        if pass.fresh {
+            return self.evaluate_rules_fresh(rules, &pass, out);
+        }
+        let mut changed = false;
+        for r in rules {
+            let r = r as usize;
+            if let Some(ch) =
+                rule::evaluate(&c.rules[r], &c.tables.rules[r], &pass, &mut self.arena)
+            {
+                self.rule_changed(r, ch, out);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// [`Self::evaluate_rules`] for a system with private windows (for a while after a
+    /// policy reload). Out of line: the common loop stays tight.
+    #[cold]
+    #[inline(never)]
+    fn evaluate_rules_fresh(
+        &mut self,
+        rules: impl Iterator<Item = u32>,
+        pass: &Pass,
+        out: &mut Pending,
+    ) -> bool {
+        let c = self.policy;
         let mut changed = false;
         for r in rules {
             let r = r as usize;
             let (rule, ev) = (&c.rules[r], &c.tables.rules[r]);
-            let change = match pass.fresh {
-                false => rule::evaluate(rule, ev, &pass, &mut self.arena),
-                true => match self.fresh.iter_mut().find(|f| f.rule == r as u32) {
-                    Some(f) => rule::evaluate_fresh(rule, ev, &pass, &mut self.arena, f),
-                    None => rule::evaluate(rule, ev, &pass, &mut self.arena),
-                },
+            let change = match self.fresh.iter_mut().find(|f| f.rule == r as u32) {
+                Some(f) => rule::evaluate_fresh(rule, ev, pass, &mut self.arena, f),
+                None => rule::evaluate(rule, ev, pass, &mut self.arena),
             };
             if let Some(ch) = change {
-                let resp = c.responses.for_level(ch.to, rule.category);
-                out.push(Output::Transition(Transition::of_rule(
-                    &self.at(),
-                    rule,
-                    ch,
-                    resp,
-                )));
+                self.rule_changed(r, ch, out);
                 changed = true;
-                if let (Some(ip), Some(cat)) = (&c.incidents, rule.category) {
-                    self.incident_step(ip, &RuleRef::of(c, rule), cat, ch.to, out);
-                }
             }
         }
         changed
+    }
+
+    /// Emits rule `r`'s transition and the incident events it causes.
+    #[inline(never)]
+    fn rule_changed(&mut self, r: usize, ch: Change, out: &mut Pending) {
+        let c = self.policy;
+        let rule = &c.rules[r];
+        let resp = c.responses.for_level(ch.to, rule.category);
+        out.push(Output::Transition(Transition::of_rule(
+            &self.at(),
+            rule,
+            ch,
+            resp,
+        )));
+        if let (Some(ip), Some(cat)) = (&c.incidents, rule.category) {
+            self.incident_step(ip, &RuleRef::of(c, rule), cat, ch.to, out);
+        }
     }
 
     /// The incident events a rule transition causes, computed from the rule levels at this
