@@ -20,9 +20,6 @@ seeds/README.md quotes:
 import math
 import numpy as np
 
-rng = np.random.default_rng(20260302)
-
-
 def psi_of_counts(counts, ref):
     counts = np.asarray(counts, dtype=float)
     n = counts.sum(axis=-1, keepdims=True)
@@ -32,6 +29,7 @@ def psi_of_counts(counts, ref):
     return np.sum((a - r) * np.log(a / r), axis=-1)
 
 
+rng = np.random.default_rng(20260302)
 print("== 1. score-distribution-shift: PSI against the validation deciles (10 bins, 10% each)")
 ref = np.full(10, 0.1)
 edges = np.arange(1, 10) / 10.0
@@ -67,6 +65,7 @@ for d in (0.1, 0.2, 0.3, 0.5, 0.75, 1.0):
     print(f"  {d:4.2f}   {row[0]:.4f}   {row[1]:.4f}")
 
 print()
+rng = np.random.default_rng(20260303)
 print("== 2. hallucination-drift: CUSUM up of 5-minute rates, target 0.10, slack 0.005")
 BUCKETS_PER_DAY = 288
 days = 200
@@ -75,7 +74,7 @@ print("interactions per bucket fixed at n, flagged ~ Binomial(n, p)):")
 hs = (0.25, 0.5, 1, 2, 4, 8)
 print("     p     n  " + "  ".join(f"h={h:<4}" for h in hs))
 for p in (0.02, 0.05, 0.08, 0.10):
-    for n in (5, 25, 100):
+    for n in (1, 2, 5, 25, 100):
         x = rng.binomial(n, p, size=days * BUCKETS_PER_DAY) / n
         s = 0.0
         peak = np.zeros(days)
@@ -102,6 +101,7 @@ for p in (0.115, 0.13, 0.15, 0.20):
     print(f"  {p:5.3f}  " + "  ".join(f"{r:6.1f}" for r in res))
 
 print()
+rng = np.random.default_rng(20260304)
 print("== 3. selection-disparity-trend: EWMA (alpha 0.2) of the ratio, one sample per 30 min")
 alpha = 0.2
 f = math.sqrt(alpha / (2 - alpha))
