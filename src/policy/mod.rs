@@ -240,7 +240,10 @@ impl Policy {
         self.0.incidents.as_ref()
     }
     /// Problems found that do not make the policy invalid, each with its JSON path: parts of
-    /// the document that can never take effect (an override for an undefined category).
+    /// the document that can never take effect (an override for an undefined category), a
+    /// category, floor, prohibited use, rule or inhibition without a basis, an empty data or
+    /// autonomy table, and a grade for which no rule has any threshold (a system of that
+    /// grade can never warn).
     pub fn warnings(&self) -> &[Issue] {
         &self.0.warnings
     }
