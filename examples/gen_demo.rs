@@ -8,22 +8,27 @@
 //!                                                         # a large log for throughput runs
 //! ```
 //!
-//! **The demo week** (`seeds/demo/events.jsonl`): nine AI applications from the example
+//! **The demo week** (`seeds/demo/events.jsonl`): ten AI applications from the example
 //! profiles in `seeds/profiles/`, from grade 低 to 特别重大, monitored under the default
 //! policy from Monday 2026-03-02 00:00 UTC for seven days. Traffic follows a daily curve
 //! with seeded noise (a hand-rolled SplitMix64 generator: the same seed always gives the same
-//! file). To keep the file small, every system reports its counters once per 5 minutes (one
-//! observation with the count of the period, stamped with the period's start, which is also
-//! the policy's bucket) and a `tick` follows every 5 minutes. Into that background the
-//! generator writes seven incidents, each one a reason a reader can follow to a warning:
-//! a hallucination spike, a bias drift, a jailbreak campaign, a telemetry outage, a
-//! physical-safety incident, a review backlog with an ignored stop command, and a PII leak
-//! (see `seeds/demo/README.md`, which this program also writes, with the warnings that the
-//! replay gives, computed by replaying the log through the library).
+//! file). To keep the file small, every system reports once per 5 minutes (one line with the
+//! counts of the period, stamped with the period's start, which is also the policy's bucket)
+//! and a `tick` follows every 5 minutes. Into that background the generator writes eight
+//! stories, each one a reason a reader can follow to a warning: a hallucination spike, a
+//! slow bias drift and a slow hallucination creep (which the detector rules catch days
+//! before the plain rules), a jailbreak campaign, a telemetry outage, a physical-safety
+//! incident, a review backlog with an ignored stop command, and a PII leak (see
+//! `seeds/demo/README.md`, which this program also writes, with the warnings that the replay
+//! gives, computed by replaying the log through the library).
 //!
 //! **The triage day** (`seeds/scenarios/triage-day.jsonl`): one day of the hospital triage
 //! chatbot at one-minute resolution, with round, noise-free numbers so that every warning
 //! can be derived by hand (`tests/scenario_triage.rs` does).
+//!
+//! Both write one line per system and period with all the signals of that period
+//! (`"values"`), as a production system sends them: a rate is then evaluated once per
+//! period, after its signal and its denominator are both applied.
 //!
 //! **The large log** (`--large N`): at least N events, many clones of the example systems
 //! reporting every minute, for throughput measurements. It is written under `target/` and
@@ -132,12 +137,32 @@ impl<W: Write> Log<W> {
         }
     }
 
-    /// A counter observation, written only when the count is positive.
-    fn count(&mut self, ts: i64, system: &str, signal: &str, n: u64) -> io::Result<()> {
-        if n > 0 {
-            self.obs(ts, system, signal, n as f64)?;
+    /// One period's signals of one system, in one line (`"values"`: applied together, so
+    /// a rate and its denominator are evaluated once, after both). Counters with nothing
+    /// to report are left out; nothing is written when nothing is left.
+    fn batch(&mut self, ts: i64, system: &str, values: &[(&str, f64)]) -> io::Result<()> {
+        let mut m = serde_json::Map::new();
+        for (signal, v) in values {
+            if *v == 0.0 && !GAUGES.contains(signal) {
+                continue;
+            }
+            let n = if v.fract() == 0.0 {
+                serde_json::Number::from(*v as i64)
+            } else {
+                serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
+                    .unwrap_or_else(|| serde_json::Number::from(0))
+            };
+            m.insert((*signal).to_owned(), Value::Number(n));
         }
-        Ok(())
+        if m.is_empty() {
+            return Ok(());
+        }
+        self.lines += 1;
+        writeln!(
+            self.w,
+            r#"{{"ts":{ts},"system":"{system}","values":{}}}"#,
+            Value::Object(m)
+        )
     }
 
     fn tick(&mut self, ts: i64) -> io::Result<()> {
@@ -184,6 +209,7 @@ fn operator_actions() -> Vec<OperatorAction> {
     let triage = "hospital-triage-chatbot/hallucination/1";
     let robot = "elderly-care-companion-robot/oversight_loss/1";
     let drone = "delivery-drone/oversight_loss/1";
+    let gov = "government-service-assistant/network_security/1";
     let bus = "autonomous-bus/physical_safety/1";
     let k12 = "k12-tutoring-assistant/personal_information/1";
     let mut v = vec![
@@ -214,6 +240,18 @@ fn operator_actions() -> Vec<OperatorAction> {
             at(4, 14, 0),
             robot,
             Act::Report("final", "SZ-WX-2026-0306-004"),
+        ),
+        // Government assistant: opened Thu 15:25 by the prompt-injection rate; a state organ
+        // (initial report due 2 h later, 17:25), on time.
+        a(
+            at(3, 15, 40),
+            gov,
+            Act::Ack("government service duty officer"),
+        ),
+        a(
+            at(3, 16, 50),
+            gov,
+            Act::Report("initial", "SZ-WX-2026-0305-031"),
         ),
         // Drone: opened Fri 11:25, initial report on time; the escalation to red at 15:25
         // makes an update report due at 19:25, which is never filed: overdue.
@@ -280,12 +318,27 @@ const K12: &str = "k12-tutoring-assistant";
 const ROBOT: &str = "elderly-care-companion-robot";
 const FACTORY: &str = "factory-quality-inspection";
 const SHOP: &str = "shopping-recommender";
+const VOICE: &str = "customer-service-voice-bot";
 
-const SYSTEMS: [&str; 9] = [TRIAGE, LOAN, GOV, DRONE, BUS, K12, ROBOT, FACTORY, SHOP];
+const SYSTEMS: [&str; 10] = [
+    TRIAGE, LOAN, GOV, DRONE, BUS, K12, ROBOT, FACTORY, SHOP, VOICE,
+];
 
-/// The demo week. Every incident is described in `README_STORY` below.
+/// Gauges: a zero is a sample (a counter's zero is left out of a line).
+const GAUGES: [&str; 2] = ["disparity_ratio", "review_queue_age_s"];
+
+/// The voice bot's creep: the flagged share on Monday 00:00, its rise per day, and when the
+/// knowledge base is updated (the share falls back to 3%).
+const VB_P0: f64 = 0.08;
+const VB_SLOPE: f64 = 0.02;
+const VB_FIX: i64 = T0 + 3 * DAY + 14 * HOUR;
+
+/// The demo week. Every incident is described in `README_STORY` below. Each system reports
+/// one line per 5-minute period with all its signals of that period (`"values"`).
 fn demo_week<W: Write>(log: &mut Log<W>, seed: u64) -> io::Result<()> {
     let mut rng = Rng(seed);
+    // The voice bot's own generator, so that adding it left the other systems' noise as it was.
+    let mut rng_vb = Rng(seed ^ 0x5eed_7015_cb07_0001);
     for id in SYSTEMS {
         log.register(T0, &profile(id))?;
     }
@@ -303,130 +356,181 @@ fn demo_week<W: Write>(log: &mut Log<W>, seed: u64) -> io::Result<()> {
         } else {
             0.004
         };
-        log.obs(ts, TRIAGE, "heartbeat", 1.0)?;
-        log.count(ts, TRIAGE, "interactions", n)?;
-        log.count(ts, TRIAGE, "hallucination_flagged", rng.binomial(n, p))?;
+        let flagged = rng.binomial(n, p);
+        log.batch(
+            ts,
+            TRIAGE,
+            &[
+                ("heartbeat", 1.0),
+                ("interactions", n as f64),
+                ("hallucination_flagged", flagged as f64),
+            ],
+        )?;
 
-        // --- loan-approval-model (significant): the approval-rate ratio between groups
-        // drifts from 0.92 (Wed 06:00) to 0.76 (Thu 09:30); a retrained model restores it
-        // at Thu 10:00. Recomputed every 30 minutes.
+        // --- loan-approval-model (significant): after a change in the applicant mix, the
+        // approval-rate ratio between groups slides from 0.95 (Mon 12:00) by 0.025 a day; a
+        // retrained model restores it on Sat 12:00. Recomputed every 30 minutes on the
+        // trailing day of decisions (hence little noise).
         let n = rng.poisson(diurnal(ts, 8.0, 60.0));
-        log.obs(ts, LOAN, "heartbeat", 1.0)?;
-        log.count(ts, LOAN, "interactions", n)?;
+        let mut b = vec![("heartbeat", 1.0), ("interactions", n as f64)];
         if (ts - T0) % (30 * MIN) == 0 {
-            let (a, b) = (at(2, 6, 0), at(3, 9, 30));
-            let base = if ts >= a && ts < b {
-                0.92 - 0.16 * (ts - a) as f64 / (b - a) as f64
-            } else if ts >= b && ts < at(3, 10, 0) {
-                0.76
+            let (a, b2) = (at(0, 12, 0), at(5, 12, 0));
+            let base = if ts >= a && ts < b2 {
+                0.95 - 0.025 * (ts - a) as f64 / DAY as f64
             } else {
-                0.92
+                0.95
             };
             let v = (base + 0.006 * rng.normal()).clamp(0.0, 1.0);
-            log.obs(ts, LOAN, "disparity_ratio", (v * 1000.0).round() / 1000.0)?;
+            b.push(("disparity_ratio", (v * 1000.0).round() / 1000.0));
         }
+        log.batch(ts, LOAN, &b)?;
 
         // --- government-service-assistant (significant): jailbreak campaign Thu 14:00–17:00.
         let n = rng.poisson(diurnal(ts, 40.0, 420.0));
         let campaign = during(ts, 3, 14.0, 17.0);
         let attacker = if campaign { rng.poisson(28.0) } else { 0 };
-        log.obs(ts, GOV, "heartbeat", 1.0)?;
-        log.count(ts, GOV, "interactions", n + attacker)?;
         let injections = rng.binomial(n, 0.0005) + attacker * 9 / 10;
-        log.count(ts, GOV, "prompt_injection_detected", injections)?;
         let harmful = rng.binomial(n, 0.0002) + if campaign { rng.poisson(9.0) } else { 0 };
-        log.count(ts, GOV, "harmful_content_flagged", harmful)?;
+        let mut b = vec![
+            ("heartbeat", 1.0),
+            ("interactions", (n + attacker) as f64),
+            ("prompt_injection_detected", injections as f64),
+            ("harmful_content_flagged", harmful as f64),
+        ];
         for (h, m, k) in [(14, 40, 1), (15, 10, 1), (15, 25, 2)] {
             if ts == at(3, h, m) {
-                log.obs(ts, GOV, "attack_detected", k as f64)?;
+                b.push(("attack_detected", k as f64));
             }
         }
         if ts == at(3, 15, 45) {
             // The agent's form-filling tool was abused to read citizens' records.
-            log.obs(ts, GOV, "pii_exposed_records", 12_400.0)?;
+            b.push(("pii_exposed_records", 12_400.0));
         }
+        log.batch(ts, GOV, &b)?;
 
         // --- delivery-drone (significant): telemetry outage Fri 09:30–16:00 (nothing at all
         // arrives: no heartbeat, no operations).
         let outage = during(ts, 4, 9.5, 16.0);
         if !outage {
-            log.obs(ts, DRONE, "heartbeat", 1.0)?;
+            let mut b = vec![("heartbeat", 1.0)];
             let flying = during(ts, (ts - T0) / DAY, 6.0, 22.0);
             if flying {
                 let ops = rng.poisson(diurnal(ts, 5.0, 30.0));
-                log.count(ts, DRONE, "operations", ops)?;
-                log.count(ts, DRONE, "near_misses", rng.binomial(ops, 0.0008))?;
+                b.push(("operations", ops as f64));
+                b.push(("near_misses", rng.binomial(ops, 0.0008) as f64));
             }
+            log.batch(ts, DRONE, &b)?;
         }
 
         // --- autonomous-bus (critical): near misses at a construction detour Sat 07:30–08:40,
         // then a collision at 08:40 (a cyclist grazed). The line is suspended until Sun 06:00.
-        log.obs(ts, BUS, "heartbeat", 1.0)?;
+        let mut b = vec![("heartbeat", 1.0)];
         let day = (ts - T0) / DAY;
         let suspended = ts >= at(5, 8, 45) && ts < at(6, 6, 0);
         if during(ts, day, 5.5, 23.5) && !suspended {
             let segs = rng.poisson(diurnal(ts, 20.0, 55.0));
-            log.count(ts, BUS, "operations", segs)?;
             let p = if during(ts, 5, 7.5, 8.75) {
                 0.035
             } else {
                 0.0002
             };
-            log.count(ts, BUS, "near_misses", rng.binomial(segs, p))?;
+            b.push(("operations", segs as f64));
+            b.push(("near_misses", rng.binomial(segs, p) as f64));
         }
         if ts == at(5, 8, 40) {
-            log.obs(ts, BUS, "safety_incidents", 1.0)?;
+            b.push(("safety_incidents", 1.0));
         }
+        log.batch(ts, BUS, &b)?;
 
         // --- k12-tutoring-assistant (significant): PII leak found Sun 09:00 (1 400 pupils in a
         // public log bucket), full scope known at 11:30 (12 100 more).
-        log.obs(ts, K12, "heartbeat", 1.0)?;
         let h = (ts - T0).rem_euclid(DAY) as f64 / HOUR as f64;
         let school = if (8.0..17.0).contains(&h) || (18.0..21.5).contains(&h) {
             120.0
         } else {
             6.0
         };
-        log.count(ts, K12, "interactions", rng.poisson(school))?;
+        let mut b = vec![
+            ("heartbeat", 1.0),
+            ("interactions", rng.poisson(school) as f64),
+        ];
         if ts == at(6, 9, 0) {
-            log.obs(ts, K12, "pii_exposed_records", 1_400.0)?;
+            b.push(("pii_exposed_records", 1_400.0));
         }
         if ts == at(6, 11, 30) {
-            log.obs(ts, K12, "pii_exposed_records", 12_100.0)?;
+            b.push(("pii_exposed_records", 12_100.0));
         }
+        log.batch(ts, K12, &b)?;
 
         // --- elderly-care-companion-robot (major): a stop command not honoured in time
         // (Wed 15:20); the review queue backs up on the Saturday night shift (22:00–02:00).
-        log.obs(ts, ROBOT, "heartbeat", 1.0)?;
-        log.count(ts, ROBOT, "operations", rng.poisson(diurnal(ts, 2.0, 14.0)))?;
+        let mut b = vec![
+            ("heartbeat", 1.0),
+            ("operations", rng.poisson(diurnal(ts, 2.0, 14.0)) as f64),
+        ];
         if ts == at(2, 15, 20) {
-            log.obs(ts, ROBOT, "intervention_failures", 1.0)?;
+            b.push(("intervention_failures", 1.0));
         }
         let (b0, b1) = (at(5, 22, 0), at(6, 2, 0));
         if ts >= b0 && ts < b1 {
             // Oldest pending review: grows from 10 min to 1 h 50 min, then staff catch up.
             let age = 600 + (ts - b0) / 1000 * 6000 / ((b1 - b0) / 1000);
-            log.obs(ts, ROBOT, "review_queue_age_s", age as f64)?;
+            b.push(("review_queue_age_s", age as f64));
         } else if (ts - T0) % (15 * MIN) == 0 {
             let age = (rng.f64() * 240.0).round();
-            log.obs(ts, ROBOT, "review_queue_age_s", age)?;
+            b.push(("review_queue_age_s", age));
         }
+        log.batch(ts, ROBOT, &b)?;
 
         // --- factory-quality-inspection (low): nothing happens; a control.
-        log.obs(ts, FACTORY, "heartbeat", 1.0)?;
-        log.count(ts, FACTORY, "interactions", rng.poisson(300.0))?;
+        log.batch(
+            ts,
+            FACTORY,
+            &[
+                ("heartbeat", 1.0),
+                ("interactions", rng.poisson(300.0) as f64),
+            ],
+        )?;
 
         // --- shopping-recommender (general): a pricing glitch Sat 19:00–22:00 makes users
         // complain.
         let n = rng.poisson(diurnal(ts, 300.0, 2400.0));
-        log.obs(ts, SHOP, "heartbeat", 1.0)?;
-        log.count(ts, SHOP, "interactions", n)?;
         let p = if during(ts, 5, 19.0, 22.0) {
             0.009
         } else {
             0.0004
         };
-        log.count(ts, SHOP, "consumer_complaints", rng.binomial(n, p))?;
+        let complaints = rng.binomial(n, p);
+        log.batch(
+            ts,
+            SHOP,
+            &[
+                ("heartbeat", 1.0),
+                ("interactions", n as f64),
+                ("consumer_complaints", complaints as f64),
+            ],
+        )?;
+
+        // --- customer-service-voice-bot (general): a tariff plan launched on Monday is
+        // missing from the bot's knowledge base; as more callers ask about it, the share of
+        // answers flagged as wrong creeps up from VB_P0 by VB_SLOPE a day until the knowledge
+        // base is updated (VB_FIX).
+        let n = rng_vb.poisson(diurnal(ts, 10.0, 50.0));
+        let p = if ts < VB_FIX {
+            VB_P0 + VB_SLOPE * (ts - T0) as f64 / DAY as f64
+        } else {
+            0.03
+        };
+        let flagged = rng_vb.binomial(n, p);
+        log.batch(
+            ts,
+            VOICE,
+            &[
+                ("heartbeat", 1.0),
+                ("interactions", n as f64),
+                ("hallucination_flagged", flagged as f64),
+            ],
+        )?;
 
         log.tick(ts)?;
         // The operators' actions of this 5-minute period, after its events.
@@ -438,7 +542,7 @@ fn demo_week<W: Write>(log: &mut Log<W>, seed: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The triage day: Tuesday 2026-03-03, one line per minute and signal, round numbers.
+/// The triage day: Tuesday 2026-03-03, one line per minute (all its signals), round numbers.
 ///
 /// - interactions per minute: 4 (00:00–07:00), 30 (07:00–22:00), 8 (22:00–24:00);
 /// - hallucination_flagged: 1 every 10 minutes at hh:m5 during 07:00–22:00 (a baseline of
@@ -467,9 +571,15 @@ fn triage_day<W: Write>(log: &mut Log<W>) -> io::Result<()> {
         } else {
             0
         };
-        log.obs(ts, TRIAGE, "heartbeat", 1.0)?;
-        log.obs(ts, TRIAGE, "interactions", n as f64)?;
-        log.count(ts, TRIAGE, "hallucination_flagged", flagged)?;
+        log.batch(
+            ts,
+            TRIAGE,
+            &[
+                ("heartbeat", 1.0),
+                ("interactions", n as f64),
+                ("hallucination_flagged", flagged as f64),
+            ],
+        )?;
         if m % 5 == 0 {
             log.tick(ts)?;
         }
@@ -606,7 +716,7 @@ fn short(v: f64) -> String {
 
 const README_STORY: &str = r#"# The demo week
 
-`events.jsonl` is one week (Monday 2026-03-02 00:00 UTC to Sunday 24:00) of nine AI
+`events.jsonl` is one week (Monday 2026-03-02 00:00 UTC to Sunday 24:00) of ten AI
 applications monitored by `airisk` under the default policy (`seeds/policy/default.json`).
 It was written by `cargo run --release --example gen_demo` (seeded; the same seed always
 gives the same file). Replay it with
@@ -623,11 +733,13 @@ and open `target/report.html` (a screenshot is in `report.png`).
   `seeds/README.md` section 4). Each system is registered at the start.
 - Traffic follows a daily curve (quietest at 04:00, busiest at 16:00 UTC) with Poisson
   noise from a seeded SplitMix64 generator.
-- To keep the file under 5 MB, each system reports once per 5 minutes: one observation per
-  counter with the count of the period (for example `"signal": "interactions", "value":
-  143`), stamped with the start of the period — which is also the policy's 5-minute bucket.
-  A counter with nothing to report that period writes no line. Every system sends a
-  heartbeat every 5 minutes, and a `tick` follows every 5 minutes, so silence is measured.
+- To keep the file small, each system reports once per 5 minutes: one line with all its
+  signals of the period (for example `"values": {"heartbeat": 1, "interactions": 143,
+  "hallucination_flagged": 1}`), stamped with the start of the period — which is also the
+  policy's 5-minute bucket. The values of one line are applied together, so a rate and its
+  denominator are judged once, after both. A counter with nothing to report that period is
+  left out. Every system sends a heartbeat every 5 minutes, and a `tick` follows every 5
+  minutes, so silence is measured.
 - Background rates sit well below every threshold (for example 0.4% of triage answers
   flagged as hallucinated, where the major grade warns at 3%), and the Wilson lower bound
   keeps noise on small samples from raising warnings.
@@ -642,7 +754,7 @@ and open `target/report.html` (a screenshot is in `report.png`).
 | system | sector | grade | the week |
 | --- | --- | --- | --- |
 | `hospital-triage-chatbot` | healthcare_clinical | 重大 major | **Tue 13:15** a knowledge-base update makes it misstate triage criteria: 6% of answers are flagged as hallucinated, 14% from 15:00. Rolled back at 21:00. |
-| `loan-approval-model` | finance | 较大 significant | **Wed 06:00 – Thu 09:30** the approval-rate ratio between applicant groups (four-fifths rule) drifts from 0.92 to 0.76 after a data-pipeline change. A retrained model restores 0.92 at **Thu 10:00**. |
+| `loan-approval-model` | finance | 较大 significant | **Mon 12:00 – Sat 12:00** after a change in the applicant mix, the approval-rate ratio between applicant groups (four-fifths rule; recomputed every 30 min on the trailing day of decisions) slides from 0.95 by 0.025 a day. A retrained model restores 0.95 at **Sat 12:00**. |
 | `government-service-assistant` | government_services | 较大 significant | **Thu 14:00 – 17:00** a jailbreak campaign: ~28 crafted requests per 5 minutes, 90% detected as prompt injections, ~9 harmful answers per 5 minutes get out, 4 confirmed attacks on its tools, and at 15:45 the abuse of the form-filling tool is found to have exposed 12 400 citizens' records. Three categories at yellow or above at once: the policy's escalation raises the system level by one. |
 | `delivery-drone` | low_altitude | 较大 significant | **Fri 09:30 – 16:00** the telemetry pipeline fails: the last heartbeat arrives at 09:25, then no data at all until 16:00. |
 | `autonomous-bus` | autonomous_driving | 特别重大 critical | **Sat 07:30** a construction detour causes emergency braking on 3.5% of segments; **08:40** a cyclist is grazed. The line is suspended until Sunday 06:00. |
@@ -650,6 +762,7 @@ and open `target/report.html` (a screenshot is in `report.png`).
 | `elderly-care-companion-robot` | elderly_care | 重大 major | **Wed 15:20** a caregiver's stop command is not honoured in time (one intervention failure). **Sat 22:00 – Sun 02:00** the night shift is short-staffed and the oldest item waiting for mandatory human review ages from 10 min to 1 h 50 min. |
 | `factory-quality-inspection` | industrial_manufacturing | 低 low | Nothing happens: the control. |
 | `shopping-recommender` | consumer_services | 一般 general | **Sat 19:00 – 22:00** a pricing glitch: 0.9% of sessions end in a complaint. |
+| `customer-service-voice-bot` | consumer_services | 一般 general | A tariff plan launched on Monday is missing from the bot's knowledge base. As more callers ask about it, the share of answers flagged as wrong creeps up from 8% (Mon 00:00) by 2 points a day. The knowledge base is updated on **Thu 14:00** (3% after that). 120 to 600 calls an hour. |
 
 ## What the replay reports
 
@@ -727,6 +840,7 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
                 .collect();
         let _ = writeln!(s, "\nSystem level: {}.", sys.join(" → "));
     }
+    drift_section(&mut s, &c.0);
     incidents_section(&mut s, &c.2);
     let engine = r.engine();
     let mut by_level = [0u64; 5];
@@ -780,8 +894,9 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
         "\n## The triage day\n\n`seeds/scenarios/triage-day.jsonl` (written by the same program) is one day, Tuesday \
          2026-03-03, of `hospital-triage-chatbot` alone, one line per minute, with round numbers and no noise: 30 \
          interactions a minute by day, 1 flagged hallucination in 300, then 2 a minute from 13:30 and 4 a minute \
-         from 15:00 until a rollback at 20:00. `hallucination-rate` goes blue at 14:06, yellow at 14:26, orange at \
-         15:47, back to blue at 20:43 and to none at 21:15; `tests/scenario_triage.rs` derives each of these by hand.\n",
+         from 15:00 until a rollback at 20:00. `hallucination-rate` goes blue at 14:05, yellow at 14:25, orange at \
+         15:45, back to blue at 20:43 and to none at 21:15; `tests/scenario_triage.rs` derives each of these by \
+         hand.\n",
     );
     s.push_str(
         "\n## Regenerating\n\n```sh\ncargo run --release --example gen_demo            # events.jsonl, this README and seeds/scenarios/triage-day.jsonl\n\
@@ -791,6 +906,97 @@ fn write_readme(path: &Path, events: &Path, seed: u64) -> io::Result<()> {
          `tests/cli_reports.rs` checks that `reports/` is what the replay writes today.\n",
     );
     std::fs::write(path, s)
+}
+
+/// The first transition of `system`'s `rule` to `to`.
+fn first<'a>(ts: &'a [Transition], system: &str, rule: &str, to: Level) -> &'a Transition {
+    ts.iter()
+        .find(|t| &*t.system_id == system && t.rule_id.as_deref() == Some(rule) && t.to == to)
+        .unwrap_or_else(|| panic!("the demo week has no {rule} → {to} on {system}"))
+}
+
+/// `3 h 25 min` (whole minutes).
+fn span(ms: i64) -> String {
+    let m = ms / MIN;
+    let (d, h, m) = (m / (24 * 60), m / 60 % 24, m % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d} d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if m > 0 || parts.is_empty() {
+        parts.push(format!("{m} min"));
+    }
+    parts.join(" ")
+}
+
+/// `## Drift caught early`: the two slow stories, the detector's warning against the plain
+/// rule's, both as the replay gives them.
+fn drift_section(s: &mut String, ts: &[Transition]) {
+    s.push_str(
+        "\n## Drift caught early\n\n\
+         Two stories are slow creeps that a plain threshold rule sees late. The detector rules of the \
+         default policy (seeds/README.md section 2.4) see them first; both columns are the replay's.\n\n\
+         | system | detector | plain rule | earlier by |\n| --- | --- | --- | --- |\n",
+    );
+    let rows = [
+        (
+            LOAN,
+            "selection-disparity-trend",
+            "selection-disparity",
+            Level::Blue,
+        ),
+        (
+            VOICE,
+            "hallucination-drift",
+            "hallucination-rate",
+            Level::Yellow,
+        ),
+    ];
+    for (system, detector, plain, to) in rows {
+        let d = first(ts, system, detector, to);
+        let p = first(ts, system, plain, to);
+        let _ = writeln!(
+            s,
+            "| `{system}` | `{detector}` → {to} at **{}** ({}) | `{plain}` → {to} at **{}** ({}) | {} |",
+            hm(d.ts),
+            fmt_value(d),
+            hm(p.ts),
+            fmt_value(p),
+            span(p.ts - d.ts)
+        );
+    }
+    s.push_str(
+        "\n- **Loan model, EWMA.** The ratio slides by 0.025 a day from Monday noon. The hourly mean of \
+         `selection-disparity` warns when it reaches the grade's line (0.85); the EWMA of \
+         `selection-disparity-trend` averages about ten half-hourly samples, so its own line can sit \
+         nearer to the model's usual ratio (0.9) without firing on noise.\n\
+         - **Voice bot, CUSUM.** The flagged share creeps up by 2 points a day. The hourly \
+         `hallucination-rate` (blue at a Wilson lower bound of 10%, yellow at 15%) comes and goes with \
+         the noise near its line: blue and none several times from Tuesday evening. \
+         `hallucination-drift` adds up how far each 5-minute rate is above the TC260 gate (10%, plus a \
+         slack of 0.5 point): once the excess has lasted, its warning stays, and it asks for human \
+         review (yellow) before the hourly rule does.",
+    );
+    // What adding up costs: the CUSUM falls back only when its sum has drained.
+    let fix = ts
+        .iter()
+        .filter(|t| &*t.system_id == VOICE && t.ts >= VB_FIX && t.to == Level::None)
+        .map(|t| t.ts)
+        .max();
+    if let Some(back) = fix {
+        let _ = write!(
+            s,
+            " It also remembers: after the knowledge base is updated ({}) the warnings end at {}, {} \
+             later, the price of adding up.",
+            hm(VB_FIX),
+            hm(back),
+            span(back - VB_FIX)
+        );
+    }
+    s.push('\n');
 }
 
 /// `## Incidents and reports`: each incident's events, and the reports it owed.

@@ -34,15 +34,13 @@ fn main() -> Result<(), airisk::Error> {
         .signal("hallucination_flagged")
         .expect("a signal of the default policy");
 
-    // One 5-minute period per step: 100 answers, 12 of them flagged as hallucinated.
-    // (Each observation re-evaluates the rate; the flags go first so the rate never dips
-    // between the two lines of a period.)
+    // One 5-minute period per step: 100 answers, 12 of them flagged as hallucinated, sent
+    // together (observe_many applies both, then evaluates the rate once).
     let t0 = 1_764_374_400_000; // ms, your clock: the engine never reads one
     let mut level = Level::None;
     for step in 0..12 {
         let ts = t0 + step * 300_000;
-        engine.observe(bot, flagged, 12.0, ts)?;
-        level = engine.observe(bot, interactions, 100.0, ts)?;
+        level = engine.observe_many(bot, &[(interactions, 100.0), (flagged, 12.0)], ts)?;
     }
     assert_eq!(level, Level::Orange); // 12% ≥ the orange threshold of a 重大 (major) system
 

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Issue, Result};
 use crate::json::check_id;
+use crate::policy::model::I18n;
 use crate::policy::{FactorTable, FloorWhen, Policy};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -654,6 +655,9 @@ pub struct Factor {
     pub points: i64,
     /// Legal basis, where the policy gives one.
     pub basis: Option<Arc<str>>,
+    /// The value's display name (`{"zh": .., "en": ..}`), where the policy gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Arc<I18n>>,
 }
 
 /// A floor that held.
@@ -667,21 +671,32 @@ pub struct FloorHit {
     pub grade_id: Arc<str>,
     /// Legal basis.
     pub basis: Option<Arc<str>>,
+    /// The display name of the floor's grade, where the policy gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade_name: Option<Arc<I18n>>,
 }
 
-/// The result of classification, explaining itself.
+/// The result of classification, explaining itself. Display names from the policy follow
+/// the ids when it gives them (`grade_name`, `score_grade_name`, each factor's and floor
+/// grade's name, the prohibited use's name), each `{"zh": .., "en": ..}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
     /// Final grade id.
     pub grade: Arc<str>,
     /// Final grade rank (0 = lowest).
     pub grade_rank: u32,
+    /// The final grade's display name, where the policy gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade_name: Option<Arc<I18n>>,
     /// The score.
     pub score: i64,
     /// Grade from the score alone.
     pub score_grade: Arc<str>,
     /// Rank of `score_grade`.
     pub score_grade_rank: u32,
+    /// The score grade's display name, where the policy gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_grade_name: Option<Arc<I18n>>,
     /// Every term of the score, in formula order.
     pub factors: Vec<Factor>,
     /// Every floor that held.
@@ -699,11 +714,20 @@ pub struct ProhibitedHit {
     pub id: Arc<str>,
     /// Its legal basis.
     pub basis: Option<Arc<str>>,
+    /// Its display name, where the policy gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Arc<I18n>>,
 }
 
-/// Looks `id` up in `table`: its factor and its index in the table.
+/// Looks `id` up in `table`: its factor (named from `names`, the table's display names) and
+/// its index in the table.
 #[inline]
-fn lookup(table: &FactorTable, kind: FactorKind, id: &str) -> Option<(Factor, u32)> {
+fn lookup(
+    table: &FactorTable,
+    names: &[Option<Arc<I18n>>],
+    kind: FactorKind,
+    id: &str,
+) -> Option<(Factor, u32)> {
     table.get_ix(id).map(|(i, f)| {
         (
             Factor {
@@ -711,6 +735,7 @@ fn lookup(table: &FactorTable, kind: FactorKind, id: &str) -> Option<(Factor, u3
                 id: f.id.clone(),
                 points: f.points,
                 basis: f.basis.clone(),
+                name: names.get(i as usize).cloned().flatten(),
             },
             i,
         )
@@ -782,18 +807,22 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
         + profile.mitigations.len();
     let mut factors = Vec::with_capacity(n);
     let fail = || unknown_id_error(policy, profile);
-    let (f, sector) = lookup(&t.sectors, FactorKind::Sector, &profile.sector).ok_or_else(fail)?;
+    let names = &c.tables.names;
+    let [n_sec, n_cap, n_data, n_aut, n_grp, n_mit] = &names.factors;
+    let (f, sector) =
+        lookup(&t.sectors, n_sec, FactorKind::Sector, &profile.sector).ok_or_else(fail)?;
     factors.push(f);
     let mut caps: SmallVec<[u32; 8]> = SmallVec::new();
     for cap in &profile.capabilities {
-        let (f, ix) = lookup(&t.capabilities, FactorKind::Capability, cap).ok_or_else(fail)?;
+        let (f, ix) =
+            lookup(&t.capabilities, n_cap, FactorKind::Capability, cap).ok_or_else(fail)?;
         factors.push(f);
         caps.push(ix);
     }
-    let (f, data) = lookup(&t.data, FactorKind::Data, &profile.data).ok_or_else(fail)?;
+    let (f, data) = lookup(&t.data, n_data, FactorKind::Data, &profile.data).ok_or_else(fail)?;
     factors.push(f);
     let (f, autonomy) =
-        lookup(&t.autonomy, FactorKind::Autonomy, &profile.autonomy).ok_or_else(fail)?;
+        lookup(&t.autonomy, n_aut, FactorKind::Autonomy, &profile.autonomy).ok_or_else(fail)?;
     factors.push(f);
     if let Some(step) = t.scale.iter().rev().find(|s| s.min_users <= profile.users) {
         factors.push(Factor {
@@ -801,18 +830,19 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
             id: step.id.clone(),
             points: step.score,
             basis: step.basis.clone(),
+            name: None,
         });
     }
     let mut groups: SmallVec<[u32; 4]> = SmallVec::new();
     for g in &profile.vulnerable_groups {
         let (f, ix) =
-            lookup(&t.vulnerable_groups, FactorKind::VulnerableGroup, g).ok_or_else(fail)?;
+            lookup(&t.vulnerable_groups, n_grp, FactorKind::VulnerableGroup, g).ok_or_else(fail)?;
         factors.push(f);
         groups.push(ix);
     }
     for m in &profile.mitigations {
         factors.push(
-            lookup(&t.mitigations, FactorKind::Mitigation, m)
+            lookup(&t.mitigations, n_mit, FactorKind::Mitigation, m)
                 .ok_or_else(fail)?
                 .0,
         );
@@ -846,24 +876,29 @@ pub fn classify(policy: &Policy, profile: &Profile) -> Result<Classification> {
                 grade: f.grade,
                 grade_id: c.grades[f.grade as usize].id.clone(),
                 basis: f.basis.clone(),
+                grade_name: names.grades[f.grade as usize].clone(),
             });
         }
     }
     Ok(Classification {
         grade: c.grades[rank as usize].id.clone(),
         grade_rank: rank,
+        grade_name: names.grades[rank as usize].clone(),
         score,
         score_grade: c.grades[score_rank as usize].id.clone(),
         score_grade_rank: score_rank,
+        score_grade_name: names.grades[score_rank as usize].clone(),
         factors,
         floors,
         prohibited: t
             .prohibited
             .iter()
-            .find(|p| holds(&p.when, &values))
-            .map(|p| ProhibitedHit {
+            .zip(&names.prohibited)
+            .find(|(p, _)| holds(&p.when, &values))
+            .map(|(p, name)| ProhibitedHit {
                 id: p.id.clone(),
                 basis: p.basis.clone(),
+                name: name.clone(),
             }),
     })
 }

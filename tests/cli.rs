@@ -137,7 +137,7 @@ fn validate_lists_every_problem_with_its_json_path() {
     let v: Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(
         (v["ok"].as_bool(), v["rules"].as_u64()),
-        (Some(true), Some(32))
+        (Some(true), Some(35))
     );
 }
 

@@ -316,8 +316,14 @@ fn a_rule_of_direction_below_is_cited_with_at_most() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let j = read_json(&out, "loan-approval-model_discrimination_1.initial.json");
-    assert_eq!(j["evidence"][0]["comparison"], "≤");
-    assert_eq!(j["evidence"][0]["threshold"], 0.7);
+    // The category's warnings in order: the EWMA trend's blue (defined after 4 inputs, at
+    // 0:20), then the hourly rule's orange that opened the incident.
+    assert_eq!(j["evidence"][0]["rule"], "selection-disparity-trend");
+    assert_eq!(j["evidence"][0]["aggregate"], "ewma");
+    assert_eq!(j["evidence"][0]["threshold"], 0.9);
+    assert_eq!(j["evidence"][1]["rule"], "selection-disparity");
+    assert_eq!(j["evidence"][1]["comparison"], "≤");
+    assert_eq!(j["evidence"][1]["threshold"], 0.7);
     assert_eq!(j["discovered_at"], "1970-01-01T00:30:00Z");
     // An ordinary operator: the provincial cyberspace administration, within 4 h.
     assert_eq!(j["report_to"]["zh"], "属地省级网信部门");

@@ -394,8 +394,8 @@ fn readme_basis_table() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every category, sector, factor, scale step, floor, prohibited condition and rule of the
-/// default policy has a basis; every item of every basis cites a reference of the README's
+/// Every category, sector, factor, scale step, floor, prohibited condition, rule and
+/// inhibition of the default policy has a basis; every item of every basis cites a reference of the README's
 /// basis table; every row of that table is used and has a status.
 #[test]
 fn every_basis_is_in_the_readme_basis_table() {
@@ -434,6 +434,9 @@ fn every_basis_is_in_the_readme_basis_table() {
     }
     for r in p["rules"].as_array().unwrap() {
         need(format!("rule {}", r["id"]), r);
+    }
+    for i in p["inhibit"].as_array().into_iter().flatten() {
+        need(format!("inhibit {}", i["id"]), i);
     }
     // The reporting duty's basis (the incidents section).
     need("incidents".to_string(), &p["incidents"]);
@@ -475,4 +478,38 @@ fn default_policy_state_fits_the_memory_goal() {
         "{}",
         e.state_bytes_per_system()
     );
+}
+
+/// Edition 2026.3: one detector rule of each kind, each citing its method in the basis
+/// table, and none of them able to open an incident without the plain rule of its category
+/// (no CUSUM or EWMA level above yellow).
+#[test]
+fn default_policy_has_a_detector_of_each_kind() {
+    let v: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
+    let rules = v["rules"].as_array().unwrap();
+    for (aggregate, id, method) in [
+        ("cusum", "hallucination-drift", "CUSUM control chart"),
+        ("ewma", "selection-disparity-trend", "EWMA control chart"),
+        (
+            "psi",
+            "score-distribution-shift",
+            "population stability index",
+        ),
+    ] {
+        let r = rules
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("rule {id} missing"));
+        assert_eq!(r["aggregate"], aggregate, "{id}");
+        let basis = r["basis"].as_str().unwrap();
+        assert!(basis.contains(method), "{id}: {basis}");
+        if aggregate != "psi" {
+            for (grade, t) in r["thresholds"].as_object().unwrap() {
+                assert!(t[2].is_null() && t[3].is_null(), "{id} {grade}: {t}");
+            }
+        }
+    }
+    let p = Policy::default_policy();
+    let psi = p.rule("score-distribution-shift").unwrap();
+    assert_eq!(p.signals()[psi.signal as usize].id.as_ref(), "model_score");
 }

@@ -233,12 +233,12 @@ fn replay_writes_the_final_exposition_of_the_demo() {
     let d = tmp("replay");
     let text = replay_metrics(&d, None);
     check_openmetrics(&text);
-    // The demo has 9 systems and ends with every system back at none; its summary on
+    // The demo has 10 systems and ends with every system back at none; its summary on
     // stderr says the same (the numbers below are the replay's, not chosen here).
-    assert_eq!(text.matches("airisk_system_level{").count(), 9);
-    assert!(text.contains("airisk_systems 9\n"));
+    assert_eq!(text.matches("airisk_system_level{").count(), 10);
+    assert!(text.contains("airisk_systems 10\n"));
     let rules = Policy::default_policy().rules().len();
-    assert_eq!(text.matches("airisk_rule_level{").count(), 9 * rules);
+    assert_eq!(text.matches("airisk_rule_level{").count(), 10 * rules);
     // The same as a direct replay of the log through the library.
     let mut rp = airisk::replay::Replayer::new(Policy::default_policy());
     let input = std::fs::read(root().join("seeds/demo/events.jsonl")).unwrap();

@@ -7,55 +7,59 @@
 //! the last hour (12 buckets of 5 min: the window at minute `w` starts at the beginning of the
 //! 5-minute bucket 55 minutes before `w`'s) reaches blue 3%, yellow 5%, orange 10%, red 20%,
 //! held for 5 min; it needs 200 interactions in the window; it lowers after 30 min under a
-//! level's threshold × (1 − 0.1).
+//! level's threshold × (1 − 0.1). Rule `hallucination-drift` (CUSUM) takes each closed
+//! 5-minute bucket's flagged share x and keeps S ← max(0, S + x − 0.10 − 0.005); for the major
+//! grade it is blue at 4 and yellow at 8.
 //!
 //! The day (written by `examples/gen_demo.rs`):
 //! - interactions per minute: 4 (00:00–07:00), 30 (07:00–22:00), 8 (22:00–24:00);
 //! - hallucinations flagged: 1 at hh:05, hh:15, ... during 07:00–22:00 (1 in 300); 2 per
 //!   minute 13:30–15:00 (a knowledge-base update gone wrong); 4 per minute 15:00–20:00;
 //!   back to 1 in 300 after the 20:00 rollback;
-//! - a heartbeat every minute, a tick every 5 minutes.
-//!
-//! Each minute's interactions line comes before its flags line, so the rule is evaluated
-//! after the interactions (the lower value) and again after the flags.
+//! - one line per minute with that minute's heartbeat, interactions and flags (`"values"`,
+//!   applied together, so each rule is evaluated once per minute, after all three); a tick
+//!   every 5 minutes.
 //!
 //! Hand derivation (n interactions, k flagged in the window; L = Wilson lower bound):
 //! - Before 13:30 the share is at most 1 in 300 (L < 0.3%): nothing. Until 00:49 the
 //!   window has fewer than 200 interactions (4 a minute): undefined.
-//! - 14:00 after the flags: window 13:05–14:00, n = 56 × 30 = 1680, k = 3 (13:05, 13:15,
-//!   13:25) + 31 × 2 = 65 → L = 3.05%. 14:01 after the interactions: n = 1710, k = 65 →
-//!   L = 2.99% < 3%: the blue timer restarts. After the flags: k = 67 → L = 3.10%, and from
-//!   then on L ≥ 3% at every evaluation (14:06 after the interactions: window 13:10–14:06,
-//!   n = 1710, k = 2 + 36 × 2 = 74 → L = 3.46%): **blue at 14:06**.
-//! - Yellow: 14:21 after the interactions: window 13:25–14:21, k = 1 + 51 × 2 = 103 of
-//!   1710 → L = 4.99%; after the flags 105 → 5.10%, and ≥ 5% from then on (14:26: 112 of
-//!   1710 → 5.47%): **yellow at 14:26**.
-//! - Orange: the 4-per-minute phase (15:00) fills the window. 15:42 after the interactions:
-//!   window 14:45–15:42, n = 58 × 30 = 1740, k = 15 × 2 + 42 × 4 = 198 → L = 9.97%; after
-//!   the flags 202 → 10.19%, ≥ 10% from then on (15:47: window 14:50–15:47, k = 10 × 2 +
-//!   47 × 4 = 208 of 1740 → 10.51%): **orange at 15:47**. Red needs 20%: the share peaks at
-//!   4 in 30 (13.3%), never.
-//! - Clearing: after the 20:00 rollback the window loses 4 flags a minute. Orange holds
-//!   while L ≥ 10% × 0.9 = 9%. 20:13 after the interactions: window 19:15–20:13,
-//!   n = 1770, k = 45 × 4 + 1 (20:05) = 181 → L = 8.90% < 9%; no more flags that minute,
-//!   and L keeps falling: the lowering timer runs from 20:13. 30 min later, at 20:43:
-//!   window 19:45–20:43, k = 15 × 4 + 4 = 64 of 1770 → L = 2.84%: blue holds
-//!   (≥ 3% × 0.9 = 2.7%), so **orange → blue at 20:43**.
+//! - Blue: 13:59: window 13:00–13:59, n = 1800, k = 3 (13:05, 13:15, 13:25) + 30 × 2 = 63 →
+//!   L = 2.75%. 14:00: the window starts at 13:05, n = 56 × 30 = 1680, k = 3 + 31 × 2 = 65 →
+//!   L = 3.05%, and ≥ 3% at every minute from then on (14:05: window 13:10–14:05, k = 2 +
+//!   36 × 2 = 74 of 1680 → L = 3.52%): **blue at 14:05**.
+//! - Yellow: 14:19: window 13:20–14:19, k = 1 + 50 × 2 = 101 of 1800 → L = 4.64%; 14:20:
+//!   window 13:25–14:20, k = 1 + 51 × 2 = 103 of 1680 → L = 5.08%, ≥ 5% from then on
+//!   (14:25: window 13:30–14:25, 112 of 1680 → 5.57%): **yellow at 14:25**.
+//! - Orange: the 4-per-minute phase (15:00) fills the window. 15:39: window 14:40–15:39,
+//!   n = 1800, k = 20 × 2 + 40 × 4 = 200 → L = 9.74%; 15:40: window 14:45–15:40, k = 15 × 2 +
+//!   41 × 4 = 194 of 1680 → L = 10.11%, ≥ 10% from then on (15:45: window 14:50–15:45,
+//!   k = 10 × 2 + 46 × 4 = 204 of 1680 → L = 10.67%): **orange at 15:45**. Red needs 20%:
+//!   the share peaks at 4 in 30 (13.3%), never.
+//! - `hallucination-drift`: every bucket before 15:00 has a share under the reference 10.5%
+//!   (13:30–15:00: 10 of 150 = 6.7%), so S = 0. Each bucket of 15:00–19:55 has 20 of 150 =
+//!   13.33%: S grows by 0.02833 per bucket, to 60 × 0.02833 = 1.7 when the 19:55 bucket
+//!   closes, then falls after the rollback. It never reaches its blue line (4): a spike of
+//!   five hours is the hourly rule's to judge; the CUSUM is for an excess that lasts.
+//! - Clearing of `hallucination-rate`: after the 20:00 rollback the window loses 4 flags a
+//!   minute. Orange holds while L ≥ 10% × 0.9 = 9%: 20:12: window 19:15–20:12, k = 45 × 4 +
+//!   1 (20:05) = 181 of 1740 → L = 9.05%; 20:13: 181 of 1770 → L = 8.90% < 9%, and L keeps
+//!   falling: the lowering timer runs from 20:13. 30 min later, at 20:43: window
+//!   19:45–20:43, k = 15 × 4 + 4 = 64 of 1770 → L = 2.84%: blue holds (≥ 3% × 0.9 = 2.7%),
+//!   so **orange → blue at 20:43**.
 //! - 20:44: L = 2.79% (blue still holds, the timer resets); 20:45: window 19:50–20:45,
-//!   k = 10 × 4 + 4 = 44 of 1680 (45 after that minute's flag) → L = 1.96% < 2.7%: the
-//!   timer runs from 20:45. 30 min later, at 21:15 after the interactions: window
-//!   20:20–21:15, k = 5 of 1680 → L = 0.13%: **blue → none at 21:15**, for the night.
+//!   k = 10 × 4 + 5 = 45 of 1680 → L = 2.01% < 2.7%: the timer runs from 20:45. 30 min later,
+//!   at 21:15: window 20:20–21:15, k = 6 of 1680 → L = 0.16%: **blue → none at 21:15**.
 //!
 //! Every rule transition is followed by the same system-level transition (one rule moves).
 //! Heartbeats arrive every minute: no heartbeat-silence warning.
 //!
 //! Incidents (seeds/README.md section 3): orange opens incident
-//! `hospital-triage-chatbot/hallucination/1` at 15:47, severity 较大 `serious`, reportable;
+//! `hospital-triage-chatbot/hallucination/1` at 15:45, severity 较大 `serious`, reportable;
 //! the hospital names no operator type, so it is `other`: the initial report is due 4 h
-//! later (19:47) and the acknowledgement 30 min later (16:17). The log files neither, so
-//! the acknowledgement is overdue at 16:17 and the initial report at 19:47 (the first lines
-//! at those minutes). The rule is the category's only one: at 21:15, back at none, the
-//! incident is resolved; the initial report is still the earliest owed.
+//! later (19:45) and the acknowledgement 30 min later (16:15). The log files neither, so
+//! the acknowledgement is overdue at 16:15 and the initial report at 19:45. The incident is
+//! resolved when every rule of its category is back at none: at 21:15; the initial report
+//! is still the earliest owed.
 
 use airisk::replay::{ReplayHandler, Replayer};
 use airisk::{DueKind, IncidentEvent, IncidentEventKind, Level, Policy, Scope, Transition};
@@ -101,16 +105,16 @@ fn triage_day_gives_exactly_the_hand_derived_warnings() {
     assert!(c.rejected.is_empty(), "rejected lines {:?}", c.rejected);
     let s = r.stats();
     assert_eq!(s.registered, 1);
-    // 1440 minutes × (heartbeat + interactions) + minutes with flags, 289 ticks.
+    // 1440 minute lines (heartbeat, interactions and flags together), 289 ticks.
     assert_eq!(s.ticks, 289);
     assert_eq!(s.first_ts, Some(DAY));
     assert_eq!(s.last_ts, Some(DAY + 86_400_000));
 
     use Level::*;
     let expected = [
-        (at(14, 6), None, Blue, 0.03),
-        (at(14, 26), Blue, Yellow, 0.05),
-        (at(15, 47), Yellow, Orange, 0.1),
+        (at(14, 5), None, Blue, 0.03),
+        (at(14, 25), Blue, Yellow, 0.05),
+        (at(15, 45), Yellow, Orange, 0.1),
         (at(20, 43), Orange, Blue, 0.03),
     ];
     let rule: Vec<&Transition> = c
@@ -133,7 +137,7 @@ fn triage_day_gives_exactly_the_hand_derived_warnings() {
     }
     // The Wilson bounds derived above, at the evaluation that moved the level.
     let values: Vec<f64> = rule.iter().map(|t| t.value.unwrap()).collect();
-    for (v, want) in values.iter().zip([0.0346, 0.0547, 0.1051, 0.0284, 0.0013]) {
+    for (v, want) in values.iter().zip([0.0352, 0.0557, 0.1067, 0.0284, 0.0016]) {
         assert!((v - want).abs() < 5e-4, "value {v} vs hand-derived {want}");
     }
     // Responses: orange throttles; deadlines live on incidents, not on transitions.
@@ -154,15 +158,15 @@ fn triage_day_gives_exactly_the_hand_derived_warnings() {
         vec![
             (
                 K::Opened,
-                at(15, 47),
-                Some((DueKind::Initial, at(15, 47) + 4 * h))
+                at(15, 45),
+                Some((DueKind::Initial, at(15, 45) + 4 * h))
             ),
-            (K::Overdue, at(16, 17), Some((DueKind::Ack, at(16, 17)))),
-            (K::Overdue, at(19, 47), Some((DueKind::Initial, at(19, 47)))),
+            (K::Overdue, at(16, 15), Some((DueKind::Ack, at(16, 15)))),
+            (K::Overdue, at(19, 45), Some((DueKind::Initial, at(19, 45)))),
             (
                 K::Resolved,
                 at(21, 15),
-                Some((DueKind::Initial, at(19, 47)))
+                Some((DueKind::Initial, at(19, 45)))
             ),
         ]
     );

@@ -13,6 +13,8 @@
 //! 2 usage error. A thin layer over the library: see `airisk::replay` for the event-line
 //! format.
 
+#[path = "airisk/classify_table.rs"]
+mod classify_table;
 #[path = "airisk/common.rs"]
 mod common;
 #[path = "airisk/incidents.rs"]
@@ -76,10 +78,13 @@ Grade each profile under a policy: the grade, the score, every factor with its p
 and legal basis, and the floors that held.
 
 Output is JSON (one object per line when several profiles are given), or a table for
-people with --format table. A bad profile prints every problem it has on stderr, as
+people with --format table, its labels and the policy's display names of grades, factors
+and prohibited uses in Chinese, English or both (--lang zh|en|both; default both). A
+profile that meets a prohibited use is still graded, with the use and its basis (it would
+be refused registration). A bad profile prints every problem it has on stderr, as
 `FILE: field: reason`, with the valid values and a \"did you mean\" suggestion for an
 unknown id; the other profiles are still graded, and the exit status is 1.",
-        after_help = "Examples:\n    airisk classify seeds/profiles/hospital-triage-chatbot.json\n    airisk classify --format table seeds/profiles/*.json"
+        after_help = "Examples:\n    airisk classify seeds/profiles/hospital-triage-chatbot.json\n    airisk classify --format table seeds/profiles/*.json\n    airisk classify --format table --lang zh seeds/profiles/hospital-triage-chatbot.json"
     )]
     Classify(ClassifyArgs),
 
@@ -187,6 +192,9 @@ struct ClassifyArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Language of a table's labels and of the policy's display names (JSON carries both)
+    #[arg(long, value_enum, default_value = "both")]
+    lang: classify_table::Lang,
     /// Profile documents (JSON; - reads stdin)
     #[arg(value_name = "PROFILE", required = true)]
     profiles: Vec<PathBuf>,
@@ -519,7 +527,7 @@ fn cmd_classify(a: ClassifyArgs) -> CmdResult {
                     if shown > 0 {
                         let _ = writeln!(out);
                     }
-                    write_table(&mut out, &p, &c, &policy)
+                    classify_table::write(&mut out, &p, &c, a.lang)
                 } else {
                     let v = Classified {
                         id: &p.id,
@@ -562,88 +570,6 @@ fn cmd_classify(a: ClassifyArgs) -> CmdResult {
     }
     let _ = out.flush();
     if failed { Err(Fail::Quiet) } else { Ok(()) }
-}
-
-fn factor_label(f: &airisk::Factor) -> String {
-    use airisk::FactorKind as K;
-    let kind = match f.kind {
-        K::Sector => "sector",
-        K::Capability => "capability",
-        K::Data => "data",
-        K::Autonomy => "autonomy",
-        K::Scale => "scale",
-        K::VulnerableGroup => "vulnerable group",
-        K::Mitigation => "mitigation",
-    };
-    if f.kind == K::Scale {
-        format!("{kind} (users ≥ {})", f.id.trim_start_matches("min_users "))
-    } else {
-        format!("{kind} {}", f.id)
-    }
-}
-
-fn write_table(
-    out: &mut impl Write,
-    p: &Profile,
-    c: &Classification,
-    policy: &Policy,
-) -> io::Result<()> {
-    let grade_name = |id: &str| {
-        policy
-            .grade(id)
-            .and_then(|g| g.name.zh.clone().or(g.name.en.clone()))
-            .map(|n| format!("{id} ({n})"))
-            .unwrap_or_else(|| id.to_owned())
-    };
-    match &p.name {
-        Some(n) => writeln!(out, "{} — {n}", p.id)?,
-        None => writeln!(out, "{}", p.id)?,
-    }
-    writeln!(
-        out,
-        "grade {}   score {}   (by score alone: {})",
-        grade_name(&c.grade),
-        c.score,
-        grade_name(&c.score_grade)
-    )?;
-    let labels: Vec<String> = c.factors.iter().map(factor_label).collect();
-    let w = labels
-        .iter()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("factor".len());
-    writeln!(out, "  {:<w$}  {:>6}  basis", "factor", "points")?;
-    for (f, l) in c.factors.iter().zip(&labels) {
-        writeln!(
-            out,
-            "  {l:<w$}  {:>+6}  {}",
-            f.points,
-            f.basis.as_deref().unwrap_or("—")
-        )?;
-    }
-    writeln!(out, "  {:<w$}  {:>6}", "score", c.score)?;
-    if c.floors.is_empty() {
-        writeln!(out, "  floors that held: none")?;
-    } else {
-        writeln!(out, "  floors that held:")?;
-        let fw = c
-            .floors
-            .iter()
-            .map(|f| f.id.chars().count())
-            .max()
-            .unwrap_or(0);
-        for f in &c.floors {
-            writeln!(
-                out,
-                "    {:<fw$}  ≥ {:<12}  {}",
-                f.id,
-                f.grade_id,
-                f.basis.as_deref().unwrap_or("—")
-            )?;
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- replay

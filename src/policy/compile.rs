@@ -37,6 +37,11 @@ pub(crate) struct Names {
     pub categories: Vec<Option<Arc<I18n>>>,
     pub rules: Vec<Option<Arc<I18n>>>,
     pub severities: Vec<Option<Arc<I18n>>>,
+    /// The factor tables' names, by [`crate::FactorKind`] (sectors, capabilities, data,
+    /// autonomy, vulnerable groups, mitigations; the scale has none), in table order.
+    pub factors: [Vec<Option<Arc<I18n>>>; 6],
+    /// The prohibited uses' names, in declaration order.
+    pub prohibited: Vec<Option<Arc<I18n>>>,
 }
 
 fn shared(n: &I18n) -> Option<Arc<I18n>> {
@@ -79,6 +84,26 @@ pub(crate) fn tables(doc: &Doc) -> Result<Tables, String> {
             .iter()
             .flat_map(|i| i.severities.iter())
             .map(|s| shared(&s.name))
+            .collect(),
+        factors: {
+            let t = &doc.classification;
+            let of = |table: &crate::policy::FactorTable| {
+                table.entries().iter().map(|f| shared(&f.name)).collect()
+            };
+            [
+                of(&t.sectors),
+                of(&t.capabilities),
+                of(&t.data),
+                of(&t.autonomy),
+                of(&t.vulnerable_groups),
+                of(&t.mitigations),
+            ]
+        },
+        prohibited: doc
+            .classification
+            .prohibited
+            .iter()
+            .map(|p| shared(&p.name))
             .collect(),
     };
     Ok(Tables {

@@ -240,8 +240,10 @@ impl Policy {
         self.0.incidents.as_ref()
     }
     /// Problems found that do not make the policy invalid, each with its JSON path: parts of
-    /// the document that can never take effect (an override for an undefined category), and
-    /// an empty `sectors`, `data` or `autonomy` table (no profile can then be classified).
+    /// the document that can never take effect (an override for an undefined category), a
+    /// category, floor, prohibited use, rule or inhibition without a basis, an empty
+    /// `sectors`, `data` or `autonomy` table (no profile can then be classified), and a grade
+    /// for which no rule has any threshold (a system of that grade can never warn).
     /// `airisk validate` prints them.
     pub fn warnings(&self) -> &[Issue] {
         &self.0.warnings

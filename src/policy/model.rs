@@ -6,11 +6,11 @@
 
 use crate::hash::FastMap;
 use crate::level::Level;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// A text in Chinese and English.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct I18n {
     /// Chinese.
     #[serde(skip_serializing_if = "Option::is_none")]

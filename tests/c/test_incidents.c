@@ -353,10 +353,42 @@ static void test_prohibited(void) {
     airisk_engine_free(e);
 }
 
+/* The default policy's first prohibited use (social scoring by a public authority with no
+ * person deciding, seeds/README.md section 5): classify answers with the use and its basis,
+ * register refuses it and registers nothing. */
+static void test_prohibited_default_policy(void) {
+    static const char social_score[] =
+        "{\"id\": \"city-social-score\", \"sector\": \"government_services\","
+        " \"capabilities\": [\"profiling\", \"automated_decision\"],"
+        " \"data\": \"sensitive_personal\", \"autonomy\": \"autonomous\","
+        " \"users\": 10000000}";
+    airisk_engine *e = NULL;
+    CHECK_OK(airisk_engine_new_default(&e));
+    if (!e) {
+        return;
+    }
+    airisk_classification c = {SENTINEL_U32, -7, NULL, false, NULL, NULL};
+    CHECK_OK(airisk_classify(e, social_score, strlen(social_score), &c));
+    CHECK(c.prohibited && STREQ(c.prohibited_id, "social-scoring-by-public-authority"));
+    CHECK(c.prohibited_basis != NULL &&
+          strncmp(c.prohibited_basis, "PIPL Art. 24 para. 3", 20) == 0);
+    CHECK(c.grade == 3 && c.score == 15 && STREQ(c.grade_id, "major"));
+    uint32_t h = SENTINEL_U32;
+    CHECK_STATUS(AIRISK_ERR_PROHIBITED,
+                 airisk_register(e, social_score, strlen(social_score), &h));
+    CHECK_DETAIL_HAS("social-scoring-by-public-authority");
+    CHECK(h == SENTINEL_U32);
+    airisk_stats st;
+    CHECK_OK(airisk_engine_stats(e, &st));
+    CHECK(st.systems == 0);
+    airisk_engine_free(e);
+}
+
 int main(void) {
     test_events();
     test_callback();
     test_queue_bounded();
     test_prohibited();
+    test_prohibited_default_policy();
     return test_summary("test_incidents");
 }

@@ -3,7 +3,8 @@
 //! A test file is `{"tests": [TEST, ...]}`; each test names a policy (a path relative to the
 //! test file; the default policy when absent), the profiles to register (inline objects or
 //! paths), the events to replay (event lines as in `airisk replay`, acknowledgements and
-//! report filings included, plus compact series and ticks), the transitions it expects
+//! report filings included, plus compact series of one signal or of several signals
+//! observed together, and ticks), the transitions it expects
 //! (exactly at a time) or forbids (within an interval), and likewise the incident events it
 //! expects or forbids. See the README section "Policy tests".
 
@@ -165,6 +166,17 @@ struct Series {
     values: String,
 }
 
+/// Several signals of one system on one grid, each step's values applied together as one
+/// batched observation (`{"system", "from", "every_ms", "values": {"signal": "values", ..}}`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchSeries {
+    system: String,
+    from: i64,
+    every_ms: i64,
+    values: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Ticks {
@@ -267,7 +279,47 @@ fn expand_events(events: &[Value]) -> Result<Vec<Timed>, String> {
         let obj = v
             .as_object()
             .ok_or_else(|| format!("{at}: an event must be a JSON object"))?;
-        if obj.contains_key("values") {
+        // `values` as a string: a series of one signal; as an object with `from`: a batched
+        // series; as an object with `ts`: an observe line with several values (below).
+        if obj.get("values").is_some_and(Value::is_object) && obj.contains_key("from") {
+            let s: BatchSeries = serde_path_to_error::deserialize(v)
+                .map_err(|e| format!("{at} (batched series): {e}"))?;
+            if s.every_ms <= 0 {
+                return Err(format!("{at}.every_ms: must be positive"));
+            }
+            if s.values.is_empty() {
+                return Err(format!("{at}.values: name at least one signal"));
+            }
+            let mut cols = Vec::with_capacity(s.values.len());
+            for (signal, vals) in &s.values {
+                let vals = expand_values(vals).map_err(|e| format!("{at}.values.{signal}: {e}"))?;
+                cols.push((signal, vals));
+            }
+            let steps = cols.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+            for k in 0..steps {
+                let ts = s.from + s.every_ms * k as i64;
+                let values: Vec<(Cow<'static, str>, f64)> = cols
+                    .iter()
+                    .filter_map(|(sig, v)| {
+                        v.get(k)
+                            .copied()
+                            .flatten()
+                            .map(|x| (Cow::Owned((*sig).clone()), x))
+                    })
+                    .collect();
+                if !values.is_empty() {
+                    out.push((
+                        ts,
+                        Event::ObserveMany {
+                            ts,
+                            system: Cow::Owned(s.system.clone()),
+                            values,
+                        },
+                        format!("{at} step {k}"),
+                    ));
+                }
+            }
+        } else if obj.get("values").is_some_and(Value::is_string) {
             let s: Series =
                 serde_path_to_error::deserialize(v).map_err(|e| format!("{at} (series): {e}"))?;
             if s.every_ms <= 0 {

@@ -99,6 +99,14 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
             rules_by_category[c as usize].push(r.index);
         }
     }
+    lint(
+        &categories,
+        &grades,
+        &classification,
+        &rules,
+        &inhibit,
+        &mut warnings,
+    );
     Some(Doc {
         policy_version,
         name,
@@ -118,6 +126,88 @@ pub(crate) fn document(w: &mut Walker, v: &Value) -> Option<Doc> {
         rules_by_category,
         warnings,
     })
+}
+
+/// Warnings about a valid policy that is incomplete: an item without a legal basis, an
+/// empty data or autonomy table, a grade for which no rule has any threshold.
+fn lint(
+    categories: &[Category],
+    grades: &[Grade],
+    t: &ClassificationTables,
+    rules: &[Rule],
+    inhibit: &[crate::silence::Inhibit],
+    warnings: &mut Vec<Issue>,
+) {
+    let no_basis = |b: &Option<Arc<str>>| b.as_deref().is_none_or(|b| b.trim().is_empty());
+    let mut warn = |path: String, reason: String| warnings.push(Issue { path, reason });
+    for (i, c) in categories.iter().enumerate() {
+        if no_basis(&c.basis) {
+            warn(
+                idx("categories", i),
+                format!(
+                    "category {:?} has no basis: name the law or standard behind it",
+                    c.id
+                ),
+            );
+        }
+    }
+    for (i, f) in t.floors.iter().enumerate() {
+        if no_basis(&f.basis) {
+            warn(
+                idx("classification.floors", i),
+                format!(
+                    "floor {:?} has no basis: name the law or standard behind it",
+                    f.id
+                ),
+            );
+        }
+    }
+    for (i, p) in t.prohibited.iter().enumerate() {
+        if no_basis(&p.basis) {
+            warn(
+                idx("classification.prohibited", i),
+                format!(
+                    "prohibited use {:?} has no basis: name the law or standard behind it",
+                    p.id
+                ),
+            );
+        }
+    }
+    for r in rules {
+        if no_basis(&r.basis) {
+            warn(
+                idx("rules", r.index as usize),
+                format!(
+                    "rule {:?} has no basis: name the law or standard behind it",
+                    r.id
+                ),
+            );
+        }
+    }
+    for (i, x) in inhibit.iter().enumerate() {
+        if no_basis(&x.basis) {
+            warn(
+                idx("inhibit", i),
+                format!("inhibition {:?} has no basis: say why it may mute", x.id),
+            );
+        }
+    }
+    for (g, grade) in grades.iter().enumerate() {
+        let any = rules.iter().any(|r| {
+            r.thresholds
+                .get(g)
+                .is_some_and(|t| t.iter().any(Option::is_some))
+        });
+        if !any {
+            warn(
+                idx("grades", g),
+                format!(
+                    "no rule has a threshold for grade {:?}: a system of this grade can never warn",
+                    grade.id
+                ),
+            );
+        }
+    }
 }
 
 fn categories(w: &mut Walker, top: &Map<String, Value>) -> (Vec<Category>, FastMap<Arc<str>, u32>) {
