@@ -475,7 +475,9 @@ pub(crate) fn migrate(
     a1.set_watermark(w);
     a1.set_first_watermark(a0.first_watermark());
     let wb = a0.wb();
-    a1.set_wb_keeping_rings(wb);
+    // Every ring behind the watermark's bucket (as after any move of the watermark); the
+    // rings that carry over current are cleared below.
+    a1.set_wb(wb);
     // Which new signals a kept rule reads: their rings carry over.
     let mut needed = vec![false; c1.signals.len()];
     for (r1, k) in c1.rules.iter().zip(&plan.keep) {
@@ -495,7 +497,14 @@ pub(crate) fn migrate(
         if let (Some(_), Some(_)) = (l0.last_ts[s0 as usize], l1.last_ts[s1]) {
             a1.note_ts(s1, a0.last_ts(s0 as usize));
         }
-        if !needed[s1] || r0.len != r1.len || !r1.stores() {
+        if !r1.stores() {
+            // Nothing kept but the stale bit (which reading the ring clears): as it was.
+            if !a0.ring_stale_bit(s0 as usize) {
+                a1.clear_ring_stale(s1);
+            }
+            continue;
+        }
+        if !needed[s1] || r0.len != r1.len {
             a1.mark_ring_stale(s1);
             continue;
         }
