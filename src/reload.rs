@@ -102,6 +102,27 @@ impl ReloadReport {
         plan(old, new, &systems).0
     }
 
+    /// The error of a reload with [`ReloadReport::problems`] (profiles the new policy does
+    /// not accept); `Ok` when there are none.
+    ///
+    /// # Errors
+    /// [`Error::Reload`] listing every system and why.
+    pub fn refusal(&self) -> Result<(), Error> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.system, p.reason))
+            .collect();
+        Err(Error::Reload(format!(
+            "the new policy does not accept {} registered system(s): {}",
+            list.len(),
+            list.join("; ")
+        )))
+    }
+
     /// Whether the reload changes nothing (every rule kept, no system re-graded).
     pub fn is_empty(&self) -> bool {
         self.reset.is_empty()
@@ -355,12 +376,14 @@ pub(crate) struct Fresh {
 /// A small ring of aggregates (one per bucket).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FreshRing {
-    head: i64,
-    buckets: Vec<[f64; 4]>,
+    /// The newest bucket it holds.
+    pub head: i64,
+    /// Per bucket (slot `b mod len`): count, sum, min, max.
+    pub buckets: Vec<[f64; 4]>,
 }
 
 impl FreshRing {
-    fn new(len: u32, head: i64) -> FreshRing {
+    pub(crate) fn new(len: u32, head: i64) -> FreshRing {
         FreshRing {
             head,
             buckets: vec![empty(); len.max(1) as usize],
@@ -372,7 +395,7 @@ impl FreshRing {
         if to <= self.head {
             return;
         }
-        if to - self.head >= len {
+        if to.saturating_sub(self.head) >= len {
             self.buckets.fill(empty());
         } else {
             for b in self.head + 1..=to {
@@ -385,7 +408,7 @@ impl FreshRing {
     fn add(&mut self, wb: i64, b: i64, value: f64) {
         self.advance(wb);
         let len = self.buckets.len() as i64;
-        if b <= self.head - len {
+        if b <= self.head.saturating_sub(len) {
             return;
         }
         let x = &mut self.buckets[b.rem_euclid(len) as usize];
@@ -583,6 +606,39 @@ pub(crate) fn migrate(
         }
     }
     (neww, fresh)
+}
+
+/// Whether `policy` can carry the incidents of system `id` that are not closed.
+///
+/// # Errors
+/// [`Error::Reload`] naming the first incident whose category or severity `policy` lacks
+/// (or every incident when it has no `incidents` section).
+pub(crate) fn incidents_fit(
+    policy: &Policy,
+    id: &str,
+    st: &crate::incident::SystemIncidents,
+) -> Result<(), Error> {
+    for inc in &st.live {
+        let why = match policy.incidents() {
+            None => Some("the new policy has no incidents section".to_owned()),
+            Some(ip) => {
+                if policy.category(&inc.category).is_none() {
+                    Some(format!("it has no category {:?}", &*inc.category))
+                } else if !ip.severities.iter().any(|s| s.id == inc.severity) {
+                    Some(format!("it has no severity {:?}", &*inc.severity))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(why) = why {
+            return Err(Error::Reload(format!(
+                "incident {:?} of system {id:?} is not closed and the new policy cannot carry it: {why}; file its reports (or keep the category) before reloading",
+                &*inc.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Levels of the old rules, by old index, for the transitions a reload emits.

@@ -691,3 +691,246 @@ fn profiles_failing_the_new_policy_are_listed_in_a_diff() {
     assert_eq!(r.problems[0].system, "s");
     assert!(r.problems[0].reason.contains("sector"), "{:?}", r.problems);
 }
+
+/// The law policy with one rule's thresholds, one rule's window and the silence rule's
+/// category changed, one rule removed and one added: most kinds of reset at once.
+fn tuned_doc() -> Value {
+    let mut d = law_doc();
+    let rules = d["rules"].as_array_mut().unwrap();
+    for r in rules.iter_mut() {
+        match r["id"].as_str().unwrap() {
+            "rate-k" => r["thresholds"]["low"] = json!([0.25, 0.5, 0.75, 0.9]),
+            "sum-n" => r["window_ms"] = json!(3000),
+            "quiet" => r["category"] = json!("c4"),
+            _ => {}
+        }
+    }
+    rules.retain(|r| r["id"] != "cusum-n");
+    rules.push(
+        json!({"id": "mean-g", "category": "c4", "signal": "g", "aggregate": "mean",
+        "window_ms": 2000, "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}}),
+    );
+    d
+}
+
+/// Applies `ops` to `e` (reload ops switch between the law policy and its tuned copy).
+fn apply_ops(e: &Engine, ops: &[Op], clock: &mut i64, tuned: &mut bool) {
+    let sig: Vec<SignalId> = SIGNALS.iter().map(|s| e.signal(s).unwrap()).collect();
+    let hs: Vec<SystemHandle> = (0..3)
+        .map(|i| e.system(&format!("s{i}")).unwrap())
+        .collect();
+    let value = |s: usize, v: f64| if s == 2 { v } else { v.round() };
+    for o in ops {
+        match o {
+            Op::Obs {
+                sys,
+                sig: s,
+                value: v,
+                dt,
+            } => {
+                let ts = *clock + dt;
+                *clock = (*clock).max(ts);
+                let _ = e.observe(hs[*sys], sig[*s], value(*s, *v), ts);
+            }
+            Op::Many { sys, values, dt } => {
+                let ts = *clock + dt;
+                *clock = (*clock).max(ts);
+                let v: Vec<(SignalId, f64)> =
+                    values.iter().map(|&(s, v)| (sig[s], value(s, v))).collect();
+                let _ = e.observe_many(hs[*sys], &v, ts);
+            }
+            Op::Tick { dt } => {
+                *clock += dt;
+                e.tick(*clock);
+            }
+            Op::Reload => {
+                *tuned = !*tuned;
+                let doc = if *tuned { tuned_doc() } else { law_doc() };
+                // Refused when an open incident's category would go: then nothing changes.
+                if e.reload(Policy::from_value(doc).unwrap()).is_err() {
+                    *tuned = !*tuned;
+                }
+            }
+        }
+    }
+}
+
+fn engine3(doc: Value) -> Engine {
+    let e = Engine::new(Policy::from_value(doc).unwrap());
+    for i in 0..3 {
+        e.register(profile(&format!("s{i}"), i == 1)).unwrap();
+    }
+    e
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// Snapshot, restore under the other policy, go on = reload at that point, go on; and
+    /// a snapshot taken after reloads (private windows included) restores to the same
+    /// state under its own policy.
+    #[test]
+    fn restoring_under_a_changed_policy_equals_reloading_it(
+        ops in proptest::collection::vec(op(), 1..120),
+        split in any::<proptest::sample::Index>(),
+    ) {
+        let k = split.index(ops.len() + 1);
+        // Reference: reload at the split.
+        let whole = engine3(law_doc());
+        let (mut clock, mut tuned) = (0, false);
+        apply_ops(&whole, &ops[..k], &mut clock, &mut tuned);
+        let bytes = whole.snapshot();
+        let target = if tuned { law_doc() } else { tuned_doc() };
+        let reloaded = whole.reload(Policy::from_value(target.clone()).unwrap());
+        // Under test: restore the snapshot under the other policy.
+        let restored = Engine::restore(Policy::from_value(target).unwrap(), &bytes);
+        match (&reloaded, &restored) {
+            (Ok(report), Ok(e)) => prop_assert_eq!(Some(report.clone()), e.last_reload_report()),
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a, b);
+                return Ok(());
+            }
+            _ => prop_assert!(false, "{:?} vs {:?}", reloaded, restored.map(|_| ())),
+        }
+        let restored = restored.unwrap();
+        let (mut c2, mut t2) = (clock, !tuned);
+        let mut t1 = !tuned;
+        apply_ops(&whole, &ops[k..], &mut clock, &mut t1);
+        apply_ops(&restored, &ops[k..], &mut c2, &mut t2);
+        prop_assert_eq!(drain(&whole), drain(&restored));
+        prop_assert_eq!(drain_incidents(&whole), drain_incidents(&restored));
+        prop_assert_eq!(whole.stats(), restored.stats());
+        let snap = whole.snapshot();
+        prop_assert!(snap == restored.snapshot(), "the states differ");
+        // Under its own policy, a snapshot with private windows restores as it was.
+        let p = whole.policy();
+        let again = Engine::restore(p, &snap).unwrap();
+        prop_assert!(again.snapshot() == snap);
+        prop_assert!(again.last_reload_report().is_none());
+    }
+}
+
+#[test]
+fn a_system_export_moves_to_an_engine_with_a_changed_policy() {
+    // The same history in `from` (law policy) and `reference`; `reference` reloads the
+    // tuned policy, `to` (tuned policy) restores the export: the same state.
+    let from = engine3(law_doc());
+    let reference = engine3(law_doc());
+    let to = Engine::new(Policy::from_value(tuned_doc()).unwrap());
+    let h = from.system("s1").unwrap();
+    for e in [&from, &reference] {
+        let (g, n) = (sig(e, "g"), sig(e, "n"));
+        for i in 0..6 {
+            e.observe_many(h, &[(g, 4.5), (n, 2.0)], i * 700).unwrap();
+        }
+    }
+    assert!(from.rule_levels(h).unwrap().iter().any(|l| *l >= O));
+    drain(&reference);
+    drain_incidents(&reference);
+    let report = reference
+        .reload(Policy::from_value(tuned_doc()).unwrap())
+        .unwrap();
+    let bytes = from.snapshot_system(h).unwrap();
+    let moved = to.restore_system(&bytes).unwrap();
+    assert_eq!(
+        to.rule_levels(moved).unwrap(),
+        reference.rule_levels(h).unwrap()
+    );
+    assert_eq!(
+        to.system_level(moved).unwrap(),
+        reference.system_level(h).unwrap()
+    );
+    let got = to.last_reload_report().unwrap();
+    assert_eq!(got.removed, report.removed);
+    assert_eq!(got.added, report.added);
+    let strip = |t: Vec<Transition>| -> Vec<(i64, Option<String>, Level, Level, Option<String>)> {
+        t.into_iter()
+            .filter(|t| t.system_id.as_ref() == "s1")
+            .map(|t| {
+                (
+                    t.ts,
+                    t.rule_id.as_deref().map(str::to_owned),
+                    t.from,
+                    t.to,
+                    t.reason.as_deref().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    // The migration's transitions (cusum-n removed, sum-n reset, ...) are the reload's.
+    let a = strip(drain(&reference));
+    assert!(a.iter().any(|t| t.4.is_some()), "{a:?}");
+    assert_eq!(strip(drain(&to)), a);
+    // And the rest of the history gives the same transitions.
+    for e in [&reference, &to] {
+        let h = e.system("s1").unwrap();
+        let (g, n) = (sig(e, "g"), sig(e, "n"));
+        for i in 6..12 {
+            e.observe_many(h, &[(g, (i % 5) as f64), (n, 1.0)], i * 700)
+                .unwrap();
+        }
+    }
+    assert_eq!(strip(drain(&to)), strip(drain(&reference)));
+    // An export whose profile the new policy does not accept is refused, nothing added.
+    let mut d = tuned_doc();
+    d["classification"]["sectors"] = json!({"s0": 0});
+    let strict = Engine::new(Policy::from_value(d).unwrap());
+    assert!(matches!(
+        strict.restore_system(&bytes),
+        Err(Error::Reload(_))
+    ));
+    assert_eq!(strict.stats().systems, 0);
+}
+
+#[test]
+fn registrations_and_profile_updates_during_reloads_land_under_the_right_policy() {
+    // B has a third grade (s9 systems are "top" there) and another layout (one more
+    // rule): a system classified under one policy and inserted under the other would
+    // carry a grade or a state block of the wrong policy.
+    let a = two_rules(json!([5, 10, null, null]));
+    let mut b = a.clone();
+    b["grades"] =
+        json!([{"id": "low"}, {"id": "high", "min_score": 5}, {"id": "top", "min_score": 9}]);
+    for r in b["rules"].as_array_mut().unwrap() {
+        r["thresholds"]["top"] = json!([1, 2, 3, 4]);
+    }
+    b["rules"].as_array_mut().unwrap().push(rule(json!({"id": "c", "category": "c4",
+        "window_ms": 2000, "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4], "top": [1, 2, 3, 4]}})));
+    let (pa, pb) = (
+        Policy::from_value(a).unwrap(),
+        Policy::from_value(b).unwrap(),
+    );
+    let e = Arc::new(Engine::new(pa.clone()));
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (e, done) = (e.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) || i < 300 {
+                let h = e.register(profile(&format!("r{i}"), i % 2 == 0)).unwrap();
+                let g = sig(&e, "g");
+                e.observe(h, g, 2.5, i).unwrap();
+                e.update_profile(h, profile(&format!("r{i}"), i % 2 == 1))
+                    .unwrap();
+                e.observe(h, g, 3.5, i + 1).unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    for i in 0..200 {
+        e.reload(if i % 2 == 0 { pb.clone() } else { pa.clone() })
+            .unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let n = worker.join().unwrap();
+    // Every system's grade is valid for the final policy and matches its profile.
+    let p = e.policy();
+    for i in 0..n {
+        let h = e.system(&format!("r{i}")).unwrap();
+        let (grade, prof) = e.system_profile(h).unwrap();
+        assert_eq!(grade, e.classify(&prof).unwrap().grade_rank, "r{i}");
+        assert_eq!(e.rule_levels(h).unwrap().len(), p.rules().len());
+    }
+    assert_eq!(e.stats().systems, n as u64);
+}
