@@ -18,7 +18,6 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -796,26 +795,40 @@ impl Engine {
         {
             let mut guard = self.shard(h).lock();
             let shard = &mut *guard;
-            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
-            let sig_map = shard.sig_map.clone();
+            // The policy's signal indexes, and the first unknown id (reported after an
+            // unknown system, which comes first).
+            // (On the stack for up to 8 values.)
+            let mut stack = [(0usize, 0f64); 8];
+            let mut heap = Vec::new();
+            let idx: &mut [(usize, f64)] = if values.len() <= stack.len() {
+                &mut stack[..values.len()]
+            } else {
+                heap.resize(values.len(), (0, 0.0));
+                &mut heap
+            };
+            let mut unknown = None;
+            for (slot, &(s, v)) in idx.iter_mut().zip(values) {
+                match shard.sig_map.get(s.0 as usize).copied() {
+                    Some(i) if i != u32::MAX => *slot = (i as usize, v),
+                    _ => {
+                        unknown = Some(s);
+                        break;
+                    }
+                }
+            }
             let Some(mut sys) = shard.sys(h) else {
                 drop(guard);
                 self.rejected_unknown
                     .fetch_add(values.len().max(1) as u64, Ordering::Relaxed);
                 return Err(Error::UnknownSystem(h.0));
             };
-            for &(s, v) in values {
-                match sig_map.get(s.0 as usize).copied() {
-                    Some(i) if i != u32::MAX => idx.push((i as usize, v)),
-                    _ => {
-                        drop(guard);
-                        self.rejected_unknown
-                            .fetch_add(values.len() as u64, Ordering::Relaxed);
-                        return Err(Error::UnknownSignal(s.0.to_string()));
-                    }
-                }
+            if let Some(s) = unknown {
+                drop(guard);
+                self.rejected_unknown
+                    .fetch_add(values.len() as u64, Ordering::Relaxed);
+                return Err(Error::UnknownSignal(s.0.to_string()));
             }
-            match sys.observe_many(&idx, ts_ms, &mut pending) {
+            match sys.observe_many(idx, ts_ms, &mut pending) {
                 Ok(()) => {}
                 Err(Rejected::Stale(e)) => {
                     shard.counters.rejected_stale += values.len() as u64;
