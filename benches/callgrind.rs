@@ -17,7 +17,9 @@
 //! with it: `observe_no_incidents` (the default policy without its `incidents` section),
 //! `observe_silenced` (100 silences set on other systems); and `observe_mean`,
 //! `observe_ewma`, `observe_cusum`, `observe_psi`: a one-rule policy on one gauge (a mean
-//! over 12 buckets; an EWMA; a CUSUM; a 10-bin PSI over 24 buckets), 1 000 systems.
+//! over 12 buckets; an EWMA; a CUSUM; a 10-bin PSI over 24 buckets), 1 000 systems;
+//! `observe_many` (`Engine::observe_many` with 3 signals of one period: interactions,
+//! hallucination_flagged and heartbeat; one unit is one call).
 
 mod common;
 use airisk::ffi::{AIRISK_OK, airisk_engine, airisk_observe};
@@ -117,6 +119,36 @@ fn one_rule(rule: serde_json::Value) -> (Engine, Vec<Obs>) {
     (e, evs)
 }
 
+/// One system's period: three signals observed together.
+type Batch = (SystemHandle, [(SignalId, f64); 3]);
+
+#[inline(never)]
+fn measure_observe_many(e: &Engine, bs: &[Batch], k: &mut usize, n: usize) {
+    for _ in 0..n {
+        let (h, vs) = &bs[*k & (STREAM - 1)];
+        *k += 1;
+        black_box(e.observe_many(*h, vs, T0 + *k as i64).unwrap());
+    }
+}
+
+/// `n` periods of random systems: interactions (1), hallucination_flagged (0) and
+/// heartbeat (1), quiet like [`stream`].
+fn batches(e: &Engine, hs: &[SystemHandle], n: usize, seed: u64) -> Vec<Batch> {
+    let s = |name: &str| e.signal(name).expect("signal");
+    let (i, f, b) = (
+        s("interactions"),
+        s("hallucination_flagged"),
+        s("heartbeat"),
+    );
+    let mut r = XorShift(seed | 1);
+    (0..n)
+        .map(|_| {
+            let h = hs[(r.next_u64() % hs.len() as u64) as usize];
+            (h, [(i, 1.0), (f, 0.0), (b, 1.0)])
+        })
+        .collect()
+}
+
 #[inline(never)]
 fn measure_ffi_observe(e: *mut airisk_engine, evs: &[Obs], k: &mut usize, n: usize) {
     for _ in 0..n {
@@ -214,6 +246,17 @@ fn main() {
                 "observe_cusum" => measure_observe_cusum(&e, &evs, &mut k, n),
                 _ => measure_observe_psi(&e, &evs, &mut k, n),
             }
+            println!("units={n}");
+        }
+        "observe_many" => {
+            let (e, hs) = engine_with(SYSTEMS);
+            let bs = batches(&e, &hs, STREAM, 7);
+            for _ in 0..WARM {
+                let (h, vs) = &bs[k & (STREAM - 1)];
+                k += 1;
+                black_box(e.observe_many(*h, vs, T0 + k as i64).unwrap());
+            }
+            measure_observe_many(&e, &bs, &mut k, n);
             println!("units={n}");
         }
         "ffi_observe" => {

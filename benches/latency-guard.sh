@@ -58,10 +58,14 @@ run() { # op n
 }
 
 # Operation and N (the second run does 2N).
-ops="observe:20000 ffi_observe:20000 classify:5000 tick:5 observe_no_incidents:20000 observe_silenced:20000 observe_mean:20000 observe_ewma:20000 observe_cusum:20000 observe_psi:20000"
+ops="observe:20000 ffi_observe:20000 classify:5000 tick:5 observe_no_incidents:20000 observe_silenced:20000 observe_mean:20000 observe_ewma:20000 observe_cusum:20000 observe_psi:20000 observe_many:20000"
 # Ratios measured in the same run that must hold whatever the baseline: "A B max" means
 # A / B ≤ max (issue-level goals: incidents and silences cost next to nothing when idle).
-ratios="observe:observe_no_incidents:1.05 observe_silenced:observe:1.10 observe_ewma:observe_mean:1.00 observe_cusum:observe_mean:1.00"
+# observe_many: one call with a period's three signals (interactions, a flag, heartbeat)
+# evaluates the 10 rules that read them, where one `observe` of the mixed stream evaluates
+# 5.8 on average; measured 2.10 (2 139.5 / 1 018.8), so the goal of 1.5 is not met and
+# this bound only keeps it from growing.
+ratios="observe:observe_no_incidents:1.05 observe_silenced:observe:1.10 observe_ewma:observe_mean:1.00 observe_cusum:observe_mean:1.00 observe_many:observe:2.20"
 declare -A now
 for spec in $ops; do
   op=${spec%%:*}

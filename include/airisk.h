@@ -29,7 +29,8 @@
 /**
  * Version of the C ABI; equals airisk_abi_version() of a compatible library. Bumped on any
  * incompatible change (2: fields appended to airisk_classification, airisk_stats and
- * airisk_transition, which changes their sizes).
+ * airisk_transition — display names, then silenced, inhibited_by and reason — which
+ * changes their sizes).
  */
 #define AIRISK_ABI_VERSION 2
 /** Library version, as in Cargo.toml; equals airisk_version() of the same build. */
@@ -90,9 +91,10 @@
 #define AIRISK_ACTION_PUBLIC_NOTICE 128
 
 /**
- * An engine: one immutable policy, the registered systems and their monitoring state
- * (incidents included), and the transition and incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
- * `_new_with_capacity`), released by `airisk_engine_free`.
+ * An engine: a policy (replaced in place by `airisk_engine_reload`), the registered
+ * systems and their monitoring state (incidents included), and the transition and
+ * incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
+ * `_new_with_capacity`, `airisk_engine_restore`), released by `airisk_engine_free`.
  *
  * Every function taking an engine may be called from many threads at once on the same
  * engine, except `airisk_engine_free`.
@@ -144,6 +146,55 @@ typedef struct airisk_classification {
      */
     const char *prohibited_basis;
 } airisk_classification;
+
+/**
+ * What a policy reload did, in numbers (`airisk_engine_reload`); the whole report, with
+ * every id, is JSON from `airisk_last_reload_report`.
+ */
+typedef struct airisk_reload_report {
+    /**
+     * Systems re-classified (every registered system).
+     */
+    uint64_t systems;
+    /**
+     * Rules in both policies kept for every system (level, timers, window, detector).
+     */
+    uint64_t kept;
+    /**
+     * Rules in both policies that start again, for some or every system.
+     */
+    uint64_t reset;
+    /**
+     * Rules only in the new policy (they start empty at none).
+     */
+    uint64_t added;
+    /**
+     * Rules only in the old policy.
+     */
+    uint64_t removed;
+    /**
+     * Systems whose grade changed.
+     */
+    uint64_t regraded;
+    /**
+     * Silences removed because they name a rule or category the new policy lacks.
+     */
+    uint64_t silences_removed;
+    /**
+     * Transitions to none with `reason` `"policy_reload"` that the reload emitted (rules
+     * reset or removed while above none); system-scope transitions and incident events
+     * they cause are not counted.
+     */
+    uint64_t transitions;
+    /**
+     * Fingerprint of the policy before (FNV-1a 64 of its canonical JSON).
+     */
+    uint64_t from_fingerprint;
+    /**
+     * Fingerprint of the policy after.
+     */
+    uint64_t to_fingerprint;
+} airisk_reload_report;
 
 /**
  * Counters of an engine, all since its creation.
@@ -325,6 +376,21 @@ typedef struct airisk_transition {
      * policy gives none.
      */
     const char *category_name_en;
+    /**
+     * The id of the silence that muted it (its actions reduced to `AIRISK_ACTION_LOG`, or
+     * 0 for a change to none); NULL when no silence did (see `airisk_silence`).
+     */
+    const char *silenced;
+    /**
+     * The id of the policy's inhibition that muted it; NULL when none did.
+     */
+    const char *inhibited_by;
+    /**
+     * Why it happened when not by evaluation: `"policy_reload"` for a rule that a reload
+     * reset or removed while it was above none (`airisk_engine_reload`); NULL otherwise.
+     * For a removed rule, `rule` is its index in the policy before the reload.
+     */
+    const char *reason;
 } airisk_transition;
 
 /**
@@ -623,6 +689,21 @@ typedef void (*airisk_incident_cb)(const struct airisk_incident_event *ev, void 
 #define AIRISK_ERR_PROHIBITED 20
 
 /**
+ * A silence was refused (a bad id, `ends` not after `starts`, or a rule or category
+ * matcher the policy does not define), or no silence has the id given to
+ * `airisk_unsilence`; `airisk_last_error` says which.
+ */
+#define AIRISK_ERR_SILENCE 21
+
+/**
+ * A policy reload (or a restore under another policy, which reloads) was refused and
+ * changed nothing: a registered system's profile is invalid or prohibited under the new
+ * policy, or an open incident's category or severity is gone; `airisk_last_error` names
+ * the systems or the incident.
+ */
+#define AIRISK_ERR_RELOAD 22
+
+/**
  * No warning.
  */
 #define AIRISK_LEVEL_NONE 0
@@ -876,6 +957,40 @@ airisk_status airisk_engine_new_with_capacity(const char *policy_json,
                                               struct airisk_engine **out);
 
 /**
+ * Replaces the engine's policy in place with the policy JSON document
+ * `(policy_json, len)`, keeping the state of every rule whose meaning does not change.
+ *
+ * Every system is classified again. A rule is kept for a system (level, timers, window
+ * contents, detector state) when its definition (without thresholds, names and texts) is
+ * unchanged, its thresholds for the system's new grade equal its old ones for the old
+ * grade, and its signals' window rings keep their size; any other rule, and every new one,
+ * starts empty at none. A rule reset or removed while above none emits a transition to
+ * none whose `reason` is `"policy_reload"` (at the system's watermark; the reload moves no
+ * clock), then the system-scope line and the incident events they cause, to the queue or
+ * the callbacks. Signal indexes stay valid: a signal keeps its index across reloads (a
+ * signal the new policy drops is `AIRISK_ERR_UNKNOWN_SIGNAL` until a policy brings it
+ * back). Rule indexes follow the new policy. Silences naming a rule or category the new
+ * policy lacks are removed.
+ *
+ * Atomic and thread-safe: calls on other threads wait and then run wholly under the old
+ * or wholly under the new policy; none is lost. On `AIRISK_OK`, `*out` holds the counts
+ * (the whole report: `airisk_last_reload_report`). On failure nothing changes and `*out`
+ * is unchanged. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_JSON`,
+ * `AIRISK_ERR_POLICY` (every problem with its JSON path in `airisk_last_error`),
+ * `AIRISK_ERR_LIMIT`, `AIRISK_ERR_RELOAD` (a registered system's profile is invalid or
+ * prohibited under the new policy, or an open incident's category or severity is gone:
+ * `airisk_last_error` names them).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `policy_json` NULL or `len` readable bytes; `out`
+ * NULL or valid for writing one `airisk_reload_report`.
+ */
+airisk_status airisk_engine_reload(struct airisk_engine *e,
+                                   const char *policy_json,
+                                   size_t len,
+                                   struct airisk_reload_report *out);
+
+/**
  * Creates an engine from the policy JSON `(policy_json, len)` and a snapshot
  * `(snapshot, snapshot_len)` written by `airisk_snapshot` under the same policy. On
  * `AIRISK_OK`, `*out` is a new engine the caller owns (release with `airisk_engine_free`);
@@ -993,6 +1108,31 @@ airisk_status airisk_journal_sync(struct airisk_engine *e);
 size_t airisk_last_error(char *buf, size_t cap);
 
 /**
+ * Writes the report of the engine's last successful reload as one JSON object into
+ * `buf`, NUL-terminated: `from_fingerprint`, `to_fingerprint` (hex), `systems`, `kept`,
+ * `added`, `removed` (rule ids), `reset` (`[{"rule", "why", "systems"}]`: `why` is
+ * `"definition"`, `"window ring size"` or `"thresholds"`), `regraded`
+ * (`[{"system", "from", "to"}]`, grade ids), `silences_removed`, `problems` (empty after
+ * a reload that succeeded) and `transitions`. After `airisk_engine_restore` under another
+ * policy than the snapshot's, it is the report of that migration. Before any, the JSON is
+ * `null`.
+ *
+ * `*out_len` receives the JSON's length in bytes, without the NUL. If `cap` is at most
+ * that length, the call returns `AIRISK_ERR_BUFFER`, writes nothing to `buf` and still
+ * sets `*out_len` (allocate `*out_len + 1` bytes and call again; a reload on another
+ * thread in between may change the length); `buf` may be NULL when `cap` is 0. Errors:
+ * `AIRISK_ERR_NULL` (`e`, `out_len`, or `buf` with `cap > 0`). Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `buf` NULL or valid for writing `cap` bytes;
+ * `out_len` NULL or valid for writing one `size_t`.
+ */
+airisk_status airisk_last_reload_report(const struct airisk_engine *e,
+                                        char *buf,
+                                        size_t cap,
+                                        size_t *out_len);
+
+/**
  * The static NUL-terminated name of a level: `"none"`, `"blue"`, `"yellow"`, `"orange"`,
  * `"red"`, or `"unknown level"` for any other value. Never fails, never NULL; thread-safe.
  */
@@ -1059,6 +1199,34 @@ airisk_status airisk_observe_batch(struct airisk_engine *e,
                                    const struct airisk_observation *obs,
                                    size_t n,
                                    size_t *out_accepted);
+
+/**
+ * Records `n` observations of one system at one time — `values[i]` of signal
+ * `signals[i]` — then evaluates each rule that reads any of them once, in declaration
+ * order, so a rate never dips between two signals of one period. The order of the
+ * entries never changes the result. Each value is checked against the system's watermark
+ * before the call; any invalid entry (a signal given twice, an unknown signal, a
+ * non-finite value, a negative counter) or stale entry rejects the whole call and applies
+ * nothing (`AIRISK_ERR_STALE` only when staleness is the only problem; the rejected
+ * entries are counted in the stats). `n` = 0 is a no-op (`signals` and `values` may then
+ * be NULL). On `AIRISK_OK`, `*out_level` is the system's level afterwards; on failure it
+ * is unchanged. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_INVALID_ARGUMENT` (misaligned
+ * arrays, or `n` too large), `AIRISK_ERR_UNKNOWN_SYSTEM`, `AIRISK_ERR_UNKNOWN_SIGNAL`,
+ * `AIRISK_ERR_VALUE`, `AIRISK_ERR_STALE`. No allocation for up to 16 entries unless a
+ * transition is emitted. Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `signals` NULL or `n` readable `uint32_t`s;
+ * `values` NULL or `n` readable `double`s; `out_level` NULL or valid for writing one
+ * `airisk_level`.
+ */
+airisk_status airisk_observe_many(struct airisk_engine *e,
+                                  uint32_t system,
+                                  const uint32_t *signals,
+                                  const double *values,
+                                  size_t n,
+                                  int64_t ts_ms,
+                                  airisk_level *out_level);
 
 /**
  * As `airisk_observe`, naming the system by its id `(system_id, system_len)` and the signal
@@ -1166,8 +1334,8 @@ airisk_status airisk_restore_system(struct airisk_engine *e,
  * The current level of every rule of system `system`, in rule order: `out[i]` is rule
  * `i` with its id. `*out_n` receives the number of rules of the policy. When `cap` is
  * smaller, nothing is written to `out`, `*out_n` still receives the number needed and the
- * status is `AIRISK_ERR_BUFFER` (a size query is `out = NULL, cap = 0`; the number never
- * changes for an engine). Other errors (`AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM`,
+ * status is `AIRISK_ERR_BUFFER` (a size query is `out = NULL, cap = 0`; the number changes
+ * only with `airisk_engine_reload`). Other errors (`AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM`,
  * `AIRISK_ERR_INVALID_ARGUMENT` for a misaligned `out`) write nothing. Thread-safe.
  *
  * # Safety
@@ -1231,6 +1399,27 @@ airisk_status airisk_signal(const struct airisk_engine *e,
                             const char *name,
                             size_t len,
                             uint32_t *out_signal);
+
+/**
+ * Sets a silence given as the JSON document `(silence_json, len)`: `{"id": "s1",
+ * "system": "id", "category": "id", "rule": "id", "starts": ts, "ends": ts, "reason":
+ * "..", "by": ".."}`, where `system`, `category` and `rule` are optional matchers (absent:
+ * any) and `reason` and `by` optional texts. From `starts` (inclusive) to `ends`
+ * (exclusive), a matching rule transition is still emitted, with `silenced` naming the
+ * silence (the smallest id, by byte order, when several match) and its actions reduced to
+ * `AIRISK_ACTION_LOG` (a change to none keeps 0); a system-scope transition is muted only
+ * by a silence without category and rule matchers. Levels, timers, `seq`, incidents and
+ * their deadlines are never changed by a silence. A silence with the id of one already
+ * set replaces it. Journaled. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`,
+ * `AIRISK_ERR_JSON` (malformed, duplicate keys), `AIRISK_ERR_LIMIT` (above 64 KiB),
+ * `AIRISK_ERR_SILENCE` (a missing, mistyped or unknown field with its path, a bad id,
+ * `ends` not after `starts`, a rule or category the policy does not define).
+ * On failure nothing changes. Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `silence_json` NULL or `len` readable bytes.
+ */
+airisk_status airisk_silence(struct airisk_engine *e, const char *silence_json, size_t len);
 
 /**
  * Writes the engine's whole state (systems, windows, rule states and timers, levels,
@@ -1312,6 +1501,16 @@ airisk_status airisk_system_lookup(const struct airisk_engine *e,
  * `e` must be NULL or a live engine.
  */
 airisk_status airisk_tick(struct airisk_engine *e, int64_t now_ms);
+
+/**
+ * Removes the silence with id `(id, len)`: later transitions are no longer muted by it
+ * (those it muted stay as they were emitted). Journaled. Errors: `AIRISK_ERR_NULL`,
+ * `AIRISK_ERR_UTF8`, `AIRISK_ERR_SILENCE` (no silence has this id). Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `id` NULL or `len` readable bytes.
+ */
+airisk_status airisk_unsilence(struct airisk_engine *e, const char *id, size_t len);
 
 /**
  * Re-classifies the registered system `system` with the profile JSON document

@@ -8,6 +8,7 @@
  *   engine.observe(bot, n, 1.0, now_ms);
  *   for (const airisk::Transition &t : engine.poll()) { ... }
  *   for (const airisk::IncidentEvent &ev : engine.poll_incidents()) { ... }
+ *   airisk::ReloadReport r = engine.reload(tuned_policy_json);  // keeps what still holds
  *
  * Every failing call throws airisk::Error, which carries the airisk_status and the
  * detail from airisk_last_error(). Engine is move-only (RAII over airisk_engine *) and,
@@ -184,6 +185,12 @@ struct Transition {
     Name grade_name;
     Name rule_name;
     Name category_name;
+    /** The silence that muted it (actions reduced to log); empty when none did. */
+    std::string silenced;
+    /** The policy's inhibition that muted it; empty when none did. */
+    std::string inhibited_by;
+    /** "policy_reload" for a rule a reload reset or removed while above none; else empty. */
+    std::string reason;
 
     Transition() = default;
     explicit Transition(const airisk_transition &t)
@@ -195,9 +202,13 @@ struct Transition {
           basis(detail::str(t.basis)), grade_id(detail::str(t.grade_id)),
           grade_name(t.grade_name_zh, t.grade_name_en),
           rule_name(t.rule_name_zh, t.rule_name_en),
-          category_name(t.category_name_zh, t.category_name_en) {}
+          category_name(t.category_name_zh, t.category_name_en),
+          silenced(detail::str(t.silenced)), inhibited_by(detail::str(t.inhibited_by)),
+          reason(detail::str(t.reason)) {}
 
     bool is_system_scope() const noexcept { return rule == AIRISK_NO_RULE; }
+    /** Whether a silence or an inhibition muted it. */
+    bool is_muted() const noexcept { return !silenced.empty() || !inhibited_by.empty(); }
     bool has(uint32_t action_bit) const noexcept { return (actions & action_bit) != 0; }
     /** The names of the actions, in bit order. */
     std::vector<std::string> action_names() const {
@@ -292,6 +303,8 @@ struct RuleLevel {
 
 using Stats = airisk_stats;
 using Observation = airisk_observation;
+/** What a reload did, in numbers; the whole report is Engine::last_reload_report(). */
+using ReloadReport = airisk_reload_report;
 
 /** RAII owner of an airisk_engine. Move-only. */
 class Engine {
@@ -317,8 +330,10 @@ public:
     static Engine adopt(airisk_engine *e) noexcept { return Engine(e); }
 
     /**
-     * An engine restored from snapshot() bytes, under the policy JSON it was taken with
-     * (an empty policy_json: the default policy).
+     * An engine restored from snapshot() bytes under the policy JSON (an empty policy_json:
+     * the default policy). Under another policy than the snapshot's, the state is migrated
+     * as reload() would (last_reload_report() says what it did); throws Error
+     * (AIRISK_ERR_RELOAD) when that policy does not accept the snapshot's systems.
      */
     static Engine restore(std::string_view policy_json, const std::vector<uint8_t> &snapshot) {
         airisk_engine *e = nullptr;
@@ -400,7 +415,71 @@ public:
         return accepted;
     }
 
+    /**
+     * Records several observations of one system at one time (signals[i] = values[i]),
+     * then evaluates each rule that reads any of them once; any bad or stale entry
+     * rejects the whole batch. Returns the system's level afterwards.
+     */
+    Level observe_many(uint32_t system, const uint32_t *signals, const double *values,
+                       size_t n, int64_t ts_ms) {
+        airisk_level l = AIRISK_LEVEL_NONE;
+        detail::check(airisk_observe_many(e_, system, signals, values, n, ts_ms, &l));
+        return static_cast<Level>(l);
+    }
+
+    /** observe_many() with two vectors of the same length (else AIRISK_ERR_INVALID_ARGUMENT). */
+    Level observe_many(uint32_t system, const std::vector<uint32_t> &signals,
+                       const std::vector<double> &values, int64_t ts_ms) {
+        if (signals.size() != values.size()) {
+            throw Error(AIRISK_ERR_INVALID_ARGUMENT,
+                        "observe_many: signals and values differ in length");
+        }
+        return observe_many(system, signals.data(), values.data(), signals.size(), ts_ms);
+    }
+
     void tick(int64_t now_ms) { detail::check(airisk_tick(e_, now_ms)); }
+
+    /**
+     * Replaces the policy in place (airisk_engine_reload): rules whose meaning is unchanged
+     * keep their state, the others start empty; throws Error (AIRISK_ERR_JSON, _POLICY,
+     * _RELOAD) and changes nothing when the policy is invalid or refused.
+     */
+    ReloadReport reload(std::string_view policy_json) {
+        ReloadReport r{};
+        detail::check(
+            airisk_engine_reload(e_, detail::ptr(policy_json), policy_json.size(), &r));
+        return r;
+    }
+
+    /** The last reload's whole report as JSON ("null" before any reload). */
+    std::string last_reload_report() const {
+        size_t len = 0;
+        for (;;) {
+            airisk_status s = airisk_last_reload_report(e_, nullptr, 0, &len);
+            if (s != AIRISK_ERR_BUFFER) {
+                detail::check(s);
+            }
+            std::string out(len + 1, '\0');
+            s = airisk_last_reload_report(e_, out.data(), out.size(), &len);
+            if (s == AIRISK_OK) {
+                out.resize(len);
+                return out;
+            }
+            if (s != AIRISK_ERR_BUFFER) { /* a reload in between: ask again */
+                detail::check(s);
+            }
+        }
+    }
+
+    /** Sets (or replaces, by id) a silence given as JSON (airisk_silence). */
+    void silence(std::string_view silence_json) {
+        detail::check(airisk_silence(e_, detail::ptr(silence_json), silence_json.size()));
+    }
+
+    /** Removes a silence by id. */
+    void unsilence(std::string_view id) {
+        detail::check(airisk_unsilence(e_, detail::ptr(id), id.size()));
+    }
 
     /** Moves up to max queued transitions out, oldest first. */
     std::vector<Transition> poll(size_t max = 1024) {
@@ -524,7 +603,7 @@ public:
         });
     }
 
-    /** One system's state, for restore_system() on an engine with the same policy. */
+    /** One system's state, for restore_system() (migrated there if the policy differs). */
     std::vector<uint8_t> snapshot_system(uint32_t system) const {
         return read_bytes([this, system](uint8_t *buf, size_t cap, size_t *len) {
             return airisk_snapshot_system(e_, system, buf, cap, len);

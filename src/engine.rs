@@ -18,7 +18,6 @@ use crate::transition::Transition;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -180,8 +179,15 @@ impl Shard {
         Some((slot, row_words_ref(&self.slab, slot.row, self.lines())))
     }
 
-    /// Adds a system with the given state words (one row) at the next slot.
-    pub fn push(&mut self, info: SystemInfo, words: &[u64], incidents: IncidentSlot) {
+    /// Adds a system with the given state words (one row) and private windows at the next
+    /// slot.
+    pub fn push(
+        &mut self,
+        info: SystemInfo,
+        words: &[u64],
+        incidents: IncidentSlot,
+        fresh: Vec<Fresh>,
+    ) {
         let lines = self.lines();
         debug_assert_eq!(words.len(), lines * 8);
         let row = match self.free_rows.pop() {
@@ -197,7 +203,7 @@ impl Shard {
             info,
             row,
             incidents,
-            fresh: Vec::new(),
+            fresh,
         }));
     }
 
@@ -348,8 +354,9 @@ struct JournalSlot {
 /// # Snapshots
 /// [`Engine::snapshot`] and [`Engine::restore`] save and rebuild the whole state;
 /// [`Engine::snapshot_system`] and [`Engine::restore_system`] move one system between
-/// engines. The bytes are versioned ([`crate::SNAPSHOT_VERSION`]) and checksummed, and
-/// restore only under the same policy (same fingerprint).
+/// engines. The bytes are versioned ([`crate::SNAPSHOT_VERSION`]) and checksummed and
+/// carry the policy they were taken under: restored under another policy, the state is
+/// migrated as by [`Engine::reload`].
 pub struct Engine {
     policy: RwLock<Policy>,
     signal_ids: RwLock<SignalIds>,
@@ -377,6 +384,8 @@ pub struct Engine {
     journal_pos: Mutex<u64>,
     has_journal: AtomicBool,
     journal_errors: AtomicU64,
+    /// The report of the last reload (or of the migration of the last restore).
+    pub(crate) last_reload: Mutex<Option<ReloadReport>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -450,6 +459,7 @@ impl Engine {
             journal_pos: Mutex::new(0),
             has_journal: AtomicBool::new(false),
             journal_errors: AtomicU64::new(0),
+            last_reload: Mutex::new(None),
         }
     }
 
@@ -503,40 +513,65 @@ impl Engine {
     /// # Errors
     /// As [`Engine::register`].
     pub fn register_classified(&self, profile: Profile) -> Result<(SystemHandle, Classification)> {
-        let policy = self.policy();
-        let cls = classify(&policy, &profile)?;
-        let record = self
-            .has_journal
-            .load(Ordering::Acquire)
-            .then(|| profile_record("register", &profile, &cls));
-        let mut words = policy.0.tables.layout.template.to_vec();
-        SystemArena::new(&policy.0.tables.layout, &mut words).set_grade(cls.grade_rank);
-        if let Some(p) = &cls.prohibited {
-            return Err(Error::Prohibited {
-                id: p.id.to_string(),
-                basis: p.basis.as_deref().map(str::to_owned),
-            });
+        // Classified and laid out under the engine's policy; again if a reload swaps it
+        // before the system is in.
+        loop {
+            let policy = self.policy();
+            let cls = classify(&policy, &profile)?;
+            let record = self
+                .has_journal
+                .load(Ordering::Acquire)
+                .then(|| profile_record("register", &profile, &cls));
+            let mut words = policy.0.tables.layout.template.to_vec();
+            SystemArena::new(&policy.0.tables.layout, &mut words).set_grade(cls.grade_rank);
+            if let Some(p) = &cls.prohibited {
+                return Err(Error::Prohibited {
+                    id: p.id.to_string(),
+                    basis: p.basis.as_deref().map(str::to_owned),
+                });
+            }
+            let incidents = IncidentSlot::new(operator_type(&policy, &profile));
+            let info = SystemInfo {
+                id: Arc::from(profile.id.as_str()),
+                profile: Box::new(profile.clone()),
+            };
+            let inserted = self.insert_then(
+                &policy,
+                info,
+                &words,
+                incidents,
+                Vec::new(),
+                record,
+                |_, _, _| {},
+            )?;
+            if let Some(h) = inserted {
+                return Ok((h, cls));
+            }
         }
-        let incidents = IncidentSlot::new(operator_type(&policy, &profile));
-        let info = SystemInfo {
-            id: Arc::from(profile.id.as_str()),
-            profile: Box::new(profile),
-        };
-        let h = self.insert(info, &words, incidents, record)?;
-        Ok((h, cls))
     }
 
-    /// Registers a system with its state words (laid out for the engine's policy) under the
-    /// next handle.
-    pub(crate) fn insert(
+    /// Registers a system with its state words and private windows, laid out for `policy`,
+    /// under the next handle, then runs `then` under the same locks (so no other call sees
+    /// the system before it ran); what `then` emits is numbered and delivered like any
+    /// output (and journaled before `record`). `Ok(None)`, changing nothing, when the
+    /// engine's policy is no longer `policy` (a reload came between: lay it out again).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_then(
         &self,
+        policy: &Policy,
         info: SystemInfo,
         words: &[u64],
         mut incidents: IncidentSlot,
+        fresh: Vec<Fresh>,
         record: Option<Map<String, Value>>,
-    ) -> Result<SystemHandle> {
+        then: impl FnOnce(&mut Shard, SystemHandle, &mut Pending),
+    ) -> Result<Option<SystemHandle>> {
         let id = info.id.clone();
+        // A reload swaps the policy with the registry lock held.
         let mut reg = self.registry.write();
+        if !Arc::ptr_eq(&self.policy.read().0, &policy.0) {
+            return Ok(None);
+        }
         if reg.ids.contains_key(&*id) {
             return Err(Error::Duplicate(id.to_string()));
         }
@@ -551,18 +586,31 @@ impl Engine {
                 i.system = SystemHandle(h);
             }
         }
-        self.shard(SystemHandle(h))
-            .lock()
-            .push(info, words, incidents);
-        reg.ids.insert(id.clone(), h);
-        reg.names.push(id);
-        self.count.store(h + 1, Ordering::Release);
-        self.systems.fetch_add(1, Ordering::Relaxed);
+        let mut pending = Pending::new();
+        let journal_at;
+        {
+            let mut shard = self.shard(SystemHandle(h)).lock();
+            shard.push(info, words, incidents, fresh);
+            reg.ids.insert(id.clone(), h);
+            reg.names.push(id);
+            self.count.store(h + 1, Ordering::Release);
+            self.systems.fetch_add(1, Ordering::Relaxed);
+            then(&mut shard, SystemHandle(h), &mut pending);
+            journal_at = if pending.is_empty() {
+                None
+            } else {
+                self.sequence(&mut pending)
+            };
+        }
         if let Some(mut rec) = record {
             rec.insert("handle".into(), h.into());
             self.journal_record(rec);
         }
-        Ok(SystemHandle(h))
+        drop(reg);
+        if !pending.is_empty() || journal_at.is_some() {
+            self.deliver(pending, journal_at);
+        }
+        Ok(Some(SystemHandle(h)))
     }
 
     /// Stops evaluating a system and frees its state. Its handle is never reused and its id
@@ -593,9 +641,15 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownSystem`], [`Error::Profile`] (also when the id differs).
     pub fn update_profile(&self, h: SystemHandle, profile: Profile) -> Result<Classification> {
-        let policy = self.policy();
-        let cls = classify(&policy, &profile)?;
-        let mut shard = self.shard(h).lock();
+        let (policy, cls, mut shard) = loop {
+            let policy = self.policy();
+            let cls = classify(&policy, &profile)?;
+            let shard = self.shard(h).lock();
+            // Classified under the shard's policy (else a reload came between: again).
+            if Arc::ptr_eq(&shard.policy.0, &policy.0) {
+                break (policy, cls, shard);
+            }
+        };
         let Some(mut sys) = shard.sys(h) else {
             return Err(Error::UnknownSystem(h.0));
         };
@@ -745,26 +799,40 @@ impl Engine {
         {
             let mut guard = self.shard(h).lock();
             let shard = &mut *guard;
-            let mut idx: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(values.len());
-            let sig_map = shard.sig_map.clone();
+            // The policy's signal indexes, and the first unknown id (reported after an
+            // unknown system, which comes first).
+            // (On the stack for up to 8 values.)
+            let mut stack = [(0usize, 0f64); 8];
+            let mut heap = Vec::new();
+            let idx: &mut [(usize, f64)] = if values.len() <= stack.len() {
+                &mut stack[..values.len()]
+            } else {
+                heap.resize(values.len(), (0, 0.0));
+                &mut heap
+            };
+            let mut unknown = None;
+            for (slot, &(s, v)) in idx.iter_mut().zip(values) {
+                match shard.sig_map.get(s.0 as usize).copied() {
+                    Some(i) if i != u32::MAX => *slot = (i as usize, v),
+                    _ => {
+                        unknown = Some(s);
+                        break;
+                    }
+                }
+            }
             let Some(mut sys) = shard.sys(h) else {
                 drop(guard);
                 self.rejected_unknown
                     .fetch_add(values.len().max(1) as u64, Ordering::Relaxed);
                 return Err(Error::UnknownSystem(h.0));
             };
-            for &(s, v) in values {
-                match sig_map.get(s.0 as usize).copied() {
-                    Some(i) if i != u32::MAX => idx.push((i as usize, v)),
-                    _ => {
-                        drop(guard);
-                        self.rejected_unknown
-                            .fetch_add(values.len() as u64, Ordering::Relaxed);
-                        return Err(Error::UnknownSignal(s.0.to_string()));
-                    }
-                }
+            if let Some(s) = unknown {
+                drop(guard);
+                self.rejected_unknown
+                    .fetch_add(values.len() as u64, Ordering::Relaxed);
+                return Err(Error::UnknownSignal(s.0.to_string()));
             }
-            match sys.observe_many(&idx, ts_ms, &mut pending) {
+            match sys.observe_many(idx, ts_ms, &mut pending) {
                 Ok(()) => {}
                 Err(Rejected::Stale(e)) => {
                     shard.counters.rejected_stale += values.len() as u64;
@@ -993,6 +1061,13 @@ impl Engine {
 
     /// Sets (or with `None`, removes) the transition sink. With a sink, transitions go to it
     /// instead of the queue; transitions already queued stay there.
+    ///
+    /// The sink runs on the thread whose call caused the transition, with no engine lock
+    /// held (it may call the engine). Transitions caused on one thread reach it in order;
+    /// transitions caused on different threads (two threads observing one system, or a
+    /// reload while another thread observes) may reach it in either order: their `seq`
+    /// gives the order in which the engine decided them. The queue ([`Engine::drain`]) is
+    /// always in `seq` order.
     pub fn set_sink(&self, sink: Option<Sink>) {
         let mut s = self.sink.write();
         self.has_sink.store(sink.is_some(), Ordering::Release);
@@ -1059,10 +1134,18 @@ impl Engine {
             );
             self.journal_record(m);
         }
+        *self.last_reload.lock() = Some(report.clone());
         if let Some((p, journal_at)) = pending {
             self.deliver(p, journal_at);
         }
         Ok(report)
+    }
+
+    /// The report of the last successful [`Engine::reload`] — or of the migration of a
+    /// snapshot restored under another policy ([`Engine::restore`],
+    /// [`Engine::restore_system`]) when that came later; `None` before any.
+    pub fn last_reload_report(&self) -> Option<ReloadReport> {
+        self.last_reload.lock().clone()
     }
 
     #[allow(clippy::type_complexity)]
@@ -1095,18 +1178,7 @@ impl Engine {
             })
             .collect();
         let (mut report, plans) = plan(&old, &policy, &systems);
-        if !report.problems.is_empty() {
-            let list: Vec<String> = report
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}", p.system, p.reason))
-                .collect();
-            return Err(Error::Reload(format!(
-                "the new policy does not accept {} registered system(s): {}",
-                list.len(),
-                list.join("; ")
-            )));
-        }
+        report.refusal()?;
         // Open incidents must fit the new policy.
         for (h, id, _, _) in &live {
             let shard = &guards[(*h as usize) & (SHARDS - 1)];
@@ -1116,26 +1188,7 @@ impl Engine {
             let Some(st) = &slot.incidents.state else {
                 continue;
             };
-            for inc in &st.live {
-                let why = match policy.incidents() {
-                    None => Some("the new policy has no incidents section".to_owned()),
-                    Some(ip) => {
-                        if policy.category(&inc.category).is_none() {
-                            Some(format!("it has no category {:?}", &*inc.category))
-                        } else if !ip.severities.iter().any(|s| s.id == inc.severity) {
-                            Some(format!("it has no severity {:?}", &*inc.severity))
-                        } else {
-                            None
-                        }
-                    }
-                };
-                if let Some(why) = why {
-                    return Err(Error::Reload(format!(
-                        "incident {:?} of system {id:?} is not closed and the new policy cannot carry it: {why}; file its reports (or keep the category) before reloading",
-                        &*inc.id
-                    )));
-                }
-            }
+            reload::incidents_fit(&policy, id, st)?;
         }
         // Move every shard's systems to the new policy.
         let mut by_handle: FastMap<u32, (usize, u32)> = FastMap::default();
@@ -1406,6 +1459,15 @@ impl Engine {
         Ok(sys.arena.rule_levels().collect())
     }
 
+    /// [`Engine::rule_levels`] with each rule's id, read together (a reload cannot come
+    /// between).
+    pub(crate) fn rule_levels_named(&self, h: SystemHandle) -> Result<Vec<(Arc<str>, Level)>> {
+        let mut shard = self.shard(h).lock();
+        let sys = shard.sys(h).ok_or(Error::UnknownSystem(h.0))?;
+        let ids = sys.policy.rules.iter().map(|r| r.id.clone());
+        Ok(ids.zip(sys.arena.rule_levels()).collect())
+    }
+
     /// The system's watermark (largest time seen), if any.
     ///
     /// # Errors
@@ -1488,7 +1550,7 @@ fn output_record(o: &Output) -> Map<String, Value> {
 
 /// Maps a system's open incidents to a new policy's category and severity indexes (the
 /// reload checked that they exist).
-fn remap_incidents(st: &mut crate::incident::SystemIncidents, policy: &Policy) {
+pub(crate) fn remap_incidents(st: &mut crate::incident::SystemIncidents, policy: &Policy) {
     for inc in &mut st.live {
         if let Some(&c) = policy.0.category_ix.get(&*inc.category) {
             inc.category_ix = c;

@@ -624,12 +624,6 @@ impl<'a> SystemArena<'a> {
         );
         self.words[s..s + n].fill(u64::MAX);
     }
-    /// Sets the watermark's bucket without touching the rings' stale bits (moving a
-    /// system's state to another layout sets them one by one).
-    pub fn set_wb_keeping_rings(&mut self, b: i64) {
-        self.words[WB] = b as u64;
-    }
-
     /// Marks ring `s` as behind the watermark's bucket.
     pub fn mark_ring_stale(&mut self, s: usize) {
         let b = self.layout.rings[s].stale;

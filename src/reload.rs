@@ -102,6 +102,27 @@ impl ReloadReport {
         plan(old, new, &systems).0
     }
 
+    /// The error of a reload with [`ReloadReport::problems`] (profiles the new policy does
+    /// not accept); `Ok` when there are none.
+    ///
+    /// # Errors
+    /// [`Error::Reload`] listing every system and why.
+    pub fn refusal(&self) -> Result<(), Error> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.system, p.reason))
+            .collect();
+        Err(Error::Reload(format!(
+            "the new policy does not accept {} registered system(s): {}",
+            list.len(),
+            list.join("; ")
+        )))
+    }
+
     /// Whether the reload changes nothing (every rule kept, no system re-graded).
     pub fn is_empty(&self) -> bool {
         self.reset.is_empty()
@@ -355,12 +376,14 @@ pub(crate) struct Fresh {
 /// A small ring of aggregates (one per bucket).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FreshRing {
-    head: i64,
-    buckets: Vec<[f64; 4]>,
+    /// The newest bucket it holds.
+    pub head: i64,
+    /// Per bucket (slot `b mod len`): count, sum, min, max.
+    pub buckets: Vec<[f64; 4]>,
 }
 
 impl FreshRing {
-    fn new(len: u32, head: i64) -> FreshRing {
+    pub(crate) fn new(len: u32, head: i64) -> FreshRing {
         FreshRing {
             head,
             buckets: vec![empty(); len.max(1) as usize],
@@ -372,7 +395,7 @@ impl FreshRing {
         if to <= self.head {
             return;
         }
-        if to - self.head >= len {
+        if to.saturating_sub(self.head) >= len {
             self.buckets.fill(empty());
         } else {
             for b in self.head + 1..=to {
@@ -385,7 +408,7 @@ impl FreshRing {
     fn add(&mut self, wb: i64, b: i64, value: f64) {
         self.advance(wb);
         let len = self.buckets.len() as i64;
-        if b <= self.head - len {
+        if b <= self.head.saturating_sub(len) {
             return;
         }
         let x = &mut self.buckets[b.rem_euclid(len) as usize];
@@ -475,7 +498,9 @@ pub(crate) fn migrate(
     a1.set_watermark(w);
     a1.set_first_watermark(a0.first_watermark());
     let wb = a0.wb();
-    a1.set_wb_keeping_rings(wb);
+    // Every ring behind the watermark's bucket (as after any move of the watermark); the
+    // rings that carry over current are cleared below.
+    a1.set_wb(wb);
     // Which new signals a kept rule reads: their rings carry over.
     let mut needed = vec![false; c1.signals.len()];
     for (r1, k) in c1.rules.iter().zip(&plan.keep) {
@@ -495,7 +520,14 @@ pub(crate) fn migrate(
         if let (Some(_), Some(_)) = (l0.last_ts[s0 as usize], l1.last_ts[s1]) {
             a1.note_ts(s1, a0.last_ts(s0 as usize));
         }
-        if !needed[s1] || r0.len != r1.len || !r1.stores() {
+        if !r1.stores() {
+            // Nothing kept but the stale bit (which reading the ring clears): as it was.
+            if !a0.ring_stale_bit(s0 as usize) {
+                a1.clear_ring_stale(s1);
+            }
+            continue;
+        }
+        if !needed[s1] || r0.len != r1.len {
             a1.mark_ring_stale(s1);
             continue;
         }
@@ -574,6 +606,39 @@ pub(crate) fn migrate(
         }
     }
     (neww, fresh)
+}
+
+/// Whether `policy` can carry the incidents of system `id` that are not closed.
+///
+/// # Errors
+/// [`Error::Reload`] naming the first incident whose category or severity `policy` lacks
+/// (or every incident when it has no `incidents` section).
+pub(crate) fn incidents_fit(
+    policy: &Policy,
+    id: &str,
+    st: &crate::incident::SystemIncidents,
+) -> Result<(), Error> {
+    for inc in &st.live {
+        let why = match policy.incidents() {
+            None => Some("the new policy has no incidents section".to_owned()),
+            Some(ip) => {
+                if policy.category(&inc.category).is_none() {
+                    Some(format!("it has no category {:?}", &*inc.category))
+                } else if !ip.severities.iter().any(|s| s.id == inc.severity) {
+                    Some(format!("it has no severity {:?}", &*inc.severity))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(why) = why {
+            return Err(Error::Reload(format!(
+                "incident {:?} of system {id:?} is not closed and the new policy cannot carry it: {why}; file its reports (or keep the category) before reloading",
+                &*inc.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Levels of the old rules, by old index, for the transitions a reload emits.

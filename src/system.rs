@@ -141,6 +141,32 @@ impl Sys<'_> {
         }
         let b = self.advance(ts);
         let n = self.policy.rules.len();
+        if n <= 64 {
+            // One word of rule bits; its set bits in increasing order are the rules that
+            // read any of the values, in declaration order.
+            // Every ring of the batch is current after its apply: the one read by the most
+            // rules is passed as the observed signal, so they skip that check.
+            let (mut mask, mut busiest, mut most) = (0u64, values[0].0, 0);
+            for &(s, v) in values {
+                self.apply(s, b, v, ts);
+                let rules = &self.policy.tables.by_signal[s];
+                if rules.len() > most {
+                    (busiest, most) = (s, rules.len());
+                }
+                for &r in rules {
+                    mask |= 1 << r;
+                }
+            }
+            let rules = std::iter::from_fn(move || {
+                (mask != 0).then(|| {
+                    let r = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    r
+                })
+            });
+            self.evaluate(rules, Some(busiest as u32), out);
+            return Ok(());
+        }
         let mut affected: SmallVec<[u64; 4]> = SmallVec::from_elem(0, n.div_ceil(64));
         for &(s, v) in values {
             self.apply(s, b, v, ts);
@@ -198,7 +224,7 @@ impl Sys<'_> {
     }
 
     /// Adds an accepted observation of signal `s` (bucket `b`, time `ts`) to the state.
-    #[inline]
+    #[inline(always)]
     fn apply(&mut self, s: usize, b: i64, value: f64, ts: i64) {
         let a = &mut self.arena;
         a.current_ring(s, a.layout.rings[s].stale);

@@ -130,7 +130,28 @@ type Grouping<'a> = &'a dyn Fn(&[(usize, f64)]) -> Vec<Vec<(usize, f64)>>;
 /// Runs the batches, each split into calls by `mode` (one call in some order, or one call
 /// per value); returns every transition and the final rule levels.
 fn run(batches: &[Batch], mode: Grouping<'_>) -> (Vec<Transition>, Vec<Vec<Level>>) {
-    let e = Engine::new(law_policy());
+    run_on(law_policy(), batches, mode)
+}
+
+/// The law policy with 60 more rules after its own (thresholds out of reach): more than
+/// 64 rules, so a batch gathers the rules it touches in several words.
+fn padded_law_policy() -> airisk::Policy {
+    let mut d = law_policy().source().clone();
+    let rules = d["rules"].as_array_mut().unwrap();
+    for i in 0..60 {
+        rules.push(rule(json!({"id": format!("pad-{i}"), "category": "c4",
+            "signal": SIGNALS[i % 4], "aggregate": "sum",
+            "thresholds": {"low": [1e12, null, null, null], "high": [1e12, null, null, null]}})));
+    }
+    airisk::Policy::from_value(d).unwrap()
+}
+
+fn run_on(
+    policy: airisk::Policy,
+    batches: &[Batch],
+    mode: Grouping<'_>,
+) -> (Vec<Transition>, Vec<Vec<Level>>) {
+    let e = Engine::new(policy);
     let hs: Vec<_> = (0..3)
         .map(|i| e.register(profile(&format!("s{i}"), i == 1)).unwrap())
         .collect();
@@ -153,6 +174,16 @@ fn run(batches: &[Batch], mode: Grouping<'_>) -> (Vec<Transition>, Vec<Vec<Level
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn more_than_64_rules_evaluate_the_same_rules(batches in proptest::collection::vec(batch(), 1..60)) {
+        let (t, l) = run(&batches, &|v| vec![v.to_vec()]);
+        let (tp, lp) = run_on(padded_law_policy(), &batches, &|v| vec![v.to_vec()]);
+        let n = l[0].len();
+        prop_assert!(lp.iter().all(|x| x[n..].iter().all(|l| *l == Level::None)));
+        prop_assert_eq!(l, lp.iter().map(|x| x[..n].to_vec()).collect::<Vec<_>>());
+        prop_assert_eq!(t, tp);
+    }
 
     #[test]
     fn the_order_of_a_batch_never_changes_the_output(batches in proptest::collection::vec(batch(), 1..60), seed in any::<u64>()) {

@@ -327,6 +327,21 @@ fn c_metrics_buffer_sizes() {
 }
 
 #[test]
+fn c_reload_batches_and_silences() {
+    let exe = build(
+        "test_reload",
+        Lang::C,
+        "c11",
+        &["tests/c/test_reload.c"],
+        Link::Static,
+    );
+    let out = run(&exe);
+    assert!(out.contains("all"), "{out}");
+    // Under valgrind (one thread at a time), fewer reloads.
+    run_valgrind_with(&exe, &["50"]);
+}
+
+#[test]
 fn c_threads() {
     let exe = build(
         "test_threads",
@@ -493,6 +508,7 @@ fn rust_offsets() -> Vec<(String, usize)> {
             seq, ts_ms, system, rule, from, to, grade, value, threshold, actions,
             report_within_s, system_id, rule_id, category, basis, grade_id, grade_name_zh,
             grade_name_en, rule_name_zh, rule_name_en, category_name_zh, category_name_en,
+            silenced, inhibited_by, reason,
         }
         airisk_incident_event {
             seq, ts_ms, event, system, incident, system_id, category, severity, severity_rank,
@@ -501,6 +517,10 @@ fn rust_offsets() -> Vec<(String, usize)> {
             severity_name_en, rule_name_zh, rule_name_en,
         }
         airisk_rule_level { rule, level, rule_id }
+        airisk_reload_report {
+            systems, kept, reset, added, removed, regraded, silences_removed, transitions,
+            from_fingerprint, to_fingerprint,
+        }
     }
 }
 

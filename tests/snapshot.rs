@@ -109,21 +109,23 @@ proptest! {
 }
 
 #[test]
-fn restore_refuses_another_policy_and_corrupt_bytes() {
+fn restore_migrates_to_another_policy_and_refuses_corrupt_bytes() {
     let e = Engine::new(law_policy());
     e.register(profile("a", false)).unwrap();
     let bytes = e.snapshot();
-    // Reformatting the policy does not change its fingerprint...
+    // Reformatting the policy does not change its fingerprint: restored as it was...
     let text = serde_json::to_string_pretty(law_policy().source()).unwrap();
-    assert!(Engine::restore(Policy::from_json(&text).unwrap(), &bytes).is_ok());
-    // ...changing a number does.
+    let same = Engine::restore(Policy::from_json(&text).unwrap(), &bytes).unwrap();
+    assert!(same.last_reload_report().is_none());
+    // ...changing a number migrates the state as a reload would (tests/reload.rs).
     let mut doc = law_policy().source().clone();
     doc["rules"][0]["for_ms"] = json!(1600);
     let other = Policy::from_value(doc).unwrap();
-    match Engine::restore(other, &bytes) {
-        Err(Error::State(m)) => assert!(m.contains("different policy"), "{m}"),
-        r => panic!("{r:?}"),
-    }
+    let moved = Engine::restore(other.clone(), &bytes).unwrap();
+    assert_eq!(moved.policy().fingerprint(), other.fingerprint());
+    let report = moved.last_reload_report().unwrap();
+    assert_eq!(report.reset.len(), 1);
+    assert_eq!(report.reset[0].rule, "max-g");
     for bad in [
         &bytes[..bytes.len() - 1],
         &bytes[..10],
@@ -183,4 +185,145 @@ fn a_system_moves_between_engines_with_its_state() {
         b.restore_system(&bytes[1..]),
         Err(Error::State(_))
     ));
+}
+
+/// The run that wrote `tests/data/reload/snapshot-v2.bin` and `system-v2.bin` with the
+/// library's previous snapshot format (version 2): two systems, a silence, observations
+/// `0..12` of this script and a tick at 9000; `rest` goes on from there.
+fn v2_script(e: &Engine, steps: std::ops::Range<i64>) {
+    let hs = [e.system("s0").unwrap(), e.system("s1").unwrap()];
+    let s = |n: &str| e.signal(n).unwrap();
+    let (g, n, k, hb) = (s("g"), s("n"), s("k"), s("hb"));
+    for i in steps {
+        let (h, ts) = (hs[(i % 2) as usize], i * 700);
+        let _ = e.observe(h, g, (i % 5) as f64 + 0.5, ts);
+        let _ = e.observe(h, n, 3.0, ts);
+        if i % 3 == 0 {
+            let _ = e.observe(h, k, 1.0, ts);
+        }
+        if i % 4 == 0 {
+            let _ = e.observe(h, hb, 1.0, ts);
+        }
+    }
+}
+
+fn v2_data(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/data/reload/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn version_2_snapshots_and_system_exports_are_still_read() {
+    let policy =
+        Policy::from_json(&String::from_utf8(v2_data("law-policy.json")).expect("UTF-8")).unwrap();
+    let bytes = v2_data("snapshot-v2.bin");
+    let export = v2_data("system-v2.bin");
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+    assert_eq!(&export[8..12], &2u32.to_le_bytes());
+    // The same run with this library.
+    let whole = Engine::new(policy.clone());
+    let prof = |id: &str, s: &str| {
+        airisk::Profile::from_json(&format!(
+            r#"{{"id": "{id}", "sector": "{s}", "data": "public", "autonomy": "hitl", "users": 1}}"#
+        ))
+        .unwrap()
+    };
+    whole.register(prof("s0", "s0")).unwrap();
+    whole.register(prof("s1", "s9")).unwrap();
+    whole
+        .silence(airisk::Silence {
+            id: "maint".into(),
+            system: Some("s0".into()),
+            category: None,
+            rule: None,
+            starts: 0,
+            ends: 5000,
+            reason: Some("v2 fixture".into()),
+            by: None,
+        })
+        .unwrap();
+    v2_script(&whole, 0..12);
+    whole.tick(9000);
+    let restored = Engine::restore(policy.clone(), &bytes).unwrap();
+    assert_eq!(restored.stats(), whole.stats());
+    assert!(whole.stats().transitions > 0);
+    assert_eq!(restored.silences(), whole.silences());
+    let s1 = restored.system("s1").unwrap();
+    // The system export, into an engine of the same policy.
+    let other = Engine::new(policy.clone());
+    let h = other.restore_system(&export).unwrap();
+    assert_eq!(
+        other.rule_levels(h).unwrap(),
+        whole.rule_levels(s1).unwrap()
+    );
+    assert_eq!(other.silences().len(), 0); // the silence is s0's
+    // Both go on alike, queued transitions and incident events included.
+    for e in [&whole, &restored] {
+        v2_script(e, 12..24);
+        e.tick(20_000);
+    }
+    assert_eq!(all(&whole), all(&restored));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    whole.drain_incidents(&mut a);
+    restored.drain_incidents(&mut b);
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(whole.snapshot(), restored.snapshot());
+    // A version-2 snapshot does not carry its policy: under another one it is refused.
+    let mut doc = policy.source().clone();
+    doc["rules"][0]["for_ms"] = json!(1600);
+    let tuned = Policy::from_value(doc).unwrap();
+    match Engine::restore(tuned.clone(), &bytes) {
+        Err(Error::State(m)) => assert!(m.contains("does not carry it"), "{m}"),
+        r => panic!("{:?}", r.map(|_| ())),
+    }
+    match Engine::new(tuned).restore_system(&export) {
+        Err(Error::State(m)) => assert!(m.contains("does not carry it"), "{m}"),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn current_snapshots_carry_their_policy_and_version_3() {
+    let e = Engine::new(law_policy());
+    e.register(profile("a", false)).unwrap();
+    let bytes = e.snapshot();
+    assert_eq!(&bytes[8..12], &airisk::SNAPSHOT_VERSION.to_le_bytes());
+    assert_eq!(airisk::SNAPSHOT_VERSION, 3);
+    let canonical = law_policy().canonical_json();
+    assert!(
+        bytes
+            .windows(canonical.len())
+            .any(|w| w == canonical.as_bytes())
+    );
+    // A forged policy whose fingerprint does not match is refused (checksum fixed up).
+    let at = bytes
+        .windows(canonical.len())
+        .position(|w| w == canonical.as_bytes())
+        .unwrap();
+    let mut forged = bytes.clone();
+    let i = at + canonical.find("1500").unwrap();
+    forged[i] = b'2';
+    let n = forged.len() - 8;
+    let sum = fnv1a(&forged[..n]);
+    forged[n..].copy_from_slice(&sum.to_le_bytes());
+    let mut doc = law_policy().source().clone();
+    doc["rules"][0]["for_ms"] = json!(1600);
+    match Engine::restore(Policy::from_value(doc).unwrap(), &forged) {
+        Err(Error::State(m)) => assert!(m.contains("fingerprint"), "{m}"),
+        r => panic!("{:?}", r.map(|_| ())),
+    }
+}
+
+/// FNV-1a 64 (the snapshot checksum).
+fn fnv1a(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

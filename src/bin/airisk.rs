@@ -6,6 +6,7 @@
 //! airisk replay [--policy POLICY] [--html REPORT.html [--lang zh|en|both]] [--reports DIR] [--metrics FILE] [--journal FILE ...] EVENTS.jsonl|-
 //! airisk test [-v] TESTS.json...
 //! airisk journal verify [--expect-count N] [--expect-head HASH] [--json] FILE
+//! airisk diff [--profiles DIR] [--json] OLD NEW
 //! ```
 //!
 //! `airisk help COMMAND` (or `airisk COMMAND --help`) explains each command. Exit status:
@@ -17,6 +18,8 @@
 mod classify_table;
 #[path = "airisk/common.rs"]
 mod common;
+#[path = "airisk/diff.rs"]
+mod diff;
 #[path = "airisk/incidents.rs"]
 mod incidents;
 #[path = "airisk/report.rs"]
@@ -160,6 +163,14 @@ failure).",
     /// Audit-journal tools
     #[command(subcommand)]
     Journal(JournalCmd),
+
+    /// What reloading a new policy would keep, reset, add and remove, and which profiles
+    /// change grade (exit 0 same, 1 different, 2 error)
+    #[command(
+        long_about = diff::ABOUT,
+        after_help = "Example:\n    airisk diff --profiles seeds/profiles seeds/policy/default.json tuned.json"
+    )]
+    Diff(diff::DiffArgs),
 
     /// Print the version
     #[command(hide = true)]
@@ -354,6 +365,7 @@ fn main() -> ExitCode {
         Cmd::Replay(a) => cmd_replay(a),
         Cmd::Test(a) => testrun::cmd_test(&a.files, a.verbose),
         Cmd::Journal(JournalCmd::Verify(a)) => cmd_verify(a),
+        Cmd::Diff(a) => return diff::run(a),
         Cmd::Version => {
             println!("airisk {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -33,9 +33,10 @@ use std::sync::Arc;
 /// `AIRISK_ABI_VERSION` equals it. Bumped only on an incompatible change of the ABI.
 pub(crate) const ABI_VERSION: u32 = 2;
 
-/// An engine: one immutable policy, the registered systems and their monitoring state
-/// (incidents included), and the transition and incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
-/// `_new_with_capacity`), released by `airisk_engine_free`.
+/// An engine: a policy (replaced in place by `airisk_engine_reload`), the registered
+/// systems and their monitoring state (incidents included), and the transition and
+/// incident-event queues. Created by `airisk_engine_new` (or `_new_default`,
+/// `_new_with_capacity`, `airisk_engine_restore`), released by `airisk_engine_free`.
 ///
 /// Every function taking an engine may be called from many threads at once on the same
 /// engine, except `airisk_engine_free`.
@@ -43,7 +44,7 @@ pub struct airisk_engine {
     /// The Rust engine.
     pub(super) engine: Engine,
     /// The C strings handed out (shared with the callbacks).
-    strings: Arc<Strings>,
+    pub(super) strings: Arc<Strings>,
 }
 
 impl airisk_engine {
@@ -1065,8 +1066,8 @@ pub unsafe extern "C" fn airisk_update_profile(
 /// The current level of every rule of system `system`, in rule order: `out[i]` is rule
 /// `i` with its id. `*out_n` receives the number of rules of the policy. When `cap` is
 /// smaller, nothing is written to `out`, `*out_n` still receives the number needed and the
-/// status is `AIRISK_ERR_BUFFER` (a size query is `out = NULL, cap = 0`; the number never
-/// changes for an engine). Other errors (`AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM`,
+/// status is `AIRISK_ERR_BUFFER` (a size query is `out = NULL, cap = 0`; the number changes
+/// only with `airisk_engine_reload`). Other errors (`AIRISK_ERR_NULL`, `AIRISK_ERR_UNKNOWN_SYSTEM`,
 /// `AIRISK_ERR_INVALID_ARGUMENT` for a misaligned `out`) write nothing. Thread-safe.
 ///
 /// # Safety
@@ -1092,7 +1093,7 @@ pub unsafe extern "C" fn airisk_rule_levels(
                 "`out` is not suitably aligned",
             ));
         }
-        let levels = e.engine.rule_levels(SystemHandle(system))?;
+        let levels = e.engine.rule_levels_named(SystemHandle(system))?;
         if cap < levels.len() {
             out_n.write(levels.len());
             return Err(Fail::new(
@@ -1100,11 +1101,11 @@ pub unsafe extern "C" fn airisk_rule_levels(
                 format!("the policy has {} rules; `cap` is {cap}", levels.len()),
             ));
         }
-        for (i, l) in levels.iter().enumerate() {
+        for (i, (id, l)) in levels.iter().enumerate() {
             let c = airisk_rule_level {
                 rule: i as u32,
                 level: *l as airisk_level,
-                rule_id: e.strings.rule_id(i),
+                rule_id: e.strings.rule_id(i, id),
             };
             // SAFETY: `out` is non-NULL (cap ≥ len > i), aligned and valid for `cap`
             // elements (caller contract).

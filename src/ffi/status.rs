@@ -65,9 +65,18 @@ pub const AIRISK_ERR_NOT_DUE: airisk_status = 19;
 /// The profile meets a prohibited use of the policy: it cannot be registered (or updated
 /// to), whatever its grade. `airisk_classify` still answers, with `prohibited` set.
 pub const AIRISK_ERR_PROHIBITED: airisk_status = 20;
+/// A silence was refused (a bad id, `ends` not after `starts`, or a rule or category
+/// matcher the policy does not define), or no silence has the id given to
+/// `airisk_unsilence`; `airisk_last_error` says which.
+pub const AIRISK_ERR_SILENCE: airisk_status = 21;
+/// A policy reload (or a restore under another policy, which reloads) was refused and
+/// changed nothing: a registered system's profile is invalid or prohibited under the new
+/// policy, or an open incident's category or severity is gone; `airisk_last_error` names
+/// the systems or the incident.
+pub const AIRISK_ERR_RELOAD: airisk_status = 22;
 
 /// Every status with its static name (NUL-terminated), in numeric order.
-pub(crate) const STATUS_NAMES: [(airisk_status, &str); 21] = [
+pub(crate) const STATUS_NAMES: [(airisk_status, &str); 23] = [
     (AIRISK_OK, "AIRISK_OK: success\0"),
     (
         AIRISK_ERR_NULL,
@@ -116,6 +125,11 @@ pub(crate) const STATUS_NAMES: [(airisk_status, &str); 21] = [
         AIRISK_ERR_PROHIBITED,
         "AIRISK_ERR_PROHIBITED: prohibited use\0",
     ),
+    (
+        AIRISK_ERR_SILENCE,
+        "AIRISK_ERR_SILENCE: invalid or unknown silence\0",
+    ),
+    (AIRISK_ERR_RELOAD, "AIRISK_ERR_RELOAD: reload refused\0"),
 ];
 
 /// The name of a value that is no status.
@@ -150,6 +164,8 @@ pub(crate) fn status_of(e: &Error) -> airisk_status {
         Error::UnknownIncident(_) => AIRISK_ERR_UNKNOWN_INCIDENT,
         Error::NotDue(_) => AIRISK_ERR_NOT_DUE,
         Error::Prohibited { .. } => AIRISK_ERR_PROHIBITED,
+        Error::Silence(_) => AIRISK_ERR_SILENCE,
+        Error::Reload(_) => AIRISK_ERR_RELOAD,
         _ => AIRISK_ERR_INTERNAL,
     }
 }

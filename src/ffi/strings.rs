@@ -1,11 +1,13 @@
 //! NUL-terminated copies of every string the engine hands out to C.
 //!
 //! Strings from the policy (rule ids, categories, bases, grade and severity ids, display
-//! names) are built once when the engine is created; system ids are added at registration
-//! (or, failing that, the first time a transition of the system is converted). Strings that
-//! only exist at run time — incident ids, the caller's references and `by` names — and any
-//! string that matches no table entry are interned by content on first use. Nothing is
-//! removed before the engine is freed — also not on deregistration — so every
+//! names) are built when the engine is created and again for each policy a reload brings
+//! (the tables of earlier policies are kept); system ids are added at registration (or,
+//! failing that, the first time a transition of the system is converted). Strings that
+//! only exist at run time — incident ids, the caller's references and `by` names, silence
+//! and inhibition ids, reasons — and any string that matches no table entry (a transition
+//! emitted under the policy before a reload) are interned by content on first use. Nothing
+//! is removed before the engine is freed — also not on deregistration or reload — so every
 //! `const char *` handed out stays valid until `airisk_engine_free`. A `CString`'s bytes
 //! live in their own heap block, so growing the tables never moves them.
 //!
@@ -111,6 +113,22 @@ pub(crate) fn due_code(k: DueKind) -> airisk_due_kind {
 /// The engine's string tables.
 #[derive(Debug)]
 pub(crate) struct Strings {
+    /// The tables of the engine's policy.
+    tables: RwLock<Arc<Tables>>,
+    /// The tables of the policies reloads replaced: held, never read, so that the strings
+    /// they handed out stay valid.
+    #[allow(dead_code)]
+    retired: Mutex<Vec<Arc<Tables>>>,
+    /// Per system handle: id.
+    systems: RwLock<Vec<Option<CStrArc>>>,
+    /// Any other string (run-time strings, and a transition whose strings do not match the
+    /// tables): interned by content, kept until free.
+    other: Mutex<HashMap<Box<str>, CStrArc>>,
+}
+
+/// The strings of one policy.
+#[derive(Debug)]
+struct Tables {
     /// Per rule index: id.
     rule_ids: Vec<CStrArc>,
     /// Per rule index: category id.
@@ -129,11 +147,6 @@ pub(crate) struct Strings {
     severity_ids: Vec<CStrArc>,
     /// Per severity rank: display name.
     severity_names: Vec<Name>,
-    /// Per system handle: id.
-    systems: RwLock<Vec<Option<CStrArc>>>,
-    /// Any other string (a transition whose strings do not match the tables above, which
-    /// the engine does not produce today): interned by content, kept until free.
-    other: Mutex<HashMap<Box<str>, CStrArc>>,
 }
 
 /// Whether the C string `c` holds exactly `s`.
@@ -141,13 +154,13 @@ fn same(c: &CStr, s: &str) -> bool {
     c.to_bytes() == s.as_bytes()
 }
 
-impl Strings {
-    /// The tables of `policy`'s strings (no system ids yet).
-    pub(crate) fn new(policy: &Policy) -> Strings {
+impl Tables {
+    /// The strings of `policy`.
+    fn new(policy: &Policy) -> Tables {
         let cats = policy.categories();
         let names = &policy.0.tables.names;
         let name = |v: &[Option<Arc<I18n>>], i: usize| Name::of(v.get(i).and_then(Option::as_ref));
-        Strings {
+        Tables {
             grade_names: (0..policy.grades().len())
                 .map(|i| name(&names.grades, i))
                 .collect(),
@@ -190,19 +203,42 @@ impl Strings {
                 .map(|r| r.basis.as_deref().map(c_arc))
                 .collect(),
             grade_ids: policy.grades().iter().map(|g| c_arc(&g.id)).collect(),
+        }
+    }
+}
+
+impl Strings {
+    /// The tables of `policy`'s strings (no system ids yet).
+    pub(crate) fn new(policy: &Policy) -> Strings {
+        Strings {
+            tables: RwLock::new(Arc::new(Tables::new(policy))),
+            retired: Mutex::new(Vec::new()),
             systems: RwLock::new(Vec::new()),
             other: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The id of grade `rank`, if the policy has it.
-    pub(crate) fn grade(&self, rank: u32, id: &str) -> *const c_char {
-        self.pick(self.grade_ids.get(rank as usize), Some(id))
+    /// Switches to the tables of `policy` (after a reload), keeping the old ones alive.
+    pub(crate) fn set_policy(&self, policy: &Policy) {
+        let new = Arc::new(Tables::new(policy));
+        let old = std::mem::replace(&mut *self.tables.write(), new);
+        self.retired.lock().push(old);
     }
 
-    /// The id of rule `index`; NULL if the policy has no such rule.
-    pub(crate) fn rule_id(&self, index: usize) -> *const c_char {
-        self.rule_ids.get(index).map_or(ptr::null(), |c| c.as_ptr())
+    /// The current tables.
+    fn tables(&self) -> Arc<Tables> {
+        self.tables.read().clone()
+    }
+
+    /// The id of grade `rank`, if the policy has it.
+    pub(crate) fn grade(&self, rank: u32, id: &str) -> *const c_char {
+        self.pick(self.tables().grade_ids.get(rank as usize), Some(id))
+    }
+
+    /// The id of rule `index`, which is `id` (the table's copy when it matches, else an
+    /// interned one).
+    pub(crate) fn rule_id(&self, index: usize, id: &str) -> *const c_char {
+        self.pick(self.tables().rule_ids.get(index), Some(id))
     }
 
     /// Records the id of a newly registered system.
@@ -295,14 +331,12 @@ impl Strings {
 
     /// The C form of a transition; its strings point into these tables.
     pub(crate) fn transition(&self, t: &Transition) -> airisk_transition {
+        let tb = self.tables();
         let r = t.rule.map(|r| r as usize);
-        let (gz, ge) = self.name(
-            self.grade_names.get(t.grade as usize),
-            t.grade_name.as_ref(),
-        );
-        let (rz, re) = self.name(r.and_then(|r| self.rule_names.get(r)), t.rule_name.as_ref());
+        let (gz, ge) = self.name(tb.grade_names.get(t.grade as usize), t.grade_name.as_ref());
+        let (rz, re) = self.name(r.and_then(|r| tb.rule_names.get(r)), t.rule_name.as_ref());
         let (cz, ce) = self.name(
-            r.and_then(|r| self.rule_category_names.get(r)),
+            r.and_then(|r| tb.rule_category_names.get(r)),
             t.category_name.as_ref(),
         );
         airisk_transition {
@@ -318,30 +352,34 @@ impl Strings {
             actions: t.actions.0,
             report_within_s: t.report_within_s.unwrap_or(-1),
             system_id: self.system(t.system.0, &t.system_id),
-            rule_id: self.pick(r.and_then(|r| self.rule_ids.get(r)), t.rule_id.as_deref()),
+            rule_id: self.pick(r.and_then(|r| tb.rule_ids.get(r)), t.rule_id.as_deref()),
             category: self.pick_opt(
-                r.and_then(|r| self.rule_categories.get(r)),
+                r.and_then(|r| tb.rule_categories.get(r)),
                 t.category.as_deref(),
             ),
-            basis: self.pick_opt(r.and_then(|r| self.rule_bases.get(r)), t.basis.as_deref()),
-            grade_id: self.grade(t.grade, &t.grade_id),
+            basis: self.pick_opt(r.and_then(|r| tb.rule_bases.get(r)), t.basis.as_deref()),
+            grade_id: self.pick(tb.grade_ids.get(t.grade as usize), Some(&t.grade_id)),
             grade_name_zh: gz,
             grade_name_en: ge,
             rule_name_zh: rz,
             rule_name_en: re,
             category_name_zh: cz,
             category_name_en: ce,
+            silenced: self.intern_opt(t.silenced.as_deref()),
+            inhibited_by: self.intern_opt(t.inhibited_by.as_deref()),
+            reason: self.intern_opt(t.reason.as_deref()),
         }
     }
 
     /// The C form of an incident event; its strings point into these tables (incident ids,
     /// references and `by` names are interned).
     pub(crate) fn incident_event(&self, e: &IncidentEvent) -> airisk_incident_event {
+        let tb = self.tables();
         let r = e.rule_index.map(|r| r as usize);
         let s = e.severity_rank as usize;
         let (cz, ce) = self.name(None, e.category_name.as_ref());
-        let (sz, se) = self.name(self.severity_names.get(s), e.severity_name.as_ref());
-        let (rz, re) = self.name(r.and_then(|r| self.rule_names.get(r)), e.rule_name.as_ref());
+        let (sz, se) = self.name(tb.severity_names.get(s), e.severity_name.as_ref());
+        let (rz, re) = self.name(r.and_then(|r| tb.rule_names.get(r)), e.rule_name.as_ref());
         airisk_incident_event {
             seq: e.seq,
             ts_ms: e.ts,
@@ -350,7 +388,7 @@ impl Strings {
             incident: self.intern(&e.incident),
             system_id: self.system(e.system.0, &e.system_id),
             category: self.intern(&e.category),
-            severity: self.pick(self.severity_ids.get(s), Some(&e.severity)),
+            severity: self.pick(tb.severity_ids.get(s), Some(&e.severity)),
             severity_rank: e.severity_rank,
             reportable: e.reportable,
             operator_type: self.intern(&e.operator_type),
@@ -358,7 +396,7 @@ impl Strings {
             due_by: e.due.map_or(i64::MIN, |d| d.by),
             rule: e.rule_index.unwrap_or(AIRISK_NO_RULE),
             level: e.level.map_or(AIRISK_NO_LEVEL, |l| l as airisk_level),
-            rule_id: self.pick(r.and_then(|r| self.rule_ids.get(r)), e.rule.as_deref()),
+            rule_id: self.pick(r.and_then(|r| tb.rule_ids.get(r)), e.rule.as_deref()),
             basis: self.intern_opt(e.basis.as_deref()),
             report: e.report.map_or(AIRISK_REPORT_NONE, report_code),
             late: e.late.map_or(-1, i32::from),

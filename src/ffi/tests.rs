@@ -259,8 +259,8 @@ fn unknown_codes_and_handles() {
     assert_eq!(cstr(airisk_status_str(-1)), "unknown status");
     assert_eq!(cstr(airisk_status_str(i32::MAX)), "unknown status");
     assert_eq!(cstr(airisk_status_str(i32::MIN)), "unknown status");
-    assert_eq!(cstr(airisk_status_str(21)), "unknown status");
-    for code in 0..=20 {
+    assert_eq!(cstr(airisk_status_str(23)), "unknown status");
+    for code in 0..=22 {
         let name = cstr(airisk_status_str(code));
         assert!(name.starts_with("AIRISK_"), "{code}: {name}");
     }
@@ -466,6 +466,8 @@ fn every_error_variant_has_a_status() {
             AIRISK_ERR_UNKNOWN_INCIDENT,
         ),
         (Error::NotDue("x".into()), AIRISK_ERR_NOT_DUE),
+        (Error::Silence("x".into()), AIRISK_ERR_SILENCE),
+        (Error::Reload("x".into()), AIRISK_ERR_RELOAD),
         (
             Error::Prohibited {
                 id: "p".into(),
@@ -1162,10 +1164,19 @@ fn rule_levels_and_system_snapshots() {
         );
         assert!(n >= 1);
         assert_eq!(cstr(tr[0].assume_init().system_id), "a");
-        // Another policy's engine refuses it.
+        // Another policy's engine would migrate it, but that policy does not accept its
+        // profile: refused, nothing registered.
         let minimal = Eng::new();
+        u = 77;
         assert_eq!(
             airisk_restore_system(minimal.0, buf.as_ptr(), need, &mut u),
+            AIRISK_ERR_RELOAD
+        );
+        assert!(last_error().contains("does not accept"), "{}", last_error());
+        assert_eq!(u, 77);
+        // Corrupt bytes are a state error.
+        assert_eq!(
+            airisk_restore_system(minimal.0, buf.as_ptr(), need - 1, &mut u),
             AIRISK_ERR_STATE
         );
         // No journal: sync and close do nothing.

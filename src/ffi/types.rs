@@ -199,6 +199,15 @@ pub struct airisk_transition {
     /// The rule's category's display name in English; NULL for system scope or where the
     /// policy gives none.
     pub category_name_en: *const c_char,
+    /// The id of the silence that muted it (its actions reduced to `AIRISK_ACTION_LOG`, or
+    /// 0 for a change to none); NULL when no silence did (see `airisk_silence`).
+    pub silenced: *const c_char,
+    /// The id of the policy's inhibition that muted it; NULL when none did.
+    pub inhibited_by: *const c_char,
+    /// Why it happened when not by evaluation: `"policy_reload"` for a rule that a reload
+    /// reset or removed while it was above none (`airisk_engine_reload`); NULL otherwise.
+    /// For a removed rule, `rule` is its index in the policy before the reload.
+    pub reason: *const c_char,
 }
 
 /// An event of an incident (under a policy with an `incidents` section): its opening,

@@ -1,6 +1,7 @@
 // The C++17 wrapper include/airisk.hpp: RAII and moves, exceptions carrying the status and
 // the detail, string_view inputs, poll copies, classification, callbacks; incidents,
-// display names, prohibited uses, update_profile, rule_levels, snapshots and the journal.
+// display names, prohibited uses, update_profile, rule_levels, snapshots and the journal;
+// reload, observe_many and silences.
 #include "airisk.hpp"
 
 #include <cmath>
@@ -258,7 +259,9 @@ void test_state() {
     airisk::Engine r = airisk::Engine::restore(TEST_INCIDENT_POLICY, snap);
     CHECK(r.system_level(a) == airisk::Level::Orange);
     CHECK(r.poll_incidents().size() == 1); // the queued event came along
-    CHECK(status_of([&] { airisk::Engine::restore("", snap); }) == AIRISK_ERR_STATE);
+    // Under the default policy the state would be migrated, but its profile is invalid
+    // there: the restore is refused.
+    CHECK(status_of([&] { airisk::Engine::restore("", snap); }) == AIRISK_ERR_RELOAD);
 
     // One system, moved to another engine.
     std::vector<uint8_t> one = e.snapshot_system(a);
@@ -283,6 +286,49 @@ void test_state() {
     CHECK(other.stats().journal_errors == 0);
     CHECK(status_of([&] { other.journal_open("/nonexistent-dir/j", 1); }) == AIRISK_ERR_IO);
     std::remove(path.c_str());
+}
+
+void test_reload_batches_silences() {
+    airisk::Engine e(TEST_POLICY);
+    const uint32_t bot = e.register_system(kBot);
+    const uint32_t g = e.signal("g"), k = e.signal("k");
+    CHECK(e.last_reload_report() == "null");
+    // A batch: g-max yellow and k-sum blue together.
+    CHECK(e.observe_many(bot, {g, k}, {25.0, 1.0}, 1000) == airisk::Level::Yellow);
+    CHECK(e.poll().size() == 3);
+    CHECK(status_of([&] { e.observe_many(bot, {g, g}, {1.0, 2.0}, 1000); }) ==
+          AIRISK_ERR_VALUE);
+    CHECK(status_of([&] { e.observe_many(bot, {g}, {1.0, 2.0}, 1000); }) ==
+          AIRISK_ERR_INVALID_ARGUMENT);
+    CHECK(e.observe_many(bot, nullptr, nullptr, 0, 1000) == airisk::Level::Yellow);
+
+    // g-max's low thresholds change: reset with the reason, k-sum kept.
+    std::string tuned(TEST_POLICY);
+    tuned.replace(tuned.find("[10, 20, 30, 40]"), 16, "[10, 20, 30, 45]");
+    CHECK(status_of([&] { e.reload("{"); }) == AIRISK_ERR_JSON);
+    const airisk::ReloadReport r = e.reload(tuned);
+    CHECK(r.kept == 1 && r.reset == 1 && r.transitions == 1 && r.systems == 1);
+    std::vector<airisk::Transition> t = e.poll();
+    CHECK(t.size() == 2);
+    if (t.size() == 2) {
+        CHECK(t[0].rule_id == "g-max" && t[0].reason == "policy_reload");
+        CHECK(t[0].to == airisk::Level::None && !t[0].is_muted());
+        CHECK(t[1].is_system_scope() && t[1].reason.empty());
+    }
+    CHECK(e.last_reload_report().find("\"why\":\"thresholds\"") != std::string::npos);
+
+    // Silences: the transition is muted and names the silence.
+    CHECK(status_of([&] { e.silence(R"({"id": "x", "starts": 5, "ends": 5})"); }) ==
+          AIRISK_ERR_SILENCE);
+    CHECK(status_of([&] { e.unsilence("x"); }) == AIRISK_ERR_SILENCE);
+    e.silence(R"({"id": "maint", "system": "bot", "starts": 0, "ends": 5000, "by": "ops"})");
+    e.observe(bot, g, 35.0, 2000);
+    t = e.poll();
+    CHECK(!t.empty());
+    for (const airisk::Transition &x : t) {
+        CHECK(x.silenced == "maint" && x.is_muted() && x.actions == AIRISK_ACTION_LOG);
+    }
+    e.unsilence("maint");
 }
 
 } // namespace
@@ -318,6 +364,7 @@ int main() {
         test_incidents();
         test_prohibited_and_profiles();
         test_state();
+        test_reload_batches_silences();
     } catch (const airisk::Error &e) {
         std::fprintf(stderr, "unexpected airisk::Error %d: %s\n", e.status(), e.what());
         return 1;

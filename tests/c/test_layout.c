@@ -29,9 +29,10 @@ int main(void) {
     CHECK(sizeof(airisk_classification) == 40);
     CHECK(sizeof(airisk_stats) == 72);
     CHECK(sizeof(airisk_observation) == 24);
-    CHECK(sizeof(airisk_transition) == 160);
+    CHECK(sizeof(airisk_transition) == 184);
     CHECK(sizeof(airisk_incident_event) == 184);
     CHECK(sizeof(airisk_rule_level) == 16);
+    CHECK(sizeof(airisk_reload_report) == 80);
 #else
     printf("not an LP64 target: layout table not checked\n");
 #endif

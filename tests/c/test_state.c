@@ -50,10 +50,12 @@ static void test_system_snapshot(airisk_engine *from, airisk_engine *to) {
     buf[got / 2] ^= 0x10;
     CHECK_STATUS(AIRISK_ERR_STATE, airisk_restore_system(to, buf, got, &h));
     buf[got / 2] ^= 0x10;
-    /* Another policy. */
+    /* Another policy: the system would be migrated, but the default policy does not
+     * accept its profile. */
     airisk_engine *other = NULL;
     CHECK_OK(airisk_engine_new_default(&other));
-    CHECK_STATUS(AIRISK_ERR_STATE, airisk_restore_system(other, buf, got, &h));
+    CHECK_STATUS(AIRISK_ERR_RELOAD, airisk_restore_system(other, buf, got, &h));
+    CHECK_DETAIL_HAS("does not accept");
     airisk_engine_free(other);
     CHECK(h == 77);
 
@@ -131,10 +133,11 @@ int main(void) {
     CHECK_OK(airisk_observe(r, a, g, 30.0, 2000, &lvl));
     CHECK(lvl == AIRISK_LEVEL_RED);
 
-    /* Refusals: another policy, corrupt bytes, NULLs; the out-pointer is untouched. */
+    /* Refusals: another policy that does not accept the profiles (the migration is
+     * refused), corrupt bytes, NULLs; the out-pointer is untouched. */
     airisk_engine *bad = (airisk_engine *)0x1;
-    CHECK_STATUS(AIRISK_ERR_STATE, airisk_engine_restore(NULL, 0, buf, len, &bad));
-    CHECK_DETAIL_HAS("different policy");
+    CHECK_STATUS(AIRISK_ERR_RELOAD, airisk_engine_restore(NULL, 0, buf, len, &bad));
+    CHECK_DETAIL_HAS("does not accept");
     buf[len / 2] ^= 0x40;
     CHECK_STATUS(AIRISK_ERR_STATE, airisk_engine_restore(TEST_POLICY, strlen(TEST_POLICY), buf, len, &bad));
     CHECK_DETAIL_HAS("corrupt");

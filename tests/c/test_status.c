@@ -44,10 +44,11 @@ static void test_status_str(void) {
         AIRISK_ERR_BUFFER,  AIRISK_ERR_LIMIT,          AIRISK_ERR_STATE,
         AIRISK_ERR_IO,      AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_INTERNAL,
         AIRISK_ERR_UNKNOWN_INCIDENT, AIRISK_ERR_NOT_DUE, AIRISK_ERR_PROHIBITED,
+        AIRISK_ERR_SILENCE, AIRISK_ERR_RELOAD,
     };
     const size_t n = sizeof all / sizeof all[0];
     CHECK(AIRISK_OK == 0);
-    CHECK(n == 21);
+    CHECK(n == 23);
     for (size_t i = 0; i < n; i++) {
         CHECK(all[i] == (airisk_status)i); /* frozen, dense numbers */
         const char *s = airisk_status_str(all[i]);
@@ -59,7 +60,7 @@ static void test_status_str(void) {
         }
     }
     CHECK(strstr(airisk_status_str(AIRISK_ERR_STALE), "AIRISK_ERR_STALE") != NULL);
-    const int32_t unknown[] = {-1, 21, 99, 1000, INT32_MIN, INT32_MAX};
+    const int32_t unknown[] = {-1, 23, 99, 1000, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK(strcmp(airisk_status_str(unknown[i]), "unknown status") == 0);
     }
