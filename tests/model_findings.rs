@@ -1,0 +1,108 @@
+//! Behaviours that the random-policy comparison with the naive model
+//! (`tests/model_agreement.rs`) found the engine getting wrong, each pinned by a small
+//! hand-made case.
+
+mod common;
+use airisk::{Engine, Level, Policy, Silence, Transition};
+use common::*;
+use serde_json::{Value, json};
+
+fn drain(e: &Engine) -> Vec<Transition> {
+    let mut v = Vec::new();
+    e.drain(&mut v);
+    v
+}
+
+fn two_rules(extra: Value) -> Value {
+    let mut doc = policy_doc(json!([
+        rule(json!({"id": "keep", "category": "c2",
+                    "thresholds": {"low": [100, null, null, null], "high": [100, null, null, null]}})),
+        rule(json!({"id": "gone", "category": "c1"}))
+    ]));
+    for (k, v) in extra.as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    doc
+}
+
+/// A reload that removes a rule while it is above none emits its transition to none
+/// (`reason: policy_reload`); with a silence set, or an inhibition in the new policy, that
+/// transition is muted by the removed rule's own id and category — the policy no longer
+/// has the rule, so nothing may look it up by its old index (that panicked).
+#[test]
+fn a_reload_removing_a_rule_above_none_mutes_it_by_its_own_id_and_category() {
+    let e = Engine::new(Policy::from_value(two_rules(json!({}))).unwrap());
+    let h = e.register(profile("s", false)).unwrap();
+    e.observe(h, e.signal("g").unwrap(), 3.5, 0).unwrap();
+    assert_eq!(e.rule_levels(h).unwrap(), [Level::None, Level::Orange]);
+    drain(&e);
+    e.silence(Silence {
+        id: "maint".into(),
+        system: None,
+        category: Some("c1".into()),
+        rule: Some("gone".into()),
+        starts: 0,
+        ends: 10_000,
+        reason: None,
+        by: None,
+    })
+    .unwrap();
+    // The new policy: "gone" removed; "keep" (index 0 in both) stays, in category c2,
+    // and an inhibition from "keep" targets c1 — the removed rule's category — and c2.
+    let mut doc = policy_doc(json!([rule(json!({"id": "keep", "category": "c2",
+        "thresholds": {"low": [100, null, null, null], "high": [100, null, null, null]}}))]));
+    doc["inhibit"] = json!([{"id": "inh", "source": {"rule": "keep", "at_least": "blue"},
+                            "target": {"categories": ["c1", "c2"]}}]);
+    let report = e.reload(Policy::from_value(doc).unwrap()).unwrap();
+    assert_eq!(report.removed, ["gone"]);
+    assert_eq!(report.silences_removed, ["maint"]);
+    let t = drain(&e);
+    assert_eq!(t.len(), 2, "{t:?}");
+    let gone = &t[0];
+    assert_eq!(gone.rule_id.as_deref(), Some("gone"));
+    assert_eq!(gone.category.as_deref(), Some("c1"));
+    assert_eq!((gone.from, gone.to), (Level::Orange, Level::None));
+    assert_eq!(gone.reason.as_deref(), Some("policy_reload"));
+    // The silence (set before the reload, naming the removed rule) mutes it; "keep" is at
+    // none, so it inhibits nothing.
+    assert_eq!(gone.silenced.as_deref(), Some("maint"));
+    assert_eq!(gone.inhibited_by, None);
+    assert_eq!(t[1].rule, None);
+    assert_eq!(
+        t[1].silenced, None,
+        "a silence with a rule matcher never mutes a system line"
+    );
+}
+
+/// The same reload with the source of the inhibition above none: the removed rule's
+/// transition is inhibited, judged by its own category (c1, which the new policy's rules no
+/// longer use).
+#[test]
+fn a_reload_transition_of_a_removed_rule_is_inhibited_by_its_own_category() {
+    let keep = rule(json!({"id": "keep", "category": "c2"}));
+    let e = Engine::new(policy(json!([
+        keep,
+        rule(json!({"id": "gone", "category": "c1"}))
+    ])));
+    let h = e.register(profile("s", false)).unwrap();
+    e.observe(h, e.signal("g").unwrap(), 3.5, 0).unwrap();
+    assert_eq!(e.rule_levels(h).unwrap(), [Level::Orange, Level::Orange]);
+    drain(&e);
+    let mut doc = policy_doc(json!([keep]));
+    doc["inhibit"] = json!([{"id": "inh", "source": {"rule": "keep", "at_least": "blue"},
+                            "target": {"categories": ["c1", "c2"]}}]);
+    let report = e.reload(Policy::from_value(doc).unwrap()).unwrap();
+    assert_eq!(
+        (report.kept.as_slice(), report.removed.as_slice()),
+        (&["keep".to_owned()][..], &["gone".to_owned()][..])
+    );
+    let t = drain(&e);
+    assert_eq!(t.len(), 1, "the system stays orange: {t:?}");
+    assert_eq!(t[0].rule_id.as_deref(), Some("gone"));
+    assert_eq!((t[0].from, t[0].to), (Level::Orange, Level::None));
+    assert_eq!(t[0].inhibited_by.as_deref(), Some("inh"));
+    assert!(
+        t[0].actions.is_empty(),
+        "a transition to none keeps its empty actions"
+    );
+}
