@@ -13,6 +13,42 @@ fn drain(e: &Engine) -> Vec<Transition> {
     v
 }
 
+/// `on_empty: "clear"` holds for `psi` as for every windowed aggregate: when the window
+/// holds no observation, the rule falls to none (with a null value) instead of holding.
+#[test]
+fn psi_with_on_empty_clear_falls_to_none_when_its_window_empties() {
+    let e = Engine::new(policy(json!([rule(json!({
+        "id": "p", "aggregate": "psi", "bins": [0.0], "reference": [0.5, 0.5],
+        "on_empty": "clear",
+        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}
+    }))])));
+    let h = e.register(profile("s", false)).unwrap();
+    let g = e.signal("g").unwrap();
+    // Two observations in bin 2: a = (0.5/3, 2.5/3) against (0.5, 0.5): PSI ≈ 0.54.
+    e.observe(h, g, 1.0, 0).unwrap();
+    assert_eq!(e.observe(h, g, 1.0, 10).unwrap(), Level::Blue);
+    drain(&e);
+    // The 1-bucket window moves past them: empty, so the rule clears.
+    e.tick(1000);
+    let t = drain(&e);
+    let moved: Vec<_> = t.iter().filter(|t| t.rule.is_some()).collect();
+    assert_eq!(moved.len(), 1, "{t:?}");
+    assert_eq!(
+        (moved[0].from, moved[0].to, moved[0].value),
+        (Level::Blue, Level::None, None)
+    );
+    // Without on_empty the same rule holds its level (the value is undefined).
+    let e = Engine::new(policy(json!([rule(json!({
+        "id": "p", "aggregate": "psi", "bins": [0.0], "reference": [0.5, 0.5],
+        "thresholds": {"low": [0.1, null, null, null], "high": [0.1, null, null, null]}
+    }))])));
+    let h = e.register(profile("s", false)).unwrap();
+    e.observe(h, g, 1.0, 0).unwrap();
+    e.observe(h, g, 1.0, 10).unwrap();
+    e.tick(1000);
+    assert_eq!(e.system_level(h).unwrap(), Level::Blue);
+}
+
 fn two_rules(extra: Value) -> Value {
     let mut doc = policy_doc(json!([
         rule(json!({"id": "keep", "category": "c2",
