@@ -142,3 +142,40 @@ fn a_reload_transition_of_a_removed_rule_is_inhibited_by_its_own_category() {
         "a transition to none keeps its empty actions"
     );
 }
+
+/// A detector that a reload adds on a signal whose ring stored nothing before (only a
+/// `silence_ms` rule read it) starts with the bucket after the one open at the reload, and
+/// each closed bucket gives its own input: the ring does not start from a head borrowed
+/// from elsewhere (it used to take the watermark, so the bucket open at the reload and the
+/// next one were mixed into one input).
+#[test]
+fn a_detector_added_by_a_reload_on_a_signal_that_stored_nothing_reads_its_own_buckets() {
+    let silence = rule(
+        json!({"id": "quiet", "aggregate": "silence_ms", "window_ms": null,
+        "thresholds": {"low": [1e9, null, null, null], "high": [1e9, null, null, null]}}),
+    );
+    let e = Engine::new(policy(json!([silence])));
+    let h = e.register(profile("s", false)).unwrap();
+    let g = e.signal("g").unwrap();
+    e.observe(h, g, -3.0, 6000).unwrap();
+    let ewma = rule(
+        json!({"id": "e", "aggregate": "ewma", "alpha": 0.5, "window_ms": null,
+        "direction": "below",
+        "thresholds": {"low": [0, null, null, null], "high": [0, null, null, null]}}),
+    );
+    let report = e.reload(policy(json!([silence, ewma]))).unwrap();
+    assert_eq!((report.kept.len(), report.added.len()), (1, 1));
+    e.observe(h, g, -2.625, 6000).unwrap(); // bucket 6, open at the reload: skipped
+    e.observe(h, g, -0.25, 7100).unwrap(); // closes bucket 6
+    e.observe(h, g, -3.0, 8050).unwrap(); // closes bucket 7: its mean, -0.25, is the input
+    let t = drain(&e);
+    let e_moves: Vec<_> = t
+        .iter()
+        .filter(|t| t.rule_id.as_deref() == Some("e"))
+        .collect();
+    assert_eq!(e_moves.len(), 1, "{t:?}");
+    assert_eq!(
+        (e_moves[0].ts, e_moves[0].to, e_moves[0].value),
+        (8050, Level::Blue, Some(-0.25))
+    );
+}
