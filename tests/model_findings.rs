@@ -13,6 +13,31 @@ fn drain(e: &Engine) -> Vec<Transition> {
     v
 }
 
+/// A number written in a policy reads as the double it denotes, also for 17 significant
+/// digits (the shortest form of 1/11 is `0.09090909090909091`): a rate of exactly 1/11
+/// meets a threshold written that way.
+#[test]
+fn a_threshold_in_shortest_form_equals_the_rate_it_denotes() {
+    let t = 1.0f64 / 11.0;
+    assert_eq!(t.to_string(), "0.09090909090909091");
+    let doc = policy_doc(json!([rule(json!({
+        "id": "r", "signal": "k", "aggregate": "rate", "per": "n",
+        "thresholds": {"low": [t, null, null, null], "high": [t, null, null, null]}
+    }))]));
+    // Through the document's text, as a policy file is read.
+    let p = Policy::from_json(&doc.to_string()).unwrap();
+    let e = Engine::new(p);
+    let h = e.register(profile("s", false)).unwrap();
+    e.observe(h, e.signal("n").unwrap(), 11.0, 0).unwrap();
+    let level = e.observe(h, e.signal("k").unwrap(), 1.0, 0).unwrap();
+    assert_eq!(level, Level::Blue, "the rate 1/11 meets the threshold 1/11");
+    let t = drain(&e);
+    assert_eq!(
+        (t[0].value, t[0].threshold),
+        (Some(1.0 / 11.0), Some(1.0 / 11.0))
+    );
+}
+
 /// `on_empty: "clear"` holds for `psi` as for every windowed aggregate: when the window
 /// holds no observation, the rule falls to none (with a null value) instead of holding.
 #[test]
