@@ -1246,7 +1246,13 @@ impl Model {
             sys.grade = grades[h];
             sys.operator_type = p1.operator_type(&sys.profile);
             if let (Some(i0), Some(i1)) = (&p0.incidents, &p1.incidents) {
-                for inc in &mut sys.incidents.all {
+                // (Closed incidents are never read again but for their numbers.)
+                for inc in sys
+                    .incidents
+                    .all
+                    .iter_mut()
+                    .filter(|i| i.state != IncState::Closed)
+                {
                     if let Some(s) = i1
                         .severities
                         .iter()
