@@ -823,10 +823,15 @@ impl<'a> SystemArena<'a> {
         }
     }
 
-    /// The newest bucket index ring `s` holds, or `NONE`.
+    /// The newest bucket index ring `s` holds, or `NONE` (always for a ring that stores
+    /// nothing: it has no head word, and its offset 0 is the watermark's).
     #[inline]
     pub fn ring_head(&self, s: usize) -> i64 {
-        self.i64_at(self.layout.rings[s].head as usize)
+        let ring = &self.layout.rings[s];
+        if !ring.stores() {
+            return NONE;
+        }
+        self.i64_at(ring.head as usize)
     }
 
     /// Brings ring `s` up to the watermark's bucket if it is behind (its `stale` bit is

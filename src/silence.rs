@@ -249,14 +249,21 @@ pub(crate) fn mute(
 ) {
     for o in outputs {
         let Output::Transition(t) = o else { continue };
-        if let (Scope::Rule, Some(r)) = (t.scope, t.rule) {
-            let cat = c.rules[r as usize].category;
+        if t.scope == Scope::Rule {
+            // Judged by the transition's own rule id and category, not by its index: a
+            // transition that a reload emits for a rule it removed names a rule (and maybe
+            // a category) the policy no longer has.
+            let (rule, cat) = (t.rule_id.as_deref(), t.category.as_deref());
             t.inhibited_by = c
                 .inhibit
                 .iter()
                 .filter(|i| {
-                    i.source_rule != r
-                        && cat.is_some_and(|cat| i.targets.contains(&cat))
+                    rule != Some(&*c.rules[i.source_rule as usize].id)
+                        && cat.is_some_and(|cat| {
+                            i.targets
+                                .iter()
+                                .any(|&x| &*c.categories[x as usize].id == cat)
+                        })
                         && level(i.source_rule as usize) >= i.at_least
                 })
                 .map(|i| &i.id)

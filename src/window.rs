@@ -216,7 +216,12 @@ fn special(ev: &RuleEval, arena: &mut SystemArena<'_>, pass: &Pass) -> Option<Ev
                 return Some(Eval::Undefined);
             };
             arena.current_hist(h);
-            match psi(arena.hist_counts(h), reference, ev.min1) {
+            let counts = arena.hist_counts(h);
+            // `on_empty: "clear"` holds for psi as for any windowed aggregate.
+            if ev.clear_on_empty && counts.iter().all(|c| f64::from_bits(*c) == 0.0) {
+                return Some(Eval::Empty);
+            }
+            match psi(counts, reference, ev.min1) {
                 Some(v) => Eval::Value(v),
                 None => Eval::Undefined,
             }

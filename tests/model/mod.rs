@@ -1,420 +1,55 @@
-//! A deliberately naive model of DESIGN.md sections 1–6 (evaluation semantics), for
-//! comparing the engine with the contract rather than with itself.
+//! A deliberately naive model of the engine's documented semantics, for comparing the
+//! engine with its specification rather than with itself.
+//!
+//! The section signs in these comments name the parts of the specification, documented
+//! for users in `docs/policy.md`: §1–§2 the evaluation ("Time, buckets and windows",
+//! "Aggregates", "Levels, thresholds and the state machine", "System level and
+//! escalation", "Responses"), §5 the event lines (`docs/formats.md`, "Event lines"), §7
+//! "Incidents", §8 "Silences and inhibition", §9 "Detectors", §10 "Reload" (and batched
+//! observations, `docs/formats.md`). Quoted phrases are the specification's words.
 //!
 //! Nothing here is fast or clever, on purpose:
-//! - every accepted observation is kept in a plain list per (system, signal), forever;
+//! - every accepted observation is kept in a plain list per (system, signal id), forever,
+//!   with its arrival number and whether its bucket was still open when it arrived;
 //! - every aggregate is recomputed from that list at every evaluation (no rings, no window
-//!   caches, no arena, no shortcut for quiet rules);
-//! - the policy is read from its JSON document by this module ([`ModelPolicy::parse`]), not
+//!   caches, no arena, no shortcut for quiet rules) — detectors too: `ewma` and `cusum`
+//!   replay every closed bucket from the first one at each evaluation;
+//! - a rule that a reload restarts remembers the arrival number and the watermark of the
+//!   reload, and reads only what arrived after it;
+//! - every incident, closed ones included, stays in a list;
+//! - the policy is read from its JSON document by [`policy::ModelPolicy::parse`], not
 //!   through the engine's compiled form, so a mistake in the engine's compilation shows up.
 //!
-//! The only things taken from the crate are plain vocabulary types of its root
-//! (`Level`, `Actions`, `Action`, `Scope`, and `Transition` to convert the engine's output
-//! into the model's comparable form).
+//! The only things taken from the crate are plain vocabulary types of its root (`Level`,
+//! `Actions`, `Action`, `Scope`, `DueKind`, `ReportKind`, `IncidentEventKind`, and
+//! `Transition` / `IncidentEvent` to convert the engine's output into the model's
+//! comparable form).
 //!
-//! # Layout (where later sections plug in)
-//! - [`ModelPolicy`]: the parsed document. New policy sections (incidents §7, inhibitions §8,
-//!   detector parameters §9) become fields here.
+//! # Layout
+//! - [`policy`]: the parsed document ([`policy::ModelPolicy`]).
 //! - [`Model`]: the operations of the API, one method each ([`Model::register`],
-//!   [`Model::observe`], [`Model::tick`]); reload and batches (§10) become methods beside them.
-//! - [`SystemState`]: everything the model knows about one system (observations, watermarks,
-//!   one [`RuleState`] per rule, the system level). Incidents and silences (§7, §8) become
-//!   fields here.
-//! - [`Model::evaluate`]: one evaluation of a list of rules of one system — rule transitions
-//!   in order, then the system-scope transition. It returns an [`Output`], where incident
-//!   events (§7) would be appended in their documented order.
+//!   [`Model::observe`], [`Model::observe_many`], [`Model::tick`], [`Model::silence`],
+//!   [`Model::unsilence`], [`Model::acknowledge`], [`Model::file_report`],
+//!   [`Model::reload`]).
+//! - [`SystemState`]: everything the model knows about one system.
+//! - [`Model::evaluate`]: one evaluation of a list of rules of one system — rule
+//!   transitions in order, each followed by the incident events it causes, then the
+//!   system-scope transition, then muting, then the `overdue` events.
 //! - [`Model::aggregate`]: one rule's value, recomputed from scratch — one match arm per
-//!   aggregate, where the detectors of §9 add theirs.
+//!   aggregate; [`Model::detector`] for `ewma` and `cusum`.
 //! - [`step`]: the per (system × rule) state machine.
+//! - [`incidents`]: the incidents of one system.
 #![allow(dead_code)]
 
 pub mod generate;
+pub mod incidents;
+pub mod policy;
 
-use airisk::{Actions, Level, Scope};
+use airisk::{Action, Actions, DueKind, Level, ReportKind, Scope};
+use incidents::{Cx, Ev, IncState, SysIncidents};
+use policy::{Aggregate, ModelPolicy, ModelResponse, ModelRule, WARNINGS};
 use serde_json::Value;
-use std::collections::HashMap;
-
-/// "`none` < `blue` (IV) < `yellow` (III) < `orange` (II) < `red` (I)": the four warning
-/// levels in threshold order (index 0 = blue).
-pub const WARNINGS: [Level; 4] = [Level::Blue, Level::Yellow, Level::Orange, Level::Red];
-
-// ---------------------------------------------------------------------------------------
-// The policy document (DESIGN.md §2), as the model reads it.
-// ---------------------------------------------------------------------------------------
-
-/// "`count` (observations), `sum`, `mean`, `max`, `min`, `rate` (sum of `signal` / sum of
-/// `per`, both over the same window), `silence_ms`".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregate {
-    Count,
-    Sum,
-    Mean,
-    Max,
-    Min,
-    Rate,
-    SilenceMs,
-}
-
-/// A signal: "`kind` is `counter` (each observation adds its value, usually 1) or `gauge`".
-#[derive(Debug, Clone)]
-pub struct ModelSignal {
-    pub id: String,
-    pub counter: bool,
-}
-
-/// A rule, with the defaults of §2 filled in: "`direction` "above", `min_samples` 0,
-/// `for_ms` 0, `clear_for_ms` 0, `hysteresis` 0, `on_empty` "hold"".
-#[derive(Debug, Clone)]
-pub struct ModelRule {
-    pub id: String,
-    pub category: Option<String>,
-    pub basis: Option<String>,
-    pub signal: usize,
-    pub per: Option<usize>,
-    pub aggregate: Aggregate,
-    /// `n = window_ms / bucket_ms` (0 for `silence_ms`, which takes no window).
-    pub window_buckets: i64,
-    pub min_samples: f64,
-    pub above: bool,
-    /// Per grade rank: T for blue, yellow, orange, red (`None` = level unused).
-    pub thresholds: Vec<[Option<f64>; 4]>,
-    pub for_ms: i64,
-    pub clear_for_ms: i64,
-    pub hysteresis: f64,
-    pub clear_on_empty: bool,
-    pub wilson_z: Option<f64>,
-}
-
-impl ModelRule {
-    /// "every rule whose `signal` or `per` is x".
-    pub fn reads(&self, signal: usize) -> bool {
-        self.signal == signal || self.per == Some(signal)
-    }
-}
-
-/// "with `escalation`, when at least `min_categories` distinct categories have a rule at
-/// ≥ `at_least`, the system level is raised by `raise_by` (capped at red)".
-#[derive(Debug, Clone, Copy)]
-pub struct ModelEscalation {
-    pub min_categories: usize,
-    pub at_least: Level,
-    pub raise_by: u32,
-}
-
-/// A response: actions and `report_within_s`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ModelResponse {
-    pub actions: Actions,
-    pub report_within_s: Option<i64>,
-}
-
-/// A floor of the classification: "`when` holds when every key in it holds".
-#[derive(Debug, Clone)]
-pub struct ModelFloor {
-    pub when: serde_json::Map<String, Value>,
-    pub grade: usize,
-}
-
-/// The parsed policy document.
-#[derive(Debug, Clone)]
-pub struct ModelPolicy {
-    pub bucket_ms: i64,
-    /// Grade ids and `min_score`s, lowest first.
-    pub grades: Vec<(String, Option<i64>)>,
-    /// `classification.<table>[id]` points, for sectors, capabilities, data, autonomy,
-    /// vulnerable_groups, mitigations.
-    pub tables: HashMap<String, HashMap<String, i64>>,
-    /// `classification.scale`: (min_users, score), increasing.
-    pub scale: Vec<(u64, i64)>,
-    pub floors: Vec<ModelFloor>,
-    pub signals: Vec<ModelSignal>,
-    pub rules: Vec<ModelRule>,
-    pub escalation: Option<ModelEscalation>,
-    /// `responses.levels`, blue to red (absent = no actions, null deadline).
-    pub levels: [ModelResponse; 4],
-    /// `responses.overrides`: (category, level, response).
-    pub overrides: Vec<(String, Level, ModelResponse)>,
-    /// B per signal: "the largest n of any rule using the signal as `signal` or `per` (1 if
-    /// no windowed rule uses it)".
-    pub ring: Vec<i64>,
-}
-
-fn s(v: &Value) -> String {
-    v.as_str().expect("a string").to_owned()
-}
-
-fn parse_actions(v: Option<&Value>) -> Actions {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| airisk::Action::from_name(x.as_str().unwrap()).expect("known action"))
-                .collect()
-        })
-        .unwrap_or(Actions::EMPTY)
-}
-
-fn parse_response(v: &Value) -> ModelResponse {
-    ModelResponse {
-        actions: parse_actions(v.get("actions")),
-        report_within_s: v.get("report_within_s").and_then(Value::as_i64),
-    }
-}
-
-impl ModelPolicy {
-    /// Reads a policy document. The document is assumed valid (the engine validates it; the
-    /// generator only makes valid ones): this parser fills in defaults and panics on
-    /// anything it does not understand.
-    pub fn parse(doc: &Value) -> ModelPolicy {
-        let bucket_ms = doc
-            .get("bucket_ms")
-            .and_then(Value::as_i64)
-            .unwrap_or(60_000);
-        let grades: Vec<(String, Option<i64>)> = doc["grades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| (s(&g["id"]), g.get("min_score").and_then(Value::as_i64)))
-            .collect();
-        let grade_rank = |id: &str| grades.iter().position(|(g, _)| g == id).unwrap();
-        let cls = &doc["classification"];
-        let mut tables = HashMap::new();
-        for t in [
-            "sectors",
-            "capabilities",
-            "data",
-            "autonomy",
-            "vulnerable_groups",
-            "mitigations",
-        ] {
-            let mut m = HashMap::new();
-            if let Some(o) = cls.get(t).and_then(Value::as_object) {
-                for (k, v) in o {
-                    let points = v.as_i64().or_else(|| v["score"].as_i64()).unwrap();
-                    m.insert(k.clone(), points);
-                }
-            }
-            tables.insert(t.to_owned(), m);
-        }
-        let scale = cls
-            .get("scale")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|e| {
-                        (
-                            e["min_users"].as_u64().unwrap(),
-                            e["score"].as_i64().unwrap(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let floors = cls
-            .get("floors")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|f| ModelFloor {
-                        when: f["when"].as_object().unwrap().clone(),
-                        grade: grade_rank(f["grade"].as_str().unwrap()),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let signals: Vec<ModelSignal> = doc["signals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| ModelSignal {
-                id: s(&x["id"]),
-                counter: x["kind"] == "counter",
-            })
-            .collect();
-        let signal_ix = |v: &Value| {
-            signals
-                .iter()
-                .position(|x| x.id == v.as_str().unwrap())
-                .expect("known signal")
-        };
-        let rules: Vec<ModelRule> = doc["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let aggregate = match r["aggregate"].as_str().unwrap() {
-                    "count" => Aggregate::Count,
-                    "sum" => Aggregate::Sum,
-                    "mean" => Aggregate::Mean,
-                    "max" => Aggregate::Max,
-                    "min" => Aggregate::Min,
-                    "rate" => Aggregate::Rate,
-                    "silence_ms" => Aggregate::SilenceMs,
-                    other => panic!("unknown aggregate {other}"),
-                };
-                let above = r.get("direction").is_none_or(|d| d == "above");
-                let mut thresholds = vec![[None; 4]; grades.len()];
-                for (g, row) in r["thresholds"].as_object().unwrap() {
-                    let row = row.as_array().unwrap();
-                    for (i, t) in row.iter().enumerate() {
-                        thresholds[grade_rank(g)][i] = t.as_f64();
-                    }
-                }
-                let ms = |k: &str| r.get(k).and_then(Value::as_i64).unwrap_or(0);
-                ModelRule {
-                    id: s(&r["id"]),
-                    category: r.get("category").map(s),
-                    basis: r.get("basis").map(s),
-                    signal: signal_ix(&r["signal"]),
-                    per: r.get("per").map(signal_ix),
-                    aggregate,
-                    window_buckets: r
-                        .get("window_ms")
-                        .and_then(Value::as_i64)
-                        .map_or(0, |w| w / bucket_ms),
-                    min_samples: r.get("min_samples").and_then(Value::as_u64).unwrap_or(0) as f64,
-                    above,
-                    thresholds,
-                    for_ms: ms("for_ms"),
-                    clear_for_ms: ms("clear_for_ms"),
-                    hysteresis: r.get("hysteresis").and_then(Value::as_f64).unwrap_or(0.0),
-                    clear_on_empty: r.get("on_empty").is_some_and(|o| o == "clear"),
-                    wilson_z: r.get("wilson_z").and_then(Value::as_f64),
-                }
-            })
-            .collect();
-        let escalation = doc.get("escalation").map(|e| ModelEscalation {
-            min_categories: e["min_categories"].as_u64().unwrap() as usize,
-            at_least: Level::from_name(e["at_least"].as_str().unwrap()).unwrap(),
-            raise_by: e.get("raise_by").and_then(Value::as_u64).unwrap_or(1) as u32,
-        });
-        let mut levels = [ModelResponse::default(); 4];
-        let mut overrides = Vec::new();
-        if let Some(resp) = doc.get("responses") {
-            for (i, l) in WARNINGS.iter().enumerate() {
-                if let Some(r) = resp.get("levels").and_then(|x| x.get(l.name())) {
-                    levels[i] = parse_response(r);
-                }
-            }
-            for o in resp
-                .get("overrides")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                overrides.push((
-                    s(&o["category"]),
-                    Level::from_name(o["level"].as_str().unwrap()).unwrap(),
-                    parse_response(o),
-                ));
-            }
-        }
-        let ring = (0..signals.len())
-            .map(|x| {
-                rules
-                    .iter()
-                    .filter(|r| r.reads(x))
-                    .map(|r| r.window_buckets)
-                    .fold(1, i64::max)
-            })
-            .collect();
-        ModelPolicy {
-            bucket_ms,
-            grades,
-            tables,
-            scale,
-            floors,
-            signals,
-            rules,
-            escalation,
-            levels,
-            overrides,
-            ring,
-        }
-    }
-
-    /// "bucket index = `ts_ms.div_euclid(bucket_ms)`".
-    pub fn bucket(&self, ts: i64) -> i64 {
-        ts.div_euclid(self.bucket_ms)
-    }
-
-    /// "A transition carries the response of its new level: `responses.levels[level]`,
-    /// replaced by an `overrides` entry whose category and level match. A transition to
-    /// `none` carries no actions."
-    pub fn response(&self, level: Level, category: Option<&str>) -> ModelResponse {
-        let Some(i) = WARNINGS.iter().position(|l| *l == level) else {
-            return ModelResponse::default();
-        };
-        if let Some(c) = category {
-            if let Some((_, _, r)) = self
-                .overrides
-                .iter()
-                .find(|(oc, ol, _)| oc == c && *ol == level)
-            {
-                return *r;
-            }
-        }
-        self.levels[i]
-    }
-
-    /// The grade rank of a profile (§2 "Classification"): score = the sum of the points of
-    /// its sector, capabilities, data, autonomy, scale step, vulnerable groups and
-    /// mitigations; "score grade = the last grade whose `min_score` ≤ score, else the first
-    /// grade"; "grade = max(score grade, grade of every floor that holds)". `None` when the
-    /// profile names something the policy does not define.
-    pub fn classify(&self, p: &Value) -> Option<usize> {
-        let one = |t: &str, k: &str| self.tables[t].get(p.get(k)?.as_str()?).copied();
-        let list = |t: &str, k: &str| -> Option<i64> {
-            let mut sum = 0;
-            for x in p.get(k).and_then(Value::as_array).into_iter().flatten() {
-                sum += self.tables[t].get(x.as_str()?)?;
-            }
-            Some(sum)
-        };
-        let users = p.get("users")?.as_u64()?;
-        let scale = self
-            .scale
-            .iter()
-            .rev()
-            .find(|(min, _)| *min <= users)
-            .map_or(0, |(_, s)| *s);
-        let score = one("sectors", "sector")?
-            + list("capabilities", "capabilities")?
-            + one("data", "data")?
-            + one("autonomy", "autonomy")?
-            + scale
-            + list("vulnerable_groups", "vulnerable_groups")?
-            + list("mitigations", "mitigations")?;
-        let mut grade = self
-            .grades
-            .iter()
-            .rposition(|(_, min)| min.is_some_and(|m| m <= score))
-            .unwrap_or(0);
-        for f in &self.floors {
-            let holds = f.when.iter().all(|(k, v)| {
-                if k == "min_users" {
-                    return users >= v.as_u64().unwrap();
-                }
-                let allowed: Vec<&str> = v
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_str().unwrap())
-                    .collect();
-                match p.get(k.as_str()) {
-                    Some(Value::String(x)) => allowed.contains(&x.as_str()),
-                    Some(Value::Array(xs)) => xs
-                        .iter()
-                        .any(|x| allowed.contains(&x.as_str().unwrap_or(""))),
-                    _ => false,
-                }
-            });
-            if holds {
-                grade = grade.max(f.grade);
-            }
-        }
-        Some(grade)
-    }
-}
+use std::collections::{BTreeMap, HashMap};
 
 // ---------------------------------------------------------------------------------------
 // State.
@@ -425,6 +60,11 @@ impl ModelPolicy {
 pub struct Obs {
     pub ts: i64,
     pub value: f64,
+    /// Its number among every observation the model accepted (from 0).
+    pub arrival: u64,
+    /// Whether its bucket was still open when it arrived (§9: "later observations into a
+    /// closed bucket do not change them").
+    pub open: bool,
 }
 
 /// The state machine of one (system × rule) (§2 "Levels, thresholds and the state machine").
@@ -437,23 +77,47 @@ pub struct RuleState {
     pub met_since: [Option<i64>; 4],
     /// Since when D < C has held at every evaluation (`None` = it did not at the last one).
     pub below_since: Option<i64>,
+    /// §10 "any other rule, and every new rule, starts empty": the rule reads only the
+    /// observations whose arrival number is at least this (0 for a rule never restarted).
+    pub epoch: u64,
+    /// The system's watermark when a reload restarted the rule (`None`: never restarted,
+    /// or restarted before the system had a watermark).
+    pub reset_at: Option<i64>,
+}
+
+/// A silence (§8), as set by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSilence {
+    pub id: String,
+    pub system: Option<String>,
+    pub category: Option<String>,
+    pub rule: Option<String>,
+    pub starts: i64,
+    pub ends: i64,
 }
 
 /// Everything the model knows about one registered system.
 #[derive(Debug, Clone)]
 pub struct SystemState {
     pub id: String,
+    pub profile: Value,
     pub grade: usize,
+    /// Index in the policy's `operator_types`.
+    pub operator_type: usize,
     /// "the largest ts it has seen (from an observation of any of its signals, or from
     /// `tick`)".
     pub watermark: Option<i64>,
-    /// The first watermark (for `silence_ms` before any observation of the signal).
+    /// The first watermark (for `silence_ms` before any observation of the signal, and the
+    /// first bucket detectors consume).
     pub first_watermark: Option<i64>,
-    /// Every accepted observation, per signal, in arrival order. Never pruned.
-    pub obs: Vec<Vec<Obs>>,
+    /// Every accepted observation, per signal id, in arrival order. Never pruned; kept by
+    /// id so that it outlives a reload.
+    pub obs: HashMap<String, Vec<Obs>>,
+    /// One per rule of the current policy, in its order.
     pub rules: Vec<RuleState>,
     /// "A system's level is the highest level of its rules" (plus escalation).
     pub level: Level,
+    pub incidents: SysIncidents,
 }
 
 /// Why the model refused an operation. The harness compares these with the engine's
@@ -462,7 +126,7 @@ pub struct SystemState {
 pub enum Reject {
     /// "An observation whose bucket is `≤ idx(w) - B` is rejected as stale".
     Stale,
-    /// "Values must be finite; counters must be ≥ 0."
+    /// "Values must be finite; counters must be ≥ 0." (and a signal repeated in a batch)
     Value,
     /// A handle or signal id the engine does not know.
     Unknown,
@@ -470,6 +134,14 @@ pub enum Reject {
     Duplicate,
     /// A profile that names something the policy does not define.
     Profile,
+    /// An invalid silence, or unsilencing an id that is not set.
+    Silence,
+    /// A reload refused.
+    Reload,
+    /// No incident with this id that is not closed.
+    UnknownIncident,
+    /// A report not owed, or a second acknowledgement.
+    NotDue,
 }
 
 /// A transition, in a form both the model and the engine's output convert to, compared
@@ -494,10 +166,14 @@ pub struct Tr {
     pub actions: Actions,
     pub report_within_s: Option<i64>,
     pub basis: Option<String>,
+    pub silenced: Option<String>,
+    pub inhibited_by: Option<String>,
+    pub reason: Option<String>,
 }
 
 impl From<&airisk::Transition> for Tr {
     fn from(t: &airisk::Transition) -> Tr {
+        let s = |x: &Option<std::sync::Arc<str>>| x.as_deref().map(str::to_owned);
         Tr {
             seq: t.seq,
             ts: t.ts,
@@ -507,24 +183,34 @@ impl From<&airisk::Transition> for Tr {
             grade: t.grade,
             grade_id: t.grade_id.to_string(),
             rule: t.rule,
-            rule_id: t.rule_id.as_deref().map(str::to_owned),
-            category: t.category.as_deref().map(str::to_owned),
+            rule_id: s(&t.rule_id),
+            category: s(&t.category),
             from: t.from,
             to: t.to,
             value: t.value,
             threshold: t.threshold,
             actions: t.actions,
             report_within_s: t.report_within_s,
-            basis: t.basis.as_deref().map(str::to_owned),
+            basis: s(&t.basis),
+            silenced: s(&t.silenced),
+            inhibited_by: s(&t.inhibited_by),
+            reason: s(&t.reason),
         }
     }
 }
 
-/// What one operation emitted, in emission order. (Incident events, §7, would get their own
-/// list here.)
+/// One output, in emission order: transitions and incident events share one order (§7
+/// "Order within one evaluation").
+#[derive(Debug, Clone)]
+pub enum Item {
+    T(Tr),
+    E(Ev),
+}
+
+/// What one operation emitted, in emission order.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
-    pub transitions: Vec<Tr>,
+    pub items: Vec<Item>,
 }
 
 /// Counters comparable with `Engine::stats`.
@@ -532,7 +218,8 @@ pub struct Output {
 pub struct Counters {
     pub observed: u64,
     pub rejected_stale: u64,
-    /// Non-finite values, negative counters, unknown handles or signals.
+    /// Non-finite values, negative counters, unknown handles or signals, repeated batch
+    /// entries.
     pub rejected_invalid: u64,
 }
 
@@ -555,7 +242,21 @@ pub struct Window {
     pub max: f64,
 }
 
-/// The model: a policy, the registered systems (handle = index), and `seq`.
+/// What a reload did, in the terms of the engine's `ReloadReport` (lists sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReloadSummary {
+    pub kept: Vec<String>,
+    /// (rule, systems it restarts for, sorted).
+    pub reset: Vec<(String, Vec<String>)>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// (system, grade before, grade after).
+    pub regraded: Vec<(String, String, String)>,
+    pub silences_removed: Vec<String>,
+    pub transitions: u64,
+}
+
+/// The model: a policy, the registered systems (handle = index), the silences, `seq`s.
 #[derive(Debug, Clone)]
 pub struct Model {
     pub policy: ModelPolicy,
@@ -563,7 +264,12 @@ pub struct Model {
     /// The last `seq` used: "`seq` starts at 1 and grows by 1 for every transition an
     /// engine emits".
     pub seq: u64,
+    /// The incident stream's last `seq` ("their own stream, own `seq` from 1").
+    pub ev_seq: u64,
+    /// Observations accepted so far (the next one's arrival number).
+    pub arrivals: u64,
     pub counters: Counters,
+    pub silences: BTreeMap<String, ModelSilence>,
 }
 
 impl Model {
@@ -572,7 +278,24 @@ impl Model {
             policy: ModelPolicy::parse(doc),
             systems: Vec::new(),
             seq: 0,
+            ev_seq: 0,
+            arrivals: 0,
             counters: Counters::default(),
+            silences: BTreeMap::new(),
+        }
+    }
+
+    fn push_tr(&mut self, mut t: Tr, out: &mut Output) {
+        self.seq += 1;
+        t.seq = self.seq;
+        out.items.push(Item::T(t));
+    }
+
+    fn push_evs(&mut self, evs: Vec<Ev>, out: &mut Output) {
+        for mut e in evs {
+            self.ev_seq += 1;
+            e.seq = self.ev_seq;
+            out.items.push(Item::E(e));
         }
     }
 
@@ -586,58 +309,146 @@ impl Model {
         }
         self.systems.push(SystemState {
             id,
+            profile: profile.clone(),
             grade,
+            operator_type: self.policy.operator_type(profile),
             watermark: None,
             first_watermark: None,
-            obs: vec![Vec::new(); self.policy.signals.len()],
+            obs: HashMap::new(),
             rules: vec![RuleState::default(); self.policy.rules.len()],
             level: Level::None,
+            incidents: SysIncidents::default(),
         });
         Ok(self.systems.len() as u32 - 1)
     }
 
-    /// `observe(s, x, value, ts)`.
+    /// "An observation whose bucket is `≤ idx(w) - B` is rejected as stale; [...] A system
+    /// with no watermark yet rejects nothing as stale."
+    fn stale(&self, h: u32, signal: usize, ts: i64) -> bool {
+        let p = &self.policy;
+        self.systems[h as usize]
+            .watermark
+            .is_some_and(|w| p.bucket(ts) <= p.bucket(w) - p.ring[signal])
+    }
+
+    /// Keeps an accepted observation and raises the watermark.
+    fn accept(&mut self, h: u32, signal: usize, value: f64, ts: i64, w_before: Option<i64>) {
+        let p = &self.policy;
+        let sys = &mut self.systems[h as usize];
+        let open = w_before.is_none_or(|w| p.bucket(ts) >= p.bucket(w));
+        sys.obs
+            .entry(p.signals[signal].id.clone())
+            .or_default()
+            .push(Obs {
+                ts,
+                value,
+                arrival: self.arrivals,
+                open,
+            });
+        self.arrivals += 1;
+        self.counters.observed += 1;
+        sys.watermark = Some(sys.watermark.map_or(ts, |w| w.max(ts)));
+        sys.first_watermark.get_or_insert(ts);
+    }
+
+    /// `observe(s, x, value, ts)` where `signal` is the signal's id (`None`: an id the
+    /// engine does not know).
     ///
     /// - "Values must be finite; counters must be ≥ 0." (checked first: an invalid value is
     ///   invalid whatever its time);
     /// - "An observation whose bucket is `≤ idx(w) - B` is rejected as stale; it changes
-    ///   nothing. [...] A system with no watermark yet rejects nothing as stale."
+    ///   nothing."
     /// - "A late observation inside the ring is added to its own bucket" (here: it is kept
     ///   in the list with its own ts);
     /// - "Observing `(s, x)` evaluates, for system s, every rule whose `signal` or `per` is
     ///   x, at time w (after the observation is applied), in rule declaration order."
+    /// - §7 "Every accepted observation, batch and tick checks the deadlines".
     ///
-    /// Returns the system's level afterwards, and what the evaluation emitted.
+    /// Returns the system's level afterwards.
     pub fn observe(
         &mut self,
         h: u32,
-        signal: usize,
+        signal: Option<&str>,
         value: f64,
         ts: i64,
         out: &mut Output,
     ) -> Result<Level, Reject> {
         let p = &self.policy;
-        if h as usize >= self.systems.len() || signal >= p.signals.len() {
+        let signal = signal.and_then(|s| p.signal_ix(s));
+        let Some(signal) = signal.filter(|_| (h as usize) < self.systems.len()) else {
             self.counters.rejected_invalid += 1;
             return Err(Reject::Unknown);
-        }
+        };
         if !value.is_finite() || (p.signals[signal].counter && value < 0.0) {
             self.counters.rejected_invalid += 1;
             return Err(Reject::Value);
         }
-        let sys = &mut self.systems[h as usize];
-        if let Some(w) = sys.watermark {
-            if p.bucket(ts) <= p.bucket(w) - p.ring[signal] {
-                self.counters.rejected_stale += 1;
-                return Err(Reject::Stale);
+        if self.stale(h, signal, ts) {
+            self.counters.rejected_stale += 1;
+            return Err(Reject::Stale);
+        }
+        let w_before = self.systems[h as usize].watermark;
+        self.accept(h, signal, value, ts, w_before);
+        let rules: Vec<usize> = (0..self.policy.rules.len())
+            .filter(|&r| self.policy.rules[r].reads(signal))
+            .collect();
+        self.evaluate(h, &rules, out);
+        Ok(self.systems[h as usize].level)
+    }
+
+    /// §10 "Batched observation": "All values are applied first, then each affected rule
+    /// is evaluated once, in declaration order. [...] Each value is checked against the
+    /// watermark before the call (stale per its signal's ring); any stale, invalid or
+    /// repeated entry rejects the whole call and applies nothing (status `_STALE` when the
+    /// only problem is staleness). An empty batch is a no-op."
+    ///
+    /// Counters count every entry of a rejected batch (an unknown handle counts at least
+    /// one).
+    pub fn observe_many(
+        &mut self,
+        h: u32,
+        values: &[(Option<&str>, f64)],
+        ts: i64,
+        out: &mut Output,
+    ) -> Result<Level, Reject> {
+        let n = values.len() as u64;
+        if h as usize >= self.systems.len() {
+            self.counters.rejected_invalid += n.max(1);
+            return Err(Reject::Unknown);
+        }
+        let p = &self.policy;
+        let mut ix = Vec::new();
+        for (s, v) in values {
+            match s.and_then(|s| p.signal_ix(s)) {
+                Some(i) => ix.push((i, *v)),
+                None => {
+                    self.counters.rejected_invalid += n;
+                    return Err(Reject::Unknown);
+                }
             }
         }
-        self.counters.observed += 1;
-        sys.obs[signal].push(Obs { ts, value });
-        sys.watermark = Some(sys.watermark.map_or(ts, |w| w.max(ts)));
-        sys.first_watermark.get_or_insert(ts);
-        let rules: Vec<usize> = (0..p.rules.len())
-            .filter(|&r| p.rules[r].reads(signal))
+        if ix.is_empty() {
+            return Ok(self.systems[h as usize].level);
+        }
+        let invalid = ix.iter().enumerate().any(|(i, &(s, v))| {
+            !v.is_finite()
+                || (p.signals[s].counter && v < 0.0)
+                || ix[..i].iter().any(|&(x, _)| x == s)
+        });
+        if invalid {
+            self.counters.rejected_invalid += n;
+            return Err(Reject::Value);
+        }
+        if ix.iter().any(|&(s, _)| self.stale(h, s, ts)) {
+            self.counters.rejected_stale += n;
+            return Err(Reject::Stale);
+        }
+        let w_before = self.systems[h as usize].watermark;
+        for &(s, v) in &ix {
+            self.accept(h, s, v, ts, w_before);
+        }
+        let rules: Vec<usize> = (0..self.policy.rules.len())
+            .filter(|&r| ix.iter().any(|&(s, _)| self.policy.rules[r].reads(s)))
             .collect();
         self.evaluate(h, &rules, out);
         Ok(self.systems[h as usize].level)
@@ -657,14 +468,58 @@ impl Model {
         }
     }
 
-    /// One evaluation of `rules` (declaration order) for system `h` at its watermark: each
-    /// rule's aggregate and state machine, a rule-scope transition per change of level, then
-    /// "Every change of a system's level emits a system-scope transition (no rule, no
-    /// category), after the rule transitions of the same evaluation."
+    /// The levels of the rules of `category` on system `h`, now.
+    fn category_levels(&self, h: u32, category: &str) -> Vec<Level> {
+        self.policy
+            .rules
+            .iter()
+            .zip(&self.systems[h as usize].rules)
+            .filter(|(r, _)| r.category.as_deref() == Some(category))
+            .map(|(_, st)| st.level)
+            .collect()
+    }
+
+    /// §7: the incident events a rule transition causes, with `levels` the levels of its
+    /// category's rules at that point.
+    fn incident_step(
+        &mut self,
+        h: u32,
+        cause: (&str, u32),
+        category: Option<&str>,
+        to: Level,
+        levels: &[Level],
+        out: &mut Output,
+    ) {
+        let (Some(ip), Some(category)) = (&self.policy.incidents, category) else {
+            return;
+        };
+        let sys = &mut self.systems[h as usize];
+        let cx = Cx {
+            ip,
+            system: h,
+            system_id: &sys.id,
+            operator_type: sys.operator_type,
+        };
+        let mut evs = Vec::new();
+        let w = sys.watermark.unwrap();
+        sys.incidents
+            .on_rule_change(&cx, cause, category, to, w, levels, &mut evs);
+        self.push_evs(evs, out);
+    }
+
+    /// One evaluation of `rules` (declaration order) for system `h` at its watermark:
+    /// - each rule's aggregate and state machine, a rule-scope transition per change of
+    ///   level, and right after it "the incident events it causes";
+    /// - "Every change of a system's level emits a system-scope transition (no rule, no
+    ///   category), after the rule transitions of the same evaluation";
+    /// - muting (§8), judged "with the source rule's level after all rule transitions of
+    ///   the same evaluation";
+    /// - "Then the `overdue` events."
     pub fn evaluate(&mut self, h: u32, rules: &[usize], out: &mut Output) {
         let w = self.systems[h as usize]
             .watermark
             .expect("evaluated with a watermark");
+        let start = out.items.len();
         for &r in rules {
             let eval = self.aggregate(h, r);
             let p = &self.policy;
@@ -673,9 +528,8 @@ impl Model {
             let t = &rule.thresholds[sys.grade];
             if let Some((from, to, value)) = step(rule, t, &mut sys.rules[r], w, eval) {
                 let resp = p.response(to, rule.category.as_deref());
-                self.seq += 1;
-                out.transitions.push(Tr {
-                    seq: self.seq,
+                let tr = Tr {
+                    seq: 0,
                     ts: w,
                     scope: Scope::Rule,
                     system: h,
@@ -693,34 +547,126 @@ impl Model {
                     actions: resp.actions,
                     report_within_s: resp.report_within_s,
                     basis: rule.basis.clone(),
-                });
+                    silenced: None,
+                    inhibited_by: None,
+                    reason: None,
+                };
+                let (id, category) = (rule.id.clone(), rule.category.clone());
+                self.push_tr(tr, out);
+                if let Some(c) = category.as_deref() {
+                    let levels = self.category_levels(h, c);
+                    self.incident_step(h, (&id, r as u32), Some(c), to, &levels, out);
+                }
             }
         }
+        self.system_transition(h, out);
+        self.mute(h, &mut out.items[start..]);
+        self.check_overdue(h, out);
+    }
+
+    /// "Every change of a system's level emits a system-scope transition".
+    fn system_transition(&mut self, h: u32, out: &mut Output) {
         let level = self.system_level(h);
         let sys = &self.systems[h as usize];
-        if level != sys.level {
-            let resp = self.system_response(h, level);
-            self.seq += 1;
-            out.transitions.push(Tr {
-                seq: self.seq,
-                ts: w,
-                scope: Scope::System,
-                system: h,
-                system_id: sys.id.clone(),
-                grade: sys.grade as u32,
-                grade_id: self.policy.grades[sys.grade].0.clone(),
-                rule: None,
-                rule_id: None,
-                category: None,
-                from: sys.level,
-                to: level,
-                value: None,
-                threshold: None,
-                actions: resp.actions,
-                report_within_s: resp.report_within_s,
-                basis: None,
-            });
-            self.systems[h as usize].level = level;
+        if level == sys.level {
+            return;
+        }
+        let resp = self.system_response(h, level);
+        let tr = Tr {
+            seq: 0,
+            ts: sys.watermark.unwrap(),
+            scope: Scope::System,
+            system: h,
+            system_id: sys.id.clone(),
+            grade: sys.grade as u32,
+            grade_id: self.policy.grades[sys.grade].0.clone(),
+            rule: None,
+            rule_id: None,
+            category: None,
+            from: sys.level,
+            to: level,
+            value: None,
+            threshold: None,
+            actions: resp.actions,
+            report_within_s: resp.report_within_s,
+            basis: None,
+            silenced: None,
+            inhibited_by: None,
+            reason: None,
+        };
+        self.systems[h as usize].level = level;
+        self.push_tr(tr, out);
+    }
+
+    /// §7 "Overdue checks": "Every accepted observation, batch and tick checks the
+    /// deadlines of the systems it concerns (a tick: every system) at their watermark w."
+    fn check_overdue(&mut self, h: u32, out: &mut Output) {
+        let Some(ip) = &self.policy.incidents else {
+            return;
+        };
+        let sys = &mut self.systems[h as usize];
+        let cx = Cx {
+            ip,
+            system: h,
+            system_id: &sys.id,
+            operator_type: sys.operator_type,
+        };
+        let mut evs = Vec::new();
+        sys.incidents.overdue(&cx, sys.watermark.unwrap(), &mut evs);
+        self.push_evs(evs, out);
+    }
+
+    /// §8 muting of the transitions in `items` (one evaluation's), at the rule levels now:
+    /// - inhibition: "While the source rule on a system is at ≥ `at_least`, transitions of
+    ///   that system's rules in the target categories are emitted with `"inhibited_by"`
+    ///   [...] a rule never inhibits itself" (the smallest id when several inhibit: the
+    ///   text says so for silences; the same reading here);
+    /// - silences: "A rule transition at ts with starts ≤ ts < ends that matches is still
+    ///   emitted, with `"silenced": "s1"` (the smallest matching id, by string order, when
+    ///   several match) [...] A system-scope transition is muted only by a silence with no
+    ///   category and no rule matcher."
+    /// - "`actions` reduced to `["log"]` (a transition to none keeps its empty actions)".
+    fn mute(&self, h: u32, items: &mut [Item]) {
+        let p = &self.policy;
+        let sys = &self.systems[h as usize];
+        let level_of = |id: &str| p.rule_ix(id).map_or(Level::None, |r| sys.rules[r].level);
+        for item in items {
+            let Item::T(t) = item else { continue };
+            if t.scope == Scope::Rule {
+                t.inhibited_by = p
+                    .inhibit
+                    .iter()
+                    .filter(|i| {
+                        Some(&i.source) != t.rule_id.as_ref()
+                            && t.category.as_ref().is_some_and(|c| i.targets.contains(c))
+                            && level_of(&i.source) >= i.at_least
+                    })
+                    .map(|i| i.id.clone())
+                    .min();
+            }
+            t.silenced = self
+                .silences
+                .values()
+                .find(|s| {
+                    s.starts <= t.ts
+                        && t.ts < s.ends
+                        && s.system.as_ref().is_none_or(|x| *x == t.system_id)
+                        && match t.scope {
+                            Scope::System => s.category.is_none() && s.rule.is_none(),
+                            Scope::Rule => {
+                                (s.category.is_none() || s.category == t.category)
+                                    && (s.rule.is_none() || s.rule == t.rule_id)
+                            }
+                        }
+                })
+                .map(|s| s.id.clone());
+            if t.silenced.is_some() || t.inhibited_by.is_some() {
+                t.actions = if t.to == Level::None {
+                    Actions::EMPTY
+                } else {
+                    [Action::Log].into_iter().collect()
+                };
+            }
         }
     }
 
@@ -774,9 +720,26 @@ impl Model {
         }
     }
 
-    /// The observations of `signal` on system `h` in the window of `n` buckets ending at the
-    /// bucket of w: "indexes `idx(w)-n+1 ..= idx(w)`", aggregated by a plain scan.
-    pub fn window(&self, h: u32, signal: usize, n: i64) -> Window {
+    /// The observations of signal `signal` on system `h` that rule state `st` may read
+    /// (those that arrived since it last started).
+    fn seen<'a>(
+        &'a self,
+        h: u32,
+        signal: usize,
+        st: &'a RuleState,
+    ) -> impl Iterator<Item = &'a Obs> + 'a {
+        self.systems[h as usize]
+            .obs
+            .get(&self.policy.signals[signal].id)
+            .into_iter()
+            .flatten()
+            .filter(move |o| o.arrival >= st.epoch)
+    }
+
+    /// The observations of `signal` that rule `r` reads on system `h`, in the window of `n`
+    /// buckets ending at the bucket of w: "indexes `idx(w)-n+1 ..= idx(w)`", aggregated by
+    /// a plain scan.
+    pub fn window(&self, h: u32, r: usize, signal: usize, n: i64) -> Window {
         let sys = &self.systems[h as usize];
         let top = self.policy.bucket(sys.watermark.unwrap());
         let mut a = Window {
@@ -785,7 +748,7 @@ impl Model {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         };
-        for o in &sys.obs[signal] {
+        for o in self.seen(h, signal, &sys.rules[r]) {
             let b = self.policy.bucket(o.ts);
             if top - n < b && b <= top {
                 a.count += 1.0;
@@ -798,24 +761,62 @@ impl Model {
     }
 
     /// Rule `r`'s value for system `h` at its watermark, from scratch (§2 "Aggregates over
-    /// the window", "The value is *undefined* when", `on_empty`, `wilson_z`).
+    /// the window", "The value is *undefined* when", `on_empty`, `wilson_z`; §9).
     pub fn aggregate(&self, h: u32, r: usize) -> Eval {
         let rule = &self.policy.rules[r];
         let sys = &self.systems[h as usize];
+        let st = &sys.rules[r];
         let w = sys.watermark.unwrap();
         let min = rule.min_samples;
-        match rule.aggregate {
+        match &rule.aggregate {
             // "w − the largest ts among the signal's accepted observations; before any,
-            // w − the system's first watermark". No window, never undefined.
+            // w − the system's first watermark". No window, never undefined. A rule a
+            // reload restarted counts from the reload (the engine's documented reading of
+            // §10 "starts empty": `reload` module docs).
             Aggregate::SilenceMs => {
-                let last = sys.obs[rule.signal].iter().map(|o| o.ts).max();
-                let since = last.or(sys.first_watermark).unwrap();
+                let last = self.seen(h, rule.signal, st).map(|o| o.ts).max();
+                let since = match (last, st.reset_at) {
+                    (Some(a), Some(b)) => a.max(b),
+                    (a, b) => a.or(b).or(sys.first_watermark).unwrap(),
+                };
                 Eval::Value((w - since) as f64)
             }
+            Aggregate::Ewma { .. } | Aggregate::Cusum { .. } => self.detector(h, r),
+            Aggregate::Psi { bins, reference } => {
+                // "over the rule's window (as `mean` is), c_i = observations in bin i (bin 1
+                // is x < e1, bin i is e_{i-1} ≤ x < e_i, bin B is x ≥ e_{B-1}), n = Σ c_i,
+                // undefined when n < max(1, min_samples). a_i = (c_i + 0.5)/(n + 0.5·B),
+                // r_i = max(p_i, 1e-4), value = Σ (a_i − r_i)·ln(a_i / r_i)."
+                let top = self.policy.bucket(w);
+                let nb = rule.window_buckets;
+                let mut c = vec![0.0f64; bins.len() + 1];
+                for o in self.seen(h, rule.signal, st) {
+                    let b = self.policy.bucket(o.ts);
+                    if top - nb < b && b <= top {
+                        let i = bins.iter().filter(|e| **e <= o.value).count();
+                        c[i] += 1.0;
+                    }
+                }
+                let n: f64 = c.iter().sum();
+                if rule.clear_on_empty && n == 0.0 {
+                    return Eval::Empty;
+                }
+                if n < min.max(1.0) {
+                    return Eval::Undefined;
+                }
+                let big_b = c.len() as f64;
+                let mut v = 0.0;
+                for (ci, pi) in c.iter().zip(reference) {
+                    let a = (ci + 0.5) / (n + 0.5 * big_b);
+                    let r = pi.max(1e-4);
+                    v += (a - r) * (a / r).ln();
+                }
+                Eval::Value(v)
+            }
             Aggregate::Rate => {
-                let k = self.window(h, rule.signal, rule.window_buckets);
+                let k = self.window(h, r, rule.signal, rule.window_buckets);
                 let per = rule.per.expect("rate has per");
-                let n = self.window(h, per, rule.window_buckets);
+                let n = self.window(h, r, per, rule.window_buckets);
                 if rule.clear_on_empty && k.count == 0.0 && n.count == 0.0 {
                     return Eval::Empty;
                 }
@@ -829,7 +830,7 @@ impl Model {
                 }
             }
             agg => {
-                let a = self.window(h, rule.signal, rule.window_buckets);
+                let a = self.window(h, r, rule.signal, rule.window_buckets);
                 if rule.clear_on_empty && a.count == 0.0 {
                     return Eval::Empty;
                 }
@@ -843,11 +844,537 @@ impl Model {
                     Aggregate::Mean => Eval::Value(a.sum / a.count),
                     Aggregate::Max => Eval::Value(a.max),
                     Aggregate::Min => Eval::Value(a.min),
-                    Aggregate::Rate | Aggregate::SilenceMs => unreachable!(),
+                    _ => unreachable!(),
                 }
             }
         }
     }
+
+    /// An `ewma` or `cusum` rule's value, replaying every closed bucket from the first:
+    /// - "A bucket is **closed** when the system's watermark moves into a later bucket.
+    ///   [...] consume the buckets it closes, once each, in bucket order, starting from the
+    ///   bucket of the system's first watermark (a jump closes every bucket in between,
+    ///   empty ones included); later observations into a closed bucket do not change them."
+    ///   Closed buckets are those before the watermark's; a bucket's content is what
+    ///   arrived while it was open.
+    /// - "Per closed bucket the input x is: for `per` rules, sum of `signal` / sum of `per`
+    ///   in that bucket (skipped when the `per` sum is 0); for a counter, the bucket's sum
+    ///   (0 when empty); for a gauge, the bucket's mean (skipped when empty)."
+    /// - "the value is undefined until `min_samples` inputs (at least 1) were consumed."
+    /// - A rule a reload restarted starts with the bucket after the one open at the reload
+    ///   (the engine's documented reading of "starts empty": that bucket holds
+    ///   observations from before the reload; `reload` module docs).
+    ///
+    /// Runs of empty buckets of a counter feed zeros one at a time, stopping when the state
+    /// no longer changes (`ewma` at 0, `cusum` at 0 or with μ + k = 0 on its side): the
+    /// generator keeps `1 − α` a power of two there, so `ewma` reaches 0 within about 1100
+    /// zeros. Only a `cusum` run of more than 4096 zeros is taken at once, as
+    /// `max(0, S + m·c)`: S and c are multiples of 1/8 far below 2^49 there, so that is
+    /// the same number as m additions clamped at 0.
+    pub fn detector(&self, h: u32, r: usize) -> Eval {
+        let p = &self.policy;
+        let rule = &p.rules[r];
+        let sys = &self.systems[h as usize];
+        let st = &sys.rules[r];
+        let w = sys.watermark.unwrap();
+        let first = match st.reset_at {
+            Some(at) => p.bucket(at) + 1,
+            None => p.bucket(sys.first_watermark.unwrap()),
+        };
+        let last = p.bucket(w) - 1;
+        let sums = |signal: usize| {
+            let mut m: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+            for o in self.seen(h, signal, st).filter(|o| o.open) {
+                let b = p.bucket(o.ts);
+                if first <= b && b <= last {
+                    let e = m.entry(b).or_insert((0.0, 0.0));
+                    e.0 += 1.0;
+                    e.1 += o.value;
+                }
+            }
+            m
+        };
+        let sig = sums(rule.signal);
+        let per = rule.per.map(sums);
+        let counter = p.signals[rule.signal].counter;
+        let input = |b: i64| -> Option<f64> {
+            let (count, sum) = sig.get(&b).copied().unwrap_or((0.0, 0.0));
+            match &per {
+                Some(per) => {
+                    let d = per.get(&b).map_or(0.0, |x| x.1);
+                    (d != 0.0).then(|| sum / d)
+                }
+                None if counter => Some(sum),
+                None => (count != 0.0).then(|| sum / count),
+            }
+        };
+        let (mut s, mut consumed) = (0.0f64, 0u64);
+        let feed = |s: f64, consumed: u64, x: f64| -> f64 {
+            match rule.aggregate {
+                // "s = x for the first consumed x, then s ← a·x + (1−a)·s".
+                Aggregate::Ewma { alpha } => {
+                    if consumed == 0 {
+                        x
+                    } else {
+                        alpha * x + (1.0 - alpha) * s
+                    }
+                }
+                // "S starts at 0; up: S ← max(0, S + x − μ − k); down: S ← max(0, S + μ − k
+                // − x)".
+                Aggregate::Cusum {
+                    target,
+                    slack,
+                    up: true,
+                } => (s + x - target - slack).max(0.0),
+                Aggregate::Cusum {
+                    target,
+                    slack,
+                    up: false,
+                } => (s + target - slack - x).max(0.0),
+                _ => unreachable!(),
+            }
+        };
+        // The buckets with an observation of the signal or of `per`; the others are empty.
+        let mut busy: Vec<i64> = sig.keys().copied().collect();
+        if let Some(per) = &per {
+            busy.extend(per.keys());
+        }
+        busy.sort();
+        busy.dedup();
+        let mut b = first;
+        let feed_empty = |s: &mut f64, consumed: &mut u64, m: i64| {
+            // A run of m empty buckets: only a counter without `per` gives inputs (zeros).
+            if m <= 0 || rule.per.is_some() || !counter {
+                return;
+            }
+            if let (Aggregate::Cusum { target, slack, up }, true) = (&rule.aggregate, m > 4096) {
+                let c = if *up { -target - slack } else { target - slack };
+                *s = (*s + m as f64 * c).max(0.0);
+                *consumed += m as u64;
+                return;
+            }
+            for i in 0..m {
+                let next = feed(*s, *consumed, 0.0);
+                let same = next.to_bits() == s.to_bits() && *consumed > 0;
+                *s = next;
+                *consumed += 1;
+                if same {
+                    *consumed += (m - i - 1) as u64;
+                    return;
+                }
+                assert!(i < 20_000, "the generator keeps ewma runs of zeros short");
+            }
+        };
+        for &nb in &busy {
+            feed_empty(&mut s, &mut consumed, nb - b);
+            if let Some(x) = input(nb) {
+                s = feed(s, consumed, x);
+                consumed += 1;
+            }
+            b = nb + 1;
+        }
+        feed_empty(&mut s, &mut consumed, last + 1 - b);
+        if (consumed as f64) < rule.min_samples.max(1.0) {
+            Eval::Undefined
+        } else {
+            Eval::Value(s)
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Silences (§8).
+    // -----------------------------------------------------------------------------------
+
+    /// `engine.silence(Silence)`: "system, category and rule are optional matchers (absent =
+    /// any)". A silence whose window is empty (ends ≤ starts) or whose rule or category
+    /// matcher names what the policy lacks is refused (the engine's documented checks);
+    /// setting an id again replaces it.
+    pub fn silence(&mut self, s: ModelSilence) -> Result<(), Reject> {
+        if !self.silence_fits(&s) || s.ends <= s.starts {
+            return Err(Reject::Silence);
+        }
+        self.silences.insert(s.id.clone(), s);
+        Ok(())
+    }
+
+    fn silence_fits(&self, s: &ModelSilence) -> bool {
+        let p = &self.policy;
+        s.category.as_ref().is_none_or(|c| p.categories.contains(c))
+            && s.rule.as_ref().is_none_or(|r| p.rule_ix(r).is_some())
+    }
+
+    /// `engine.unsilence(id)`: an id that is not set is an error.
+    pub fn unsilence(&mut self, id: &str) -> Result<(), Reject> {
+        self.silences.remove(id).map(|_| ()).ok_or(Reject::Silence)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Caller actions on incidents (§7).
+    // -----------------------------------------------------------------------------------
+
+    /// The system of an incident id: "an incident id's system id is all but its last two
+    /// `/`-separated segments".
+    fn incident_system(&self, id: &str) -> Option<u32> {
+        let mut parts: Vec<&str> = id.split('/').collect();
+        if parts.len() < 3 {
+            return None;
+        }
+        parts.truncate(parts.len() - 2);
+        let sys = parts.join("/");
+        self.systems
+            .iter()
+            .position(|s| s.id == sys)
+            .map(|h| h as u32)
+    }
+
+    /// "acknowledge(incident, ts, by)"; "they move no clock".
+    pub fn acknowledge(
+        &mut self,
+        id: &str,
+        ts: i64,
+        by: &str,
+        out: &mut Output,
+    ) -> Result<(), Reject> {
+        let h = self.incident_system(id).ok_or(Reject::UnknownIncident)?;
+        let ip = self
+            .policy
+            .incidents
+            .as_ref()
+            .ok_or(Reject::UnknownIncident)?;
+        let sys = &mut self.systems[h as usize];
+        let cx = Cx {
+            ip,
+            system: h,
+            system_id: &sys.id,
+            operator_type: sys.operator_type,
+        };
+        let e = sys.incidents.acknowledge(&cx, id, ts, by)?;
+        self.push_evs(vec![e], out);
+        Ok(())
+    }
+
+    /// "file_report(incident, kind, ts, reference) where kind is `initial`, `update` or
+    /// `final`"; "they move no clock".
+    pub fn file_report(
+        &mut self,
+        id: &str,
+        kind: ReportKind,
+        ts: i64,
+        reference: &str,
+        out: &mut Output,
+    ) -> Result<(), Reject> {
+        let h = self.incident_system(id).ok_or(Reject::UnknownIncident)?;
+        let ip = self
+            .policy
+            .incidents
+            .as_ref()
+            .ok_or(Reject::UnknownIncident)?;
+        let sys = &mut self.systems[h as usize];
+        let cx = Cx {
+            ip,
+            system: h,
+            system_id: &sys.id,
+            operator_type: sys.operator_type,
+        };
+        let mut evs = Vec::new();
+        sys.incidents
+            .file_report(&cx, id, kind, ts, reference, &mut evs)?;
+        self.push_evs(evs, out);
+        Ok(())
+    }
+
+    /// Every incident id: those not closed, then the closed ones, each in the order the
+    /// systems registered and then opened them.
+    pub fn incident_ids(&self) -> Vec<String> {
+        let all = || self.systems.iter().flat_map(|s| s.incidents.all.iter());
+        all()
+            .filter(|i| i.state != IncState::Closed)
+            .chain(all().filter(|i| i.state == IncState::Closed))
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Reload (§10).
+    // -----------------------------------------------------------------------------------
+
+    /// `engine.reload(policy)`:
+    /// - "Atomic: an invalid policy changes nothing. Every system is re-classified; a
+    ///   profile that is invalid or prohibited under the new policy fails the whole
+    ///   reload." An incident that is not closed and that the new policy cannot carry (no
+    ///   incidents section, or its category or severity gone) fails it too (the engine's
+    ///   documented reading: `Engine::reload`).
+    /// - "A rule is **kept** (level, timers, window contents, detector state) when its
+    ///   canonical definition [...] is unchanged, the new `thresholds[new grade of the
+    ///   system]` equals the old `thresholds[old grade]`, and its signals' ring sizes are
+    ///   unchanged; any other rule, and every new rule, starts empty at level none. Reload
+    ///   moves no clock."
+    /// - "A rule that is removed, or reset, while above none emits a transition to none
+    ///   with `"reason": "policy_reload"`, at the system's watermark (systems in
+    ///   registration order; reset rules, then removed ones, then the system-scope line);
+    ///   these transitions act on incidents like any other." Like any other, they should
+    ///   be handled one by one (§7: "computed from the rule levels at that point"): a rule
+    ///   whose reload transition comes later still has its old level. The engine computes
+    ///   them from the levels after the whole reload instead (two rules of a category
+    ///   above none, both reset or removed: it resolves the incident at the first one's
+    ///   transition, naming that rule). Until that is settled, the model follows the
+    ///   engine; `AIRISK_MODEL_STRICT_RELOAD=1` switches it to the one-by-one reading
+    ///   ([`strict_reload_order`]). They are muted as usual (by the silences set before
+    ///   the reload).
+    /// - Silences naming a rule or category the new policy lacks are dropped (the engine's
+    ///   documented reading).
+    pub fn reload(&mut self, doc: &Value, out: &mut Output) -> Result<ReloadSummary, Reject> {
+        let p1 = ModelPolicy::parse(doc);
+        let mut grades = Vec::new();
+        for sys in &self.systems {
+            grades.push(p1.classify(&sys.profile).ok_or(Reject::Reload)?);
+        }
+        for sys in &self.systems {
+            for inc in sys.incidents.not_closed() {
+                let severity = &self.policy.incidents.as_ref().unwrap().severities[inc.severity];
+                let fits = p1.incidents.as_ref().is_some_and(|ip| {
+                    p1.categories.contains(&inc.category) && ip.severities.contains(severity)
+                });
+                if !fits {
+                    return Err(Reject::Reload);
+                }
+            }
+        }
+        let p0 = std::mem::replace(&mut self.policy, p1.clone());
+        let mut summary = ReloadSummary::default();
+        let old_ix = |id: &str| p0.rule_ix(id);
+        // Per new rule: its old index, whether definition and rings are unchanged.
+        let matched: Vec<(Option<usize>, bool)> = (0..p1.rules.len())
+            .map(|r1| {
+                let id = &p1.rules[r1].id;
+                let Some(r0) = old_ix(id) else {
+                    return (None, false);
+                };
+                let same_rings = [Some(p1.rules[r1].signal), p1.rules[r1].per]
+                    .into_iter()
+                    .flatten()
+                    .all(|s| {
+                        let sid = &p1.signals[s].id;
+                        p0.ring_of(sid) == Some(p1.ring[s])
+                    });
+                (
+                    Some(r0),
+                    same_rings && p0.definition(r0) == p1.definition(r1),
+                )
+            })
+            .collect();
+        summary.added = p1
+            .rules
+            .iter()
+            .filter(|r| old_ix(&r.id).is_none())
+            .map(|r| r.id.clone())
+            .collect();
+        summary.removed = p0
+            .rules
+            .iter()
+            .filter(|r| p1.rule_ix(&r.id).is_none())
+            .map(|r| r.id.clone())
+            .collect();
+        let mut reset: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Per system: per new rule, the old index when kept.
+        let mut keeps: Vec<Vec<Option<usize>>> = Vec::new();
+        for (sys, &g1) in self.systems.iter().zip(&grades) {
+            let g0 = sys.grade;
+            if p0.grades[g0].0 != p1.grades[g1].0 {
+                summary.regraded.push((
+                    sys.id.clone(),
+                    p0.grades[g0].0.clone(),
+                    p1.grades[g1].0.clone(),
+                ));
+            }
+            let keep: Vec<Option<usize>> = matched
+                .iter()
+                .enumerate()
+                .map(|(r1, &(r0, same))| {
+                    let r0 = r0?;
+                    let kept = same && p0.rules[r0].thresholds[g0] == p1.rules[r1].thresholds[g1];
+                    if !kept {
+                        reset
+                            .entry(p1.rules[r1].id.clone())
+                            .or_default()
+                            .push(sys.id.clone());
+                    }
+                    kept.then_some(r0)
+                })
+                .collect();
+            keeps.push(keep);
+        }
+        for (r1, &(r0, same)) in matched.iter().enumerate() {
+            let Some(r0) = r0 else { continue };
+            let id = &p1.rules[r1].id;
+            if reset.contains_key(id) {
+                continue;
+            }
+            // Without systems, thresholds are judged grade by grade (by id).
+            let differs = self.systems.is_empty()
+                && p1.grades.iter().enumerate().any(|(g1, (gid, _))| {
+                    p0.grades
+                        .iter()
+                        .position(|(x, _)| x == gid)
+                        .map(|g0| p0.rules[r0].thresholds[g0])
+                        != Some(p1.rules[r1].thresholds[g1])
+                });
+            if !same || differs {
+                reset.insert(id.clone(), Vec::new());
+            } else {
+                summary.kept.push(id.clone());
+            }
+        }
+        summary.reset = reset
+            .into_iter()
+            .map(|(r, mut s)| {
+                s.sort();
+                (r, s)
+            })
+            .collect();
+        // Move every system to the new policy.
+        let mut olds: Vec<Vec<RuleState>> = Vec::new();
+        for (h, sys) in self.systems.iter_mut().enumerate() {
+            let keep = &keeps[h];
+            let old = std::mem::take(&mut sys.rules);
+            sys.rules = keep
+                .iter()
+                .map(|k| match k {
+                    Some(r0) => old[*r0],
+                    None => RuleState {
+                        epoch: self.arrivals,
+                        reset_at: sys.watermark,
+                        ..RuleState::default()
+                    },
+                })
+                .collect();
+            olds.push(old);
+            sys.grade = grades[h];
+            sys.operator_type = p1.operator_type(&sys.profile);
+            if let (Some(i0), Some(i1)) = (&p0.incidents, &p1.incidents) {
+                // (Closed incidents are never read again but for their numbers.)
+                for inc in sys
+                    .incidents
+                    .all
+                    .iter_mut()
+                    .filter(|i| i.state != IncState::Closed)
+                {
+                    if let Some(s) = i1
+                        .severities
+                        .iter()
+                        .position(|x| *x == i0.severities[inc.severity])
+                    {
+                        inc.severity = s;
+                    }
+                }
+            }
+        }
+        // The transitions, systems in registration order.
+        for h in 0..self.systems.len() {
+            let start = out.items.len();
+            let old = &olds[h];
+            // (old rule index, new index if any), in emission order: reset rules in the
+            // new order, then removed ones in the old order; only those above none.
+            let mut emit: Vec<(usize, Option<usize>)> = Vec::new();
+            for (r1, k) in keeps[h].iter().enumerate() {
+                if let (Some(r0), None) = (matched[r1].0, k) {
+                    if old[r0].level != Level::None {
+                        emit.push((r0, Some(r1)));
+                    }
+                }
+            }
+            for (r0, rule) in p0.rules.iter().enumerate() {
+                if p1.rule_ix(&rule.id).is_none() && old[r0].level != Level::None {
+                    emit.push((r0, None));
+                }
+            }
+            for (i, &(r0, r1)) in emit.iter().enumerate() {
+                let rule = &p0.rules[r0];
+                let sys = &self.systems[h];
+                let tr = Tr {
+                    seq: 0,
+                    ts: sys.watermark.unwrap(),
+                    scope: Scope::Rule,
+                    system: h as u32,
+                    system_id: sys.id.clone(),
+                    grade: sys.grade as u32,
+                    grade_id: p1.grades[sys.grade].0.clone(),
+                    // The rule's index in the policy that has it: the new one, else the old.
+                    rule: Some(r1.unwrap_or(r0) as u32),
+                    rule_id: Some(rule.id.clone()),
+                    // The transition is of the rule as it was: its category and basis.
+                    category: rule.category.clone(),
+                    from: old[r0].level,
+                    to: Level::None,
+                    value: None,
+                    threshold: None,
+                    actions: Actions::EMPTY,
+                    report_within_s: None,
+                    basis: rule.basis.clone(),
+                    silenced: None,
+                    inhibited_by: None,
+                    reason: Some("policy_reload".into()),
+                };
+                self.push_tr(tr, out);
+                summary.transitions += 1;
+                // Incidents follow the rule's category under the new policy; the levels
+                // of its rules at this point: kept and already emitted rules at their
+                // new levels, rules whose reload transition comes later at their old.
+                let Some(c) = rule.category.clone().filter(|c| p1.categories.contains(c)) else {
+                    continue;
+                };
+                let later = if strict_reload_order() {
+                    &emit[i + 1..]
+                } else {
+                    &[][..]
+                };
+                let mut levels = Vec::new();
+                for (r1, (rule1, st)) in p1.rules.iter().zip(&self.systems[h].rules).enumerate() {
+                    if rule1.category.as_deref() == Some(&c) {
+                        let pending = later.iter().find(|(_, x)| *x == Some(r1));
+                        levels.push(pending.map_or(st.level, |(r0, _)| old[*r0].level));
+                    }
+                }
+                for &(r0, r1) in later {
+                    if r1.is_none() && p0.rules[r0].category.as_deref() == Some(&c) {
+                        levels.push(old[r0].level);
+                    }
+                }
+                self.incident_step(
+                    h as u32,
+                    (&rule.id, r1.unwrap_or(r0) as u32),
+                    Some(&c),
+                    Level::None,
+                    &levels,
+                    out,
+                );
+            }
+            self.system_transition(h as u32, out);
+            self.mute(h as u32, &mut out.items[start..]);
+        }
+        let gone: Vec<String> = self
+            .silences
+            .values()
+            .filter(|s| !self.silence_fits(s))
+            .map(|s| s.id.clone())
+            .collect();
+        for id in &gone {
+            self.silences.remove(id);
+        }
+        summary.silences_removed = gone;
+        summary.kept.sort();
+        summary.added.sort();
+        summary.removed.sort();
+        summary.regraded.sort();
+        Ok(summary)
+    }
+}
+
+/// Whether reload transitions act on incidents one by one, rules whose reload transition
+/// comes later still at their old level (`AIRISK_MODEL_STRICT_RELOAD=1`), or from the
+/// levels after the whole reload (the engine's current behaviour; see [`Model::reload`]).
+pub fn strict_reload_order() -> bool {
+    std::env::var("AIRISK_MODEL_STRICT_RELOAD").is_ok_and(|v| v == "1")
 }
 
 /// "the Wilson score bound of p = k/n (k, n the window sums, with k taken as n when k > n,
@@ -961,4 +1488,35 @@ pub fn step(
         st.below_since = None;
     }
     None
+}
+
+/// An incident as both sides report it at the end: id, state, severity rank, reportable,
+/// opened at, resolved at, what is owed (kind, by, overdue), the acknowledgement.
+pub type IncidentView = (
+    String,
+    IncState,
+    usize,
+    bool,
+    i64,
+    Option<i64>,
+    Vec<(DueKind, i64, bool)>,
+    Option<(i64, String)>,
+);
+
+/// The state of an incident the engine reports (`Engine::incidents`), for comparing the
+/// final states.
+pub fn incident_summary(i: &incidents::Inc) -> IncidentView {
+    let mut owed: Vec<(DueKind, i64, bool)> =
+        i.owed.iter().map(|o| (o.kind, o.by, o.overdue)).collect();
+    owed.sort();
+    (
+        i.id.clone(),
+        i.state,
+        i.severity,
+        i.reportable,
+        i.opened_at,
+        i.resolved_at,
+        owed,
+        i.acknowledged.clone(),
+    )
 }
