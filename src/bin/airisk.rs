@@ -101,12 +101,16 @@ Each line is one event:
   {\"op\": \"register\", \"ts\": 0, \"profile\": {..}}
   {\"op\": \"observe\", \"ts\": 60000, \"system\": \"id\", \"signal\": \"interactions\", \"value\": 12}
       (`op` may be left out for observe; `value` defaults to 1)
+  {\"op\": \"observe\", \"ts\": 60000, \"system\": \"id\", \"values\": {\"interactions\": 120, \"hallucination_flagged\": 7}}
+      (one period's signals at once: all applied, then each rule evaluated once)
   {\"op\": \"tick\", \"ts\": 120000}
   {\"op\": \"ack\", \"ts\": 130000, \"incident\": \"id/category/1\", \"by\": \"duty officer\"}
   {\"op\": \"report\", \"ts\": 140000, \"incident\": \"id/category/1\", \"kind\": \"initial\", \"reference\": \"..\"}
       (kind: initial, update or final)
   {\"op\": \"silence\", \"ts\": 150000, \"id\": \"s1\", \"system\": \"id\", \"starts\": .., \"ends\": .., \"reason\": \"..\", \"by\": \"..\"}
   {\"op\": \"unsilence\", \"ts\": 200000, \"id\": \"s1\"}
+  {\"op\": \"reload\", \"ts\": 230000, \"policy_file\": \"next-policy.json\"}
+      (or \"policy\": {..} inline; a file is relative to the log's folder)
 Times are milliseconds of the caller's clock; blank lines are skipped.
 
 Every change of a warning level is printed on stdout as one JSON line. Under a policy with
