@@ -521,43 +521,100 @@ pub(crate) fn unknown_value<'a>(
 }
 
 /// The valid value closest to `found`, if one is close enough to be a likely typo or
-/// abbreviation: the same after normalising case and separators, within a third of its
-/// length in edits, or one whose `_`-separated words start (or end) with `found`.
-/// Ties go to the earlier value.
+/// abbreviation. Both sides are compared after normalising case and separators (`-`, `.`
+/// and spaces read as `_`); the first rule that matches decides, in this order:
+///
+/// 1. the same value;
+/// 2. within a third of the value's length in edits (at least one; adjacent
+///    transpositions count as one edit), fewest edits first;
+/// 3. `found` is the value's first word or words (`healthcare` → `healthcare_clinical`);
+/// 4. `found` begins the value (`health` → `healthcare_clinical`, `fin` → `finance`);
+///    at least 3 characters;
+/// 5. `found` is a later word or words of the value (`clinical` → `healthcare_clinical`);
+/// 6. `found` begins a later word (`clin` → `healthcare_clinical`); at least 3 characters;
+/// 7. `found` occurs anywhere in the value (`ealthcar`); at least 4 characters.
+///
+/// Within rules 3 to 7 the shortest value wins; remaining ties go to the earlier value, so
+/// the answer depends only on `found` and the order of `valid`.
+///
+/// ```
+/// use airisk::suggest;
+///
+/// let sectors = ["public_health", "healthcare_clinical", "healthcare_patient_services", "finance"];
+/// let s = |x| suggest(x, sectors.iter().copied());
+/// assert_eq!(s("finanse"), Some("finance"));
+/// assert_eq!(s("health"), Some("healthcare_clinical"));
+/// assert_eq!(s("Public-Health"), Some("public_health"));
+/// assert_eq!(s("retail"), None);
+/// ```
 pub fn suggest<'a>(found: &str, valid: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let norm: String = found
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '-' | ' ' | '.' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
+    let norm = normalise(found.trim());
     if norm.is_empty() {
         return None;
     }
-    let mut best: Option<(usize, &str)> = None;
+    let n = norm.chars().count();
+    // (rule, extra characters or edits): lower is closer.
+    let mut best: Option<((u8, usize), &str)> = None;
+    let mut cand = String::new();
     for v in valid {
-        let score = if v == norm {
-            0
-        } else {
-            let d = edit_distance(&norm, v);
-            if d <= (v.chars().count() / 3).max(1) {
-                d
-            } else if v.starts_with(&format!("{norm}_"))
-                || v.ends_with(&format!("_{norm}"))
-                || v.contains(&format!("_{norm}_"))
-            {
-                100 + v.len() - norm.len()
-            } else {
-                continue;
-            }
+        cand.clear();
+        cand.extend(v.chars().map(normal_char));
+        let Some(score) = closeness(&norm, n, &cand) else {
+            continue;
         };
         if best.is_none_or(|(b, _)| score < b) {
             best = Some((score, v));
         }
     }
     best.map(|(_, v)| v)
+}
+
+fn normal_char(c: char) -> char {
+    match c {
+        '-' | ' ' | '.' => '_',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+fn normalise(s: &str) -> String {
+    s.chars().map(normal_char).collect()
+}
+
+/// How close the normalised `v` is to the normalised `norm` (of `n` characters), as (rule
+/// of [`suggest`], edits or extra characters); `None` when it is not close.
+fn closeness(norm: &str, n: usize, v: &str) -> Option<(u8, usize)> {
+    if v == norm {
+        return Some((1, 0));
+    }
+    let m = v.chars().count();
+    let limit = (m / 3).max(1);
+    if m.abs_diff(n) <= limit {
+        let d = edit_distance(norm, v);
+        if d <= limit {
+            return Some((2, d));
+        }
+    }
+    if m <= n {
+        return None;
+    }
+    let extra = m - n;
+    // Byte positions where `norm` occurs in `v`, and whether each is at a word boundary.
+    let starts_word = |i: usize| i == 0 || v.as_bytes()[i - 1] == b'_';
+    let ends_word = |i: usize| i + norm.len() == v.len() || v.as_bytes()[i + norm.len()] == b'_';
+    let mut rule = u8::MAX;
+    let at = (0..v.len()).filter(|&i| v.is_char_boundary(i) && v[i..].starts_with(norm));
+    for i in at {
+        let r = match (i == 0, starts_word(i), ends_word(i)) {
+            (true, _, true) => 3,
+            (true, _, false) if n >= 3 => 4,
+            (false, true, true) => 5,
+            (false, true, false) if n >= 3 => 6,
+            _ if n >= 4 => 7,
+            _ => continue,
+        };
+        rule = rule.min(r);
+    }
+    (rule != u8::MAX).then_some((rule, extra))
 }
 
 /// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions), on chars.

@@ -422,6 +422,65 @@ fn suggestions_catch_typos_case_and_abbreviations_only() {
 }
 
 #[test]
+fn suggestions_catch_prefixes_and_substrings_in_a_fixed_order() {
+    use airisk::suggest;
+    // The default policy's sectors.
+    let policy = Policy::default_policy();
+    let sectors: Vec<String> = policy
+        .source()
+        .pointer("/classification/sectors")
+        .and_then(|v| v.as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let s = |x: &str| suggest(x, sectors.iter().map(String::as_str));
+    // A prefix of a value beats a later whole word ("public_health") and the longer value
+    // with the same prefix ("healthcare_patient_services").
+    assert_eq!(s("health"), Some("healthcare_clinical"));
+    assert_eq!(s("Health"), Some("healthcare_clinical"));
+    assert_eq!(s("fin"), Some("finance"));
+    assert_eq!(s("educ"), Some("education"));
+    // A later word, a prefix of a later word, a substring.
+    assert_eq!(s("robotics"), Some("embodied_robotics"));
+    assert_eq!(s("robot"), Some("embodied_robotics"));
+    assert_eq!(s("obotic"), Some("embodied_robotics"));
+    // Too short to mean anything: no prefix under 3 characters, no substring under 4.
+    assert_eq!(s("fi"), None);
+    assert_eq!(s("bot"), None);
+
+    let v = [
+        "care_home",
+        "elderly_care",
+        "healthcare",
+        "health",
+        "health_data",
+        "x_health_y",
+    ];
+    let order = |found: &str, candidates: &[&'static str]| suggest(found, candidates.iter().copied());
+    // Each rule beats every later one, whatever the order of the values.
+    for (found, expected, rest) in [
+        ("health", "health", &v[..]),
+        ("healht", "health", &["health_data", "healthcare", "health"][..]),
+        ("health", "health_data", &["x_health_y", "healthcare", "health_data"][..]),
+        ("health", "healthcare", &["x_health_y", "healthcare"][..]),
+        ("care", "care_home", &["healthcare", "elderly_care", "care_home"][..]),
+        ("care", "elderly_care", &["healthcare", "elderly_care"][..]),
+        ("heal", "x_health_y", &["xhealthy", "x_health_y"][..]),
+    ] {
+        assert_eq!(order(found, rest), Some(expected), "{found} among {rest:?}");
+        let reversed: Vec<&'static str> = rest.iter().rev().copied().collect();
+        assert_eq!(order(found, &reversed), Some(expected), "{found} among {reversed:?}");
+    }
+    // Within a rule the shortest value wins, then the earlier one.
+    assert_eq!(order("heal", &["healthcare_x", "healthcare"]), Some("healthcare"));
+    assert_eq!(order("fina", &["finance_x", "finances", "finance"]), Some("finance"));
+    assert_eq!(order("fina", &["financex", "finances"]), Some("financex"));
+    assert_eq!(order("fina", &["finances", "financex"]), Some("finances"));
+    // Separators and case are normalised on both sides (system ids are not snake case).
+    assert_eq!(order("bus 17", &["Bus-17", "bus-71"]), Some("Bus-17"));
+    assert_eq!(order("BUS-7", &["bus-17", "Bus-7"]), Some("Bus-7"));
+}
+
+#[test]
 fn a_built_profile_equals_the_parsed_one_and_is_checked_the_same_way() {
     let built = Profile::builder("bot", "healthcare", "personal", "autonomous", 10)
         .capability("generative")
