@@ -22,6 +22,18 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+/// Above this many registered systems, [`Engine::lookup_system`] looks for no suggestion
+/// (the scan would cost more than an error path should).
+const SUGGEST_MAX_SYSTEMS: usize = 10_000;
+
+/// `"found"`, then `; did you mean "x"?` when one of `valid` is close.
+fn quoted_with_suggestion<'a>(found: &str, valid: impl Iterator<Item = &'a str>) -> String {
+    match crate::classify::suggest(found, valid) {
+        Some(s) => format!("{found:?}; did you mean {s:?}?"),
+        None => format!("{found:?}"),
+    }
+}
+
 /// Counters of an engine (all since creation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
@@ -477,16 +489,118 @@ impl Engine {
     }
 
     /// The id of a signal of the policy, by name (hashes the name: keep the id, off the hot
-    /// path). Ids follow the policy's order and stay valid across reloads.
+    /// path). Ids follow the policy's order and stay valid across reloads. `None` when the
+    /// policy defines no such signal; [`Engine::lookup_signal`] says so as an [`Error`].
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let interactions = engine.signal("interactions").expect("the default policy has it");
+    /// assert_eq!(engine.signal("interactions"), Some(interactions));
+    /// assert_eq!(engine.signal("no_such_signal"), None);
+    /// ```
     pub fn signal(&self, name: &str) -> Option<SignalId> {
         let p = self.policy.read();
         p.0.signal_ix.get(name)?;
         self.signal_ids.read().ix.get(name).map(|&i| SignalId(i))
     }
 
-    /// The handle of a registered system, by id.
+    /// [`Engine::signal`] as a [`Result`]: the id of a signal of the policy, by name, or an
+    /// error that suggests the name probably meant (a typo, another case, a prefix: the
+    /// rules of [`suggest`](crate::suggest)).
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert_eq!(engine.lookup_signal("interactions")?, engine.signal("interactions").unwrap());
+    /// let err = engine.lookup_signal("interactons").unwrap_err();
+    /// assert!(matches!(err, Error::UnknownSignal(_)));
+    /// assert_eq!(err.to_string(), r#"unknown signal "interactons"; did you mean "interactions"?"#);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSignal`] with the name quoted and, when a signal's name is close,
+    /// `; did you mean "…"?`.
+    pub fn lookup_signal(&self, name: &str) -> Result<SignalId> {
+        self.signal(name)
+            .ok_or_else(|| self.unknown_signal_error(name))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unknown_signal_error(&self, name: &str) -> Error {
+        let p = self.policy.read();
+        Error::UnknownSignal(quoted_with_suggestion(
+            name,
+            p.signals().iter().map(|s| &*s.id),
+        ))
+    }
+
+    /// The handle of a registered system, by id. `None` when no registered system has
+    /// this id (also after it was deregistered); [`Engine::lookup_system`] says so as an
+    /// [`Error`].
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bus = engine.register(Profile::builder("bus-1", "autonomous_driving", "personal",
+    ///                                            "autonomous", 20_000).build()?)?;
+    /// assert_eq!(engine.system("bus-1"), Some(bus));
+    /// engine.deregister(bus)?;
+    /// assert_eq!(engine.system("bus-1"), None);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn system(&self, id: &str) -> Option<SystemHandle> {
         self.registry.read().ids.get(id).map(|&h| SystemHandle(h))
+    }
+
+    /// [`Engine::system`] as a [`Result`]: the handle of a registered system, by id, or an
+    /// error that suggests the id probably meant (by the rules of
+    /// [`suggest`](crate::suggest), among the registered ids in the order they were
+    /// registered; with more than 10 000 systems registered, no suggestion is looked for).
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bus = engine.register(Profile::builder("bus-17", "autonomous_driving", "personal",
+    ///                                            "autonomous", 20_000).build()?)?;
+    /// assert_eq!(engine.lookup_system("bus-17")?, bus);
+    /// let err = engine.lookup_system("Bus 17").unwrap_err();
+    /// assert!(matches!(err, Error::UnknownSystemId(_)));
+    /// assert_eq!(err.to_string(), r#"unknown system id "Bus 17"; did you mean "bus-17"?"#);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSystemId`] with the id quoted and, when a registered id is close,
+    /// `; did you mean "…"?`.
+    pub fn lookup_system(&self, id: &str) -> Result<SystemHandle> {
+        self.system(id).ok_or_else(|| self.unknown_system_error(id))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unknown_system_error(&self, id: &str) -> Error {
+        // The live ids in handle order, copied out so the scan holds no lock.
+        let live: Vec<Arc<str>> = {
+            let r = self.registry.read();
+            if r.ids.len() > SUGGEST_MAX_SYSTEMS {
+                Vec::new()
+            } else {
+                r.names
+                    .iter()
+                    .enumerate()
+                    .filter(|(h, n)| r.ids.get(&***n) == Some(&(*h as u32)))
+                    .map(|(_, n)| n.clone())
+                    .collect()
+            }
+        };
+        Error::UnknownSystemId(quoted_with_suggestion(id, live.iter().map(|n| &**n)))
     }
 
     /// The id of the system with this handle (also after it was deregistered).

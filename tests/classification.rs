@@ -455,24 +455,47 @@ fn suggestions_catch_prefixes_and_substrings_in_a_fixed_order() {
         "health_data",
         "x_health_y",
     ];
-    let order = |found: &str, candidates: &[&'static str]| suggest(found, candidates.iter().copied());
+    let order =
+        |found: &str, candidates: &[&'static str]| suggest(found, candidates.iter().copied());
     // Each rule beats every later one, whatever the order of the values.
     for (found, expected, rest) in [
         ("health", "health", &v[..]),
-        ("healht", "health", &["health_data", "healthcare", "health"][..]),
-        ("health", "health_data", &["x_health_y", "healthcare", "health_data"][..]),
+        (
+            "healht",
+            "health",
+            &["health_data", "healthcare", "health"][..],
+        ),
+        (
+            "health",
+            "health_data",
+            &["x_health_y", "healthcare", "health_data"][..],
+        ),
         ("health", "healthcare", &["x_health_y", "healthcare"][..]),
-        ("care", "care_home", &["healthcare", "elderly_care", "care_home"][..]),
+        (
+            "care",
+            "care_home",
+            &["healthcare", "elderly_care", "care_home"][..],
+        ),
         ("care", "elderly_care", &["healthcare", "elderly_care"][..]),
         ("heal", "x_health_y", &["xhealthy", "x_health_y"][..]),
     ] {
         assert_eq!(order(found, rest), Some(expected), "{found} among {rest:?}");
         let reversed: Vec<&'static str> = rest.iter().rev().copied().collect();
-        assert_eq!(order(found, &reversed), Some(expected), "{found} among {reversed:?}");
+        assert_eq!(
+            order(found, &reversed),
+            Some(expected),
+            "{found} among {reversed:?}"
+        );
     }
     // Within a rule the shortest value wins, then the earlier one.
-    assert_eq!(order("heal", &["healthcare_x", "healthcare"]), Some("healthcare"));
-    assert_eq!(order("fina", &["finance_x", "finances", "finance"]), Some("finance"));
+    assert_eq!(
+        order("heal", &["healthcare_x", "healthcare"]),
+        Some("healthcare")
+    );
+    assert_eq!(
+        order("fina", &["finance_x", "finances", "finance"]),
+        Some("finance")
+    );
     assert_eq!(order("fina", &["financex", "finances"]), Some("financex"));
     assert_eq!(order("fina", &["finances", "financex"]), Some("finances"));
     // Separators and case are normalised on both sides (system ids are not snake case).

@@ -6,9 +6,8 @@
 
 use super::boundary::{boundary, boundary_value, copy_truncated, out, reference, slice, str_arg};
 use super::status::{
-    AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_LIMIT, AIRISK_ERR_UNKNOWN_SIGNAL,
-    AIRISK_ERR_UNKNOWN_SYSTEM, Detail, Fail, airisk_status, last_error_text, set_last_error,
-    status_name,
+    AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_LIMIT, Detail, Fail, airisk_status,
+    last_error_text, set_last_error, status_name,
 };
 use super::strings::{Strings, report_of};
 use super::types::{
@@ -518,24 +517,16 @@ pub unsafe extern "C" fn airisk_system_lookup(
     })
 }
 
-/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM`.
+/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM` (the message
+/// suggests a close id).
 fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
-    e.engine.system(id).ok_or_else(|| {
-        Fail::new(
-            AIRISK_ERR_UNKNOWN_SYSTEM,
-            format!("no registered system has the id {id:?}"),
-        )
-    })
+    Ok(e.engine.lookup_system(id)?)
 }
 
-/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL`.
+/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL` (the message suggests
+/// a close name).
 fn lookup_signal(e: &airisk_engine, name: &str) -> Result<SignalId, Fail> {
-    e.engine.signal(name).ok_or_else(|| {
-        Fail::new(
-            AIRISK_ERR_UNKNOWN_SIGNAL,
-            format!("the policy defines no signal {name:?}"),
-        )
-    })
+    Ok(e.engine.lookup_signal(name)?)
 }
 
 /// The index of the signal named `(name, len)` in the policy, for `airisk_observe`. On
