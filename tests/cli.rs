@@ -91,6 +91,32 @@ fn validate_accepts_the_default_policy() {
 }
 
 #[test]
+fn validate_summary_counts_in_singular_and_plural() {
+    let d = tmp_dir();
+    let mut p: Value =
+        serde_json::from_str(include_str!("../examples/policy/minimal.json")).unwrap();
+    // One signal, one rule over one bucket.
+    p["signals"] = json!([{"id": "errors", "kind": "counter", "category": "reliability"}]);
+    p["rules"] = json!([{"id": "errors", "signal": "errors", "aggregate": "sum",
+        "window_ms": 60000, "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}}]);
+    let one = write(&d, "one.json", &p.to_string());
+    let o = run(&["validate", one.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        err(&o).ends_with(" — 2 grades, 1 category, 1 signal, 1 rule, 1 bucket per system\n"),
+        "{}",
+        err(&o)
+    );
+    let o = run(&["validate", "seeds/policy/default.json"]);
+    assert!(
+        err(&o)
+            .contains(" — 5 grades, 19 categories, 41 signals, 35 rules, 452 buckets per system"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
 fn validate_lists_every_problem_with_its_json_path() {
     let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
     // Two problems: thresholds that decrease for direction "above", and an unknown field.
@@ -733,6 +759,25 @@ fn replay_decodes_json_escapes_in_ids_and_tolerates_crlf() {
     assert_eq!(code(&o), 0, "{}", err(&o));
     let first: Value = serde_json::from_str(out(&o).lines().next().unwrap()).unwrap();
     assert_eq!(first["system"], "bus \"7\"");
+}
+
+#[test]
+fn replay_summary_counts_one_event_in_the_singular() {
+    let o = run_stdin(
+        &["replay", "-"],
+        &format!("{}\n", register_line("autonomous-bus")),
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        err(&o).contains("\nthroughput   1 event in "),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        err(&o).contains("\nsystems      1 system at the end"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
