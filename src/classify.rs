@@ -191,10 +191,26 @@ impl Profile {
         }
     }
 
-    /// Checks the profile's own rules (id format, list sizes), independent of a policy.
+    /// Checks the profile's own rules, independent of a policy: the id's format, the
+    /// lists' sizes, and no value listed twice in a list (each would add its points again).
+    ///
+    /// ```
+    /// use airisk::{Error, Profile};
+    ///
+    /// let mut p = Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?;
+    /// p.capabilities = vec!["generative".into(), "profiling".into(), "generative".into()];
+    /// match p.check() {
+    ///     Err(Error::Profile(i)) => {
+    ///         assert_eq!(i.path, "capabilities[2]");
+    ///         assert_eq!(i.reason, r#"capability "generative" is listed twice (also at capabilities[0]); list each once"#);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Profile`] naming the field.
+    /// [`Error::Profile`] naming the field (and, for a repeated value, its index).
     pub fn check(&self) -> Result<()> {
         check_id(&self.id).map_err(|r| Error::profile("id", r))?;
         for (k, list) in [
@@ -205,6 +221,12 @@ impl Profile {
             if list.len() > MAX_PROFILE_LIST {
                 return Err(Error::profile(k, list_too_long(list.len())));
             }
+            if let Some((i, first)) = first_repeat(list) {
+                return Err(Error::profile(
+                    format!("{k}[{i}]"),
+                    listed_twice(k, &list[i], first),
+                ));
+            }
         }
         Ok(())
     }
@@ -212,6 +234,23 @@ impl Profile {
 
 fn list_too_long(n: usize) -> String {
     format!("{n} entries; at most {MAX_PROFILE_LIST} are allowed")
+}
+
+/// The first entry of `list` equal to an earlier one: its index and the earlier one's.
+/// Allocates nothing (lists have at most [`MAX_PROFILE_LIST`] entries).
+fn first_repeat(list: &[String]) -> Option<(usize, usize)> {
+    (1..list.len()).find_map(|i| list[..i].iter().position(|x| *x == list[i]).map(|j| (i, j)))
+}
+
+/// What a repeated entry of the list `k` is: each entry adds its points, so one listed
+/// twice would count twice.
+fn listed_twice(k: &str, value: &str, first: usize) -> String {
+    let what = match k {
+        "capabilities" => "capability",
+        "vulnerable_groups" => "vulnerable group",
+        _ => "mitigation",
+    };
+    format!("{what} {value:?} is listed twice (also at {k}[{first}]); list each once")
 }
 
 /// Builds a [`Profile`] in code: see [`Profile::builder`].
@@ -259,7 +298,7 @@ impl ProfileBuilder {
 
     /// The profile, after the checks that parsing runs ([`Profile::check`]: the id is
     /// 1–128 bytes of UTF-8 without control characters; lists have at most
-    /// [`MAX_PROFILE_LIST`] entries). Ids are checked against a policy when the profile is
+    /// [`MAX_PROFILE_LIST`] entries, none of them twice). Ids are checked against a policy when the profile is
     /// classified or registered ([`profile_issues`] lists every problem at once).
     ///
     /// ```
@@ -340,11 +379,18 @@ fn read_profile(
                     err(k.to_owned(), list_too_long(a.len()));
                     return None;
                 }
-                let mut out = Vec::with_capacity(a.len());
+                let mut out: Vec<String> = Vec::with_capacity(a.len());
                 let mut good = true;
                 for (i, x) in a.iter().enumerate() {
                     match x {
-                        Value::String(s) => out.push(s.clone()),
+                        Value::String(s) => {
+                            let earlier = a[..i].iter().position(|y| y.as_str() == Some(s));
+                            if let Some(first) = earlier {
+                                // Reported, and the list still checked against the policy.
+                                err(format!("{k}[{i}]"), listed_twice(k, s, first));
+                            }
+                            out.push(s.clone());
+                        }
                         other => {
                             good = false;
                             err(
@@ -383,7 +429,7 @@ fn read_profile(
     }
     let capabilities = list("capabilities", &mut e);
     if let (Some(l), Some(t)) = (&capabilities, t) {
-        for (i, c) in l.iter().enumerate() {
+        for (i, c) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.capabilities, "capability", c) {
                 e(format!("capabilities[{i}]"), r);
             }
@@ -430,7 +476,7 @@ fn read_profile(
     };
     let vulnerable_groups = list("vulnerable_groups", &mut e);
     if let (Some(l), Some(t)) = (&vulnerable_groups, t) {
-        for (i, g) in l.iter().enumerate() {
+        for (i, g) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.vulnerable_groups, "vulnerable group", g) {
                 e(format!("vulnerable_groups[{i}]"), r);
             }
@@ -438,7 +484,7 @@ fn read_profile(
     }
     let mitigations = list("mitigations", &mut e);
     if let (Some(l), Some(t)) = (&mitigations, t) {
-        for (i, x) in l.iter().enumerate() {
+        for (i, x) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.mitigations, "mitigation", x) {
                 e(format!("mitigations[{i}]"), r);
             }

@@ -324,6 +324,88 @@ fn classify_reports_every_problem_of_a_profile_once_in_plain_words() {
 }
 
 #[test]
+fn duplicate_keys_and_repeated_list_values_are_refused_by_every_command() {
+    let d = tmp_dir();
+    let prof = r#"{"id": "bot", "sector": "finance", "sector": "education", "data": "personal", "autonomy": "autonomous", "users": 1}"#;
+    let dup_key = write(&d, "dup-key.json", prof);
+    let twice = write(
+        &d,
+        "twice.json",
+        r#"{"id": "bot", "sector": "finance", "capabilities": ["generative", "profiling", "generative"],
+            "data": "personal", "autonomy": "autonomous", "users": 1}"#,
+    );
+    // classify: a file profile.
+    let o = run(&["classify", dup_key.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        err(&o),
+        format!(
+            "{}: invalid JSON: duplicate key \"sector\" at line 1 column 43\n",
+            dup_key.display()
+        )
+    );
+    let o = run(&["classify", twice.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        err(&o),
+        format!(
+            "{}: capabilities[2]: capability \"generative\" is listed twice (also at capabilities[0]); list each once\n",
+            twice.display()
+        )
+    );
+    // replay: inline profiles and policies.
+    let log = [
+        format!(r#"{{"op": "register", "ts": 0, "profile": {prof}}}"#),
+        r#"{"op": "register", "ts": 0, "profile": {"id": "b", "sector": "finance", "data": "personal", "autonomy": "autonomous", "users": 1, "mitigations": ["bias_audit", "bias_audit"]}}"#.to_owned(),
+        r#"{"op": "reload", "ts": 1, "policy": {"schema": 1, "schema": 1}}"#.to_owned(),
+    ];
+    let o = run_stdin(&["replay", "-"], &(log.join("\n") + "\n"));
+    assert_eq!(code(&o), 1);
+    let e = err(&o);
+    let lines: Vec<&str> = e.lines().take(3).collect();
+    assert_eq!(
+        lines,
+        [
+            "<stdin>:1: invalid profile: profile: invalid JSON: duplicate key \"sector\" at column 82 [invalid_profile]",
+            "<stdin>:2: invalid profile: profile.mitigations[1]: mitigation \"bias_audit\" is listed twice (also at mitigations[0]); list each once [invalid_profile]",
+            "<stdin>:3: the reload's policy is invalid: policy: invalid JSON: duplicate key \"schema\" at column 58 [reload_refused]",
+        ],
+        "{e}"
+    );
+    assert!(e.contains("systems      0 systems at the end"), "{e}");
+    // test: an inline profile of a test file.
+    let t = format!(r#"{{"tests": [{{"name": "dup", "profiles": [{prof}]}}]}}"#);
+    let f = write(&d, "dup-tests.json", &t);
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        out(&o).starts_with(&format!(
+            "{}: invalid test file: tests[0].profiles[0]: duplicate key \"sector\" at line 1 column 83\n",
+            f.display()
+        )),
+        "{}",
+        out(&o)
+    );
+    // diff --profiles: a profile of the folder.
+    let dir = d.join("profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "bot.json", prof);
+    let o = run(&[
+        "diff",
+        "seeds/policy/default.json",
+        "seeds/policy/default.json",
+        "--profiles",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        err(&o).contains("bot.json: invalid JSON: duplicate key \"sector\" at line 1 column 43"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
 fn classify_uses_the_given_policy_wherever_the_option_is() {
     let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
     // Make shopping worth 10 more points: general (7) becomes critical (17).
