@@ -1115,9 +1115,30 @@ impl Engine {
     /// Opens (or creates) an audit journal at `path` and records every later registration,
     /// deregistration, profile update, transition, incident event, silence set or removed,
     /// and reload in it (see [`crate::journal`]). An
-    /// existing file is verified first and a torn last line is truncated (reported). Replaces
-    /// any journal already open. A record that cannot be written is counted in
-    /// [`Stats::journal_errors`]; the engine goes on.
+    /// existing file is verified first and continued in a new session; a torn last line is
+    /// truncated (reported). Replaces any journal already open. A record that cannot be
+    /// written is counted in [`Stats::journal_errors`]; the engine goes on.
+    /// [`Engine::create_journal`] refuses an existing file instead.
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Policy, Profile};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-open-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let report = engine.open_journal(&path, Durability::Never)?;
+    /// assert_eq!((report.records, report.session), (0, 1));
+    /// engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.close_journal();
+    /// // A session marker, then the registration.
+    /// assert_eq!(airisk::journal::verify(&path)?, 2);
+    /// // Opened again, the journal goes on in a second session.
+    /// let again = engine.open_journal(&path, Durability::Never)?;
+    /// assert_eq!((again.records, again.session), (2, 2));
+    /// engine.close_journal();
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`], or [`Error::State`] when the existing file does not verify.
@@ -1127,13 +1148,53 @@ impl Engine {
         durability: Durability,
     ) -> Result<OpenReport> {
         let (j, report) = Journal::open(path, durability)?;
+        self.use_journal(j);
+        Ok(report)
+    }
+
+    /// [`Engine::open_journal`] for a new journal only: creates the file at `path`, and
+    /// refuses (changing nothing, the engine keeping any journal already open) when a file
+    /// exists there, even an empty one. For a caller that must never continue, or mix
+    /// its records into, a journal left by another run. Whether the file exists is decided
+    /// atomically when it is created ([`Journal::create`]).
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Error, Policy};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-create-new-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let report = engine.create_journal(&path, Durability::EveryRecord)?;
+    /// assert_eq!((report.records, report.session), (0, 1));
+    /// engine.close_journal();
+    /// let err = engine.create_journal(&path, Durability::EveryRecord).unwrap_err();
+    /// assert!(matches!(err, Error::Io(ref m) if m.contains("already exists")
+    ///                                         && m.contains(&*path.to_string_lossy())));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path when a file exists there, or when the file cannot be
+    /// created or written.
+    pub fn create_journal(
+        &self,
+        path: &std::path::Path,
+        durability: Durability,
+    ) -> Result<OpenReport> {
+        let (j, report) = Journal::create(path, durability)?;
+        self.use_journal(j);
+        Ok(report)
+    }
+
+    /// Makes `j` the engine's journal, writing what the previous one still has pending.
+    fn use_journal(&self, j: Journal) {
         let pos = self.journal_pos.lock();
         let mut slot = self.journal.lock();
         Self::flush_waiting(&mut slot, &self.journal_errors);
         slot.journal = Some(j);
         slot.next = *pos;
         self.has_journal.store(true, Ordering::Release);
-        Ok(report)
     }
 
     /// Writes what is still waiting (positions whose writer is gone are skipped and counted

@@ -983,6 +983,34 @@ pub unsafe extern "C" fn airisk_journal_open(
     })
 }
 
+/// `airisk_journal_open` for a new journal only: creates the file at the UTF-8 path
+/// `(path, len)` and starts recording in it. When a file exists at the path (even an empty
+/// one) it fails with `AIRISK_ERR_IO` (`airisk_last_error` names the path), leaves the file
+/// untouched and changes nothing: a journal already open stays open. Whether the file
+/// exists is decided atomically when it is created, so two processes racing for one path
+/// cannot both succeed. `durability` as in `airisk_journal_open`. Errors:
+/// `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_journal_create(
+    e: *mut airisk_engine,
+    path: *const c_char,
+    len: usize,
+    durability: u32,
+) -> airisk_status {
+    boundary("airisk_journal_create", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, path) = unsafe { (engine(e)?, str_arg(path, len, "path")?) };
+        e.engine.create_journal(
+            std::path::Path::new(path),
+            crate::journal::Durability::from_u32(durability),
+        )?;
+        Ok(())
+    })
+}
+
 /// Forces the audit journal's records to stable storage (fsync), whatever its durability;
 /// without an open journal it does nothing. Errors: `AIRISK_ERR_NULL`, `AIRISK_ERR_IO`.
 /// Thread-safe.
