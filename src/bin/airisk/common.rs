@@ -125,30 +125,6 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_times() {
-        assert_eq!(iso(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso(1_764_374_400_000), "2025-11-29T00:00:00Z");
-        assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso(-1000), "1969-12-31T23:59:59Z");
-        assert_eq!(when(300_000), "+00:05:00");
-        assert_eq!(when(90_000_000), "+1d01:00:00");
-        assert_eq!(duration(0), "0ms");
-        assert_eq!(duration(3_600_000 * 26 + 60_000), "1d 2h");
-        assert_eq!(duration(14_400_000), "4h");
-        assert_eq!(num(0.061), "0.061");
-        assert_eq!(num(3.0), "3");
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-}
-
 /// The first duplicate key in any object of the JSON document `text`, as the profile and
 /// policy loaders report one: `tests[0].profiles[1]: duplicate key "sector" at line 7
 /// column 31` (the path of the object, then where the repeated key ends). `Ok` for a
@@ -213,5 +189,47 @@ pub fn check_duplicate_keys(text: &str) -> Result<(), String> {
             }
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso(1_764_374_400_000), "2025-11-29T00:00:00Z");
+        assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(iso(-1000), "1969-12-31T23:59:59Z");
+        assert_eq!(when(300_000), "+00:05:00");
+        assert_eq!(when(90_000_000), "+1d01:00:00");
+        assert_eq!(duration(0), "0ms");
+        assert_eq!(duration(3_600_000 * 26 + 60_000), "1d 2h");
+        assert_eq!(duration(14_400_000), "4h");
+        assert_eq!(num(0.061), "0.061");
+        assert_eq!(num(3.0), "3");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_anywhere_with_their_path() {
+        assert_eq!(
+            check_duplicate_keys(r#"{"a": [1, {"b": 2}], "c": {"a": 1}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_duplicate_keys(r#"{"a": 1, "a": 2}"#),
+            Err(r#"duplicate key "a" at line 1 column 12"#.into())
+        );
+        assert_eq!(
+            check_duplicate_keys("{\"t\": [{}, {\"p\": [{\"x\": 1,\n \"x\": 1}]}]}"),
+            Err(r#"t[1].p[0]: duplicate key "x" at line 2 column 4"#.into())
+        );
+        // Not JSON: left to the reader that follows.
+        assert_eq!(check_duplicate_keys("{"), Ok(()));
     }
 }
