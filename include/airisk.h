@@ -1062,6 +1062,23 @@ const char *airisk_incident_event_str(uint32_t event);
 airisk_status airisk_journal_close(struct airisk_engine *e);
 
 /**
+ * `airisk_journal_open` for a new journal only: creates the file at the UTF-8 path
+ * `(path, len)` and starts recording in it. When a file exists at the path (even an empty
+ * one) it fails with `AIRISK_ERR_IO` (`airisk_last_error` names the path), leaves the file
+ * untouched and changes nothing: a journal already open stays open. Whether the file
+ * exists is decided atomically when it is created, so two processes racing for one path
+ * cannot both succeed. `durability` as in `airisk_journal_open`. Errors:
+ * `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`. Thread-safe.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.
+ */
+airisk_status airisk_journal_create(struct airisk_engine *e,
+                                    const char *path,
+                                    size_t len,
+                                    uint32_t durability);
+
+/**
  * Opens (creating if absent) an SM3-chained audit journal at the UTF-8 path `(path, len)`
  * and records every later registration, deregistration and transition in it. An existing
  * journal is verified first; a torn last line (a crash mid-write) is truncated and

@@ -621,6 +621,10 @@ public:
     void journal_open(std::string_view path, uint32_t durability = 1) {
         detail::check(airisk_journal_open(e_, detail::ptr(path), path.size(), durability));
     }
+    /** Creates a new audit journal at path; throws (AIRISK_ERR_IO) if a file exists there. */
+    void journal_create(std::string_view path, uint32_t durability = 1) {
+        detail::check(airisk_journal_create(e_, detail::ptr(path), path.size(), durability));
+    }
     void journal_sync() { detail::check(airisk_journal_sync(e_)); }
     void journal_close() { detail::check(airisk_journal_close(e_)); }
 

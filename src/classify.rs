@@ -191,10 +191,26 @@ impl Profile {
         }
     }
 
-    /// Checks the profile's own rules (id format, list sizes), independent of a policy.
+    /// Checks the profile's own rules, independent of a policy: the id's format, the
+    /// lists' sizes, and no value listed twice in a list (each would add its points again).
+    ///
+    /// ```
+    /// use airisk::{Error, Profile};
+    ///
+    /// let mut p = Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?;
+    /// p.capabilities = vec!["generative".into(), "profiling".into(), "generative".into()];
+    /// match p.check() {
+    ///     Err(Error::Profile(i)) => {
+    ///         assert_eq!(i.path, "capabilities[2]");
+    ///         assert_eq!(i.reason, r#"capability "generative" is listed twice (also at capabilities[0]); list each once"#);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Profile`] naming the field.
+    /// [`Error::Profile`] naming the field (and, for a repeated value, its index).
     pub fn check(&self) -> Result<()> {
         check_id(&self.id).map_err(|r| Error::profile("id", r))?;
         for (k, list) in [
@@ -205,6 +221,12 @@ impl Profile {
             if list.len() > MAX_PROFILE_LIST {
                 return Err(Error::profile(k, list_too_long(list.len())));
             }
+            if let Some((i, first)) = first_repeat(list) {
+                return Err(Error::profile(
+                    format!("{k}[{i}]"),
+                    listed_twice(k, &list[i], first),
+                ));
+            }
         }
         Ok(())
     }
@@ -212,6 +234,23 @@ impl Profile {
 
 fn list_too_long(n: usize) -> String {
     format!("{n} entries; at most {MAX_PROFILE_LIST} are allowed")
+}
+
+/// The first entry of `list` equal to an earlier one: its index and the earlier one's.
+/// Allocates nothing (lists have at most [`MAX_PROFILE_LIST`] entries).
+fn first_repeat(list: &[String]) -> Option<(usize, usize)> {
+    (1..list.len()).find_map(|i| list[..i].iter().position(|x| *x == list[i]).map(|j| (i, j)))
+}
+
+/// What a repeated entry of the list `k` is: each entry adds its points, so one listed
+/// twice would count twice.
+fn listed_twice(k: &str, value: &str, first: usize) -> String {
+    let what = match k {
+        "capabilities" => "capability",
+        "vulnerable_groups" => "vulnerable group",
+        _ => "mitigation",
+    };
+    format!("{what} {value:?} is listed twice (also at {k}[{first}]); list each once")
 }
 
 /// Builds a [`Profile`] in code: see [`Profile::builder`].
@@ -259,7 +298,7 @@ impl ProfileBuilder {
 
     /// The profile, after the checks that parsing runs ([`Profile::check`]: the id is
     /// 1–128 bytes of UTF-8 without control characters; lists have at most
-    /// [`MAX_PROFILE_LIST`] entries). Ids are checked against a policy when the profile is
+    /// [`MAX_PROFILE_LIST`] entries, none of them twice). Ids are checked against a policy when the profile is
     /// classified or registered ([`profile_issues`] lists every problem at once).
     ///
     /// ```
@@ -340,11 +379,18 @@ fn read_profile(
                     err(k.to_owned(), list_too_long(a.len()));
                     return None;
                 }
-                let mut out = Vec::with_capacity(a.len());
+                let mut out: Vec<String> = Vec::with_capacity(a.len());
                 let mut good = true;
                 for (i, x) in a.iter().enumerate() {
                     match x {
-                        Value::String(s) => out.push(s.clone()),
+                        Value::String(s) => {
+                            let earlier = a[..i].iter().position(|y| y.as_str() == Some(s));
+                            if let Some(first) = earlier {
+                                // Reported, and the list still checked against the policy.
+                                err(format!("{k}[{i}]"), listed_twice(k, s, first));
+                            }
+                            out.push(s.clone());
+                        }
                         other => {
                             good = false;
                             err(
@@ -383,7 +429,7 @@ fn read_profile(
     }
     let capabilities = list("capabilities", &mut e);
     if let (Some(l), Some(t)) = (&capabilities, t) {
-        for (i, c) in l.iter().enumerate() {
+        for (i, c) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.capabilities, "capability", c) {
                 e(format!("capabilities[{i}]"), r);
             }
@@ -430,7 +476,7 @@ fn read_profile(
     };
     let vulnerable_groups = list("vulnerable_groups", &mut e);
     if let (Some(l), Some(t)) = (&vulnerable_groups, t) {
-        for (i, g) in l.iter().enumerate() {
+        for (i, g) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.vulnerable_groups, "vulnerable group", g) {
                 e(format!("vulnerable_groups[{i}]"), r);
             }
@@ -438,7 +484,7 @@ fn read_profile(
     }
     let mitigations = list("mitigations", &mut e);
     if let (Some(l), Some(t)) = (&mitigations, t) {
-        for (i, x) in l.iter().enumerate() {
+        for (i, x) in l.iter().enumerate().filter(|(i, v)| !l[..*i].contains(v)) {
             if let Some(r) = unknown_id(&t.mitigations, "mitigation", x) {
                 e(format!("mitigations[{i}]"), r);
             }
@@ -521,43 +567,100 @@ pub(crate) fn unknown_value<'a>(
 }
 
 /// The valid value closest to `found`, if one is close enough to be a likely typo or
-/// abbreviation: the same after normalising case and separators, within a third of its
-/// length in edits, or one whose `_`-separated words start (or end) with `found`.
-/// Ties go to the earlier value.
+/// abbreviation. Both sides are compared after normalising case and separators (`-`, `.`
+/// and spaces read as `_`); the first rule that matches decides, in this order:
+///
+/// 1. the same value;
+/// 2. within a third of the value's length in edits (at least one; adjacent
+///    transpositions count as one edit), fewest edits first;
+/// 3. `found` is the value's first word or words (`healthcare` → `healthcare_clinical`);
+/// 4. `found` begins the value (`health` → `healthcare_clinical`, `fin` → `finance`);
+///    at least 3 characters;
+/// 5. `found` is a later word or words of the value (`clinical` → `healthcare_clinical`);
+/// 6. `found` begins a later word (`clin` → `healthcare_clinical`); at least 3 characters;
+/// 7. `found` occurs anywhere in the value (`ealthcar`); at least 4 characters.
+///
+/// Within rules 3 to 7 the shortest value wins; remaining ties go to the earlier value, so
+/// the answer depends only on `found` and the order of `valid`.
+///
+/// ```
+/// use airisk::suggest;
+///
+/// let sectors = ["public_health", "healthcare_clinical", "healthcare_patient_services", "finance"];
+/// let s = |x| suggest(x, sectors.iter().copied());
+/// assert_eq!(s("finanse"), Some("finance"));
+/// assert_eq!(s("health"), Some("healthcare_clinical"));
+/// assert_eq!(s("Public-Health"), Some("public_health"));
+/// assert_eq!(s("retail"), None);
+/// ```
 pub fn suggest<'a>(found: &str, valid: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let norm: String = found
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '-' | ' ' | '.' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
+    let norm = normalise(found.trim());
     if norm.is_empty() {
         return None;
     }
-    let mut best: Option<(usize, &str)> = None;
+    let n = norm.chars().count();
+    // (rule, extra characters or edits): lower is closer.
+    let mut best: Option<((u8, usize), &str)> = None;
+    let mut cand = String::new();
     for v in valid {
-        let score = if v == norm {
-            0
-        } else {
-            let d = edit_distance(&norm, v);
-            if d <= (v.chars().count() / 3).max(1) {
-                d
-            } else if v.starts_with(&format!("{norm}_"))
-                || v.ends_with(&format!("_{norm}"))
-                || v.contains(&format!("_{norm}_"))
-            {
-                100 + v.len() - norm.len()
-            } else {
-                continue;
-            }
+        cand.clear();
+        cand.extend(v.chars().map(normal_char));
+        let Some(score) = closeness(&norm, n, &cand) else {
+            continue;
         };
         if best.is_none_or(|(b, _)| score < b) {
             best = Some((score, v));
         }
     }
     best.map(|(_, v)| v)
+}
+
+fn normal_char(c: char) -> char {
+    match c {
+        '-' | ' ' | '.' => '_',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+fn normalise(s: &str) -> String {
+    s.chars().map(normal_char).collect()
+}
+
+/// How close the normalised `v` is to the normalised `norm` (of `n` characters), as (rule
+/// of [`suggest`], edits or extra characters); `None` when it is not close.
+fn closeness(norm: &str, n: usize, v: &str) -> Option<(u8, usize)> {
+    if v == norm {
+        return Some((1, 0));
+    }
+    let m = v.chars().count();
+    let limit = (m / 3).max(1);
+    if m.abs_diff(n) <= limit {
+        let d = edit_distance(norm, v);
+        if d <= limit {
+            return Some((2, d));
+        }
+    }
+    if m <= n {
+        return None;
+    }
+    let extra = m - n;
+    // Byte positions where `norm` occurs in `v`, and whether each is at a word boundary.
+    let starts_word = |i: usize| i == 0 || v.as_bytes()[i - 1] == b'_';
+    let ends_word = |i: usize| i + norm.len() == v.len() || v.as_bytes()[i + norm.len()] == b'_';
+    let mut rule = u8::MAX;
+    let at = (0..v.len()).filter(|&i| v.is_char_boundary(i) && v[i..].starts_with(norm));
+    for i in at {
+        let r = match (i == 0, starts_word(i), ends_word(i)) {
+            (true, _, true) => 3,
+            (true, _, false) if n >= 3 => 4,
+            (false, true, true) => 5,
+            (false, true, false) if n >= 3 => 6,
+            _ if n >= 4 => 7,
+            _ => continue,
+        };
+        rule = rule.min(r);
+    }
+    (rule != u8::MAX).then_some((rule, extra))
 }
 
 /// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions), on chars.

@@ -22,6 +22,18 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+/// Above this many registered systems, [`Engine::lookup_system`] looks for no suggestion
+/// (the scan would cost more than an error path should).
+const SUGGEST_MAX_SYSTEMS: usize = 10_000;
+
+/// `"found"`, then `; did you mean "x"?` when one of `valid` is close.
+fn quoted_with_suggestion<'a>(found: &str, valid: impl Iterator<Item = &'a str>) -> String {
+    match crate::classify::suggest(found, valid) {
+        Some(s) => format!("{found:?}; did you mean {s:?}?"),
+        None => format!("{found:?}"),
+    }
+}
+
 /// Counters of an engine (all since creation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
@@ -410,6 +422,18 @@ impl Engine {
     }
 
     /// An engine for `policy`.
+    ///
+    /// ```
+    /// use airisk::{Engine, EngineOptions, Policy, Profile};
+    ///
+    /// // A queue of one transition: the next one is dropped, and counted.
+    /// let engine = Engine::with_options(Policy::default_policy(), EngineOptions { queue_capacity: 1 });
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// assert_eq!(engine.queued(), 1);
+    /// assert!(engine.stats().dropped >= 1);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn with_options(policy: Policy, options: EngineOptions) -> Engine {
         let silences: Arc<RwLock<Silences>> = Arc::default();
         let signal_ids = SignalIds::new(&policy);
@@ -464,11 +488,36 @@ impl Engine {
     }
 
     /// The engine's policy.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert_eq!(engine.policy().version(), Policy::default_policy().version());
+    /// assert!(engine.policy().signals().iter().any(|s| &*s.id == "interactions"));
+    /// ```
     pub fn policy(&self) -> Policy {
         self.policy.read().clone()
     }
 
     /// Classifies a profile under the engine's policy (registers nothing).
+    ///
+    /// ```
+    /// use airisk::{Engine, FactorKind, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = Profile::builder("bot", "healthcare_clinical", "sensitive_personal", "autonomous", 50_000)
+    ///     .mitigation("human_review_process")
+    ///     .build()?;
+    /// let c = engine.classify(&bot)?;
+    /// // The score is the sum of its factors, sector first; the grade is at least the score's.
+    /// assert_eq!(c.score, c.factors.iter().map(|f| f.points).sum::<i64>());
+    /// assert_eq!((c.factors[0].kind, &*c.factors[0].id), (FactorKind::Sector, "healthcare_clinical"));
+    /// assert!(c.grade_rank >= c.score_grade_rank);
+    /// // Classifying registers nothing.
+    /// assert_eq!(engine.stats().systems, 0);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// See [`classify`].
@@ -477,19 +526,132 @@ impl Engine {
     }
 
     /// The id of a signal of the policy, by name (hashes the name: keep the id, off the hot
-    /// path). Ids follow the policy's order and stay valid across reloads.
+    /// path). Ids follow the policy's order and stay valid across reloads. `None` when the
+    /// policy defines no such signal; [`Engine::lookup_signal`] says so as an [`Error`].
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let interactions = engine.signal("interactions").expect("the default policy has it");
+    /// assert_eq!(engine.signal("interactions"), Some(interactions));
+    /// assert_eq!(engine.signal("no_such_signal"), None);
+    /// ```
     pub fn signal(&self, name: &str) -> Option<SignalId> {
         let p = self.policy.read();
         p.0.signal_ix.get(name)?;
         self.signal_ids.read().ix.get(name).map(|&i| SignalId(i))
     }
 
-    /// The handle of a registered system, by id.
+    /// [`Engine::signal`] as a [`Result`]: the id of a signal of the policy, by name, or an
+    /// error that suggests the name probably meant (a typo, another case, a prefix: the
+    /// rules of [`suggest`](crate::suggest)).
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert_eq!(engine.lookup_signal("interactions")?, engine.signal("interactions").unwrap());
+    /// let err = engine.lookup_signal("interactons").unwrap_err();
+    /// assert!(matches!(err, Error::UnknownSignal(_)));
+    /// assert_eq!(err.to_string(), r#"unknown signal "interactons"; did you mean "interactions"?"#);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSignal`] with the name quoted and, when a signal's name is close,
+    /// `; did you mean "…"?`.
+    pub fn lookup_signal(&self, name: &str) -> Result<SignalId> {
+        self.signal(name)
+            .ok_or_else(|| self.unknown_signal_error(name))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unknown_signal_error(&self, name: &str) -> Error {
+        let p = self.policy.read();
+        Error::UnknownSignal(quoted_with_suggestion(
+            name,
+            p.signals().iter().map(|s| &*s.id),
+        ))
+    }
+
+    /// The handle of a registered system, by id. `None` when no registered system has
+    /// this id (also after it was deregistered); [`Engine::lookup_system`] says so as an
+    /// [`Error`].
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bus = engine.register(Profile::builder("bus-1", "autonomous_driving", "personal",
+    ///                                            "autonomous", 20_000).build()?)?;
+    /// assert_eq!(engine.system("bus-1"), Some(bus));
+    /// engine.deregister(bus)?;
+    /// assert_eq!(engine.system("bus-1"), None);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn system(&self, id: &str) -> Option<SystemHandle> {
         self.registry.read().ids.get(id).map(|&h| SystemHandle(h))
     }
 
+    /// [`Engine::system`] as a [`Result`]: the handle of a registered system, by id, or an
+    /// error that suggests the id probably meant (by the rules of
+    /// [`suggest`](crate::suggest), among the registered ids in the order they were
+    /// registered; with more than 10 000 systems registered, no suggestion is looked for).
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bus = engine.register(Profile::builder("bus-17", "autonomous_driving", "personal",
+    ///                                            "autonomous", 20_000).build()?)?;
+    /// assert_eq!(engine.lookup_system("bus-17")?, bus);
+    /// let err = engine.lookup_system("Bus 17").unwrap_err();
+    /// assert!(matches!(err, Error::UnknownSystemId(_)));
+    /// assert_eq!(err.to_string(), r#"unknown system id "Bus 17"; did you mean "bus-17"?"#);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSystemId`] with the id quoted and, when a registered id is close,
+    /// `; did you mean "…"?`.
+    pub fn lookup_system(&self, id: &str) -> Result<SystemHandle> {
+        self.system(id).ok_or_else(|| self.unknown_system_error(id))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unknown_system_error(&self, id: &str) -> Error {
+        // The live ids in handle order, copied out so the scan holds no lock.
+        let live: Vec<Arc<str>> = {
+            let r = self.registry.read();
+            if r.ids.len() > SUGGEST_MAX_SYSTEMS {
+                Vec::new()
+            } else {
+                r.names
+                    .iter()
+                    .enumerate()
+                    .filter(|(h, n)| r.ids.get(&***n) == Some(&(*h as u32)))
+                    .map(|(_, n)| n.clone())
+                    .collect()
+            }
+        };
+        Error::UnknownSystemId(quoted_with_suggestion(id, live.iter().map(|n| &**n)))
+    }
+
     /// The id of the system with this handle (also after it was deregistered).
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// assert_eq!(engine.system_id(bot).as_deref(), Some("bot"));
+    /// engine.deregister(bot)?;
+    /// assert_eq!(engine.system_id(bot).as_deref(), Some("bot"));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn system_id(&self, h: SystemHandle) -> Option<Arc<str>> {
         self.registry.read().names.get(h.0 as usize).cloned()
     }
@@ -501,6 +663,24 @@ impl Engine {
 
     /// Registers a system: classifies it, fixes its grade, returns its handle.
     ///
+    /// ```
+    /// use airisk::{Engine, Error, Level, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let profile = Profile::builder("triage-bot", "healthcare_clinical", "sensitive_personal",
+    ///                                "human_on_the_loop", 50_000).build()?;
+    /// let bot = engine.register(profile.clone())?;
+    /// assert_eq!(engine.system("triage-bot"), Some(bot));
+    /// assert_eq!(engine.system_level(bot)?, Level::None);
+    /// // Its grade is fixed at registration: the classification of its profile.
+    /// let (rank, _) = engine.system_profile(bot)?;
+    /// assert_eq!(rank, engine.classify(&profile)?.grade_rank);
+    /// // An id is registered once.
+    /// assert!(matches!(engine.register(profile), Err(Error::Duplicate(id)) if id == "triage-bot"));
+    /// assert_eq!(engine.stats().systems, 1);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Profile`] (see [`classify`]), [`Error::Duplicate`] if a registered system has
     /// the same id, [`Error::Limit`] past [`MAX_SYSTEMS`].
@@ -509,6 +689,20 @@ impl Engine {
     }
 
     /// [`Engine::register`], also returning the classification it made.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let profile = Profile::builder("bot", "education", "personal", "autonomous", 10)
+    ///     .vulnerable_group("minors")
+    ///     .build()?;
+    /// let expected = engine.classify(&profile)?;
+    /// let (bot, classification) = engine.register_classified(profile)?;
+    /// assert_eq!(classification, expected);
+    /// assert_eq!(engine.system_profile(bot)?.0, classification.grade_rank);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`Engine::register`].
@@ -616,6 +810,21 @@ impl Engine {
     /// Stops evaluating a system and frees its state. Its handle is never reused and its id
     /// string stays valid; the id may be registered again (under a new handle).
     ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.deregister(bot)?;
+    /// assert_eq!(engine.system("bot"), None);
+    /// assert!(matches!(engine.system_level(bot), Err(Error::UnknownSystem(_))));
+    /// assert!(matches!(engine.deregister(bot), Err(Error::UnknownSystem(_))));
+    /// // The id is free again, under a new handle.
+    /// let again = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// assert_ne!(again, bot);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownSystem`] if the handle is not registered.
     pub fn deregister(&self, h: SystemHandle) -> Result<()> {
@@ -637,6 +846,23 @@ impl Engine {
 
     /// Re-classifies a registered system with a new profile (same id). Rule states are kept
     /// and are evaluated under the new grade's thresholds from the next evaluation on.
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let small = Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?;
+    /// let bot = engine.register(small.clone())?;
+    /// // The same application, now with millions of users: graded again, same handle.
+    /// let big = Profile::builder("bot", "finance", "personal", "autonomous", 5_000_000).build()?;
+    /// let c = engine.update_profile(bot, big.clone())?;
+    /// assert!(c.score > engine.classify(&small)?.score);
+    /// assert_eq!(engine.system_profile(bot)?, (c.grade_rank, big));
+    /// // The id is the system's own.
+    /// let other = Profile::builder("other", "finance", "personal", "autonomous", 10).build()?;
+    /// assert!(matches!(engine.update_profile(bot, other), Err(Error::Profile(_))));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSystem`], [`Error::Profile`] (also when the id differs).
@@ -686,6 +912,18 @@ impl Engine {
     }
 
     /// The grade rank and profile of a registered system.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let profile = Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?;
+    /// let bot = engine.register(profile.clone())?;
+    /// let (rank, kept) = engine.system_profile(bot)?;
+    /// assert_eq!(kept, profile);
+    /// assert_eq!(&*engine.policy().grades()[rank as usize].id, &*engine.classify(&profile)?.grade);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSystem`].
@@ -860,6 +1098,25 @@ impl Engine {
     /// Raises every registered system's watermark to `now_ms` (never lowers it), then
     /// evaluates every rule of every system at its own watermark, systems in registration
     /// order.
+    ///
+    /// ```
+    /// use airisk::{Engine, Level, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bus = engine.register(Profile::builder("bus", "autonomous_driving", "personal",
+    ///                                            "autonomous", 20_000).build()?)?;
+    /// let t0 = 1_764_374_400_000;
+    /// engine.observe(bus, engine.lookup_signal("heartbeat")?, 1.0, t0)?;
+    /// assert_eq!(engine.system_level(bus)?, Level::None);
+    /// // An hour without a heartbeat: only the clock can say so.
+    /// engine.tick(t0 + 3_600_000);
+    /// assert_eq!(engine.watermark(bus)?, Some(t0 + 3_600_000));
+    /// assert!(engine.system_level(bus)? > Level::None);
+    /// let mut out = Vec::new();
+    /// engine.drain(&mut out);
+    /// assert!(out.iter().any(|t| t.rule_id.as_deref() == Some("heartbeat-silence")));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn tick(&self, now_ms: i64) {
         let n = self.count.load(Ordering::Acquire);
         for h in 0..n {
@@ -1001,9 +1258,30 @@ impl Engine {
     /// Opens (or creates) an audit journal at `path` and records every later registration,
     /// deregistration, profile update, transition, incident event, silence set or removed,
     /// and reload in it (see [`crate::journal`]). An
-    /// existing file is verified first and a torn last line is truncated (reported). Replaces
-    /// any journal already open. A record that cannot be written is counted in
-    /// [`Stats::journal_errors`]; the engine goes on.
+    /// existing file is verified first and continued in a new session; a torn last line is
+    /// truncated (reported). Replaces any journal already open. A record that cannot be
+    /// written is counted in [`Stats::journal_errors`]; the engine goes on.
+    /// [`Engine::create_journal`] refuses an existing file instead.
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Policy, Profile};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-open-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let report = engine.open_journal(&path, Durability::Never)?;
+    /// assert_eq!((report.records, report.session), (0, 1));
+    /// engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.close_journal();
+    /// // A session marker, then the registration.
+    /// assert_eq!(airisk::journal::verify(&path).unwrap(), 2);
+    /// // Opened again, the journal goes on in a second session.
+    /// let again = engine.open_journal(&path, Durability::Never)?;
+    /// assert_eq!((again.records, again.session), (2, 2));
+    /// engine.close_journal();
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`], or [`Error::State`] when the existing file does not verify.
@@ -1013,13 +1291,53 @@ impl Engine {
         durability: Durability,
     ) -> Result<OpenReport> {
         let (j, report) = Journal::open(path, durability)?;
+        self.use_journal(j);
+        Ok(report)
+    }
+
+    /// [`Engine::open_journal`] for a new journal only: creates the file at `path`, and
+    /// refuses (changing nothing, the engine keeping any journal already open) when a file
+    /// exists there, even an empty one. For a caller that must never continue, or mix
+    /// its records into, a journal left by another run. Whether the file exists is decided
+    /// atomically when it is created ([`Journal::create`]).
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Error, Policy};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-create-new-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let report = engine.create_journal(&path, Durability::EveryRecord)?;
+    /// assert_eq!((report.records, report.session), (0, 1));
+    /// engine.close_journal();
+    /// let err = engine.create_journal(&path, Durability::EveryRecord).unwrap_err();
+    /// assert!(matches!(err, Error::Io(ref m) if m.contains("already exists")
+    ///                                         && m.contains(&*path.to_string_lossy())));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path when a file exists there, or when the file cannot be
+    /// created or written.
+    pub fn create_journal(
+        &self,
+        path: &std::path::Path,
+        durability: Durability,
+    ) -> Result<OpenReport> {
+        let (j, report) = Journal::create(path, durability)?;
+        self.use_journal(j);
+        Ok(report)
+    }
+
+    /// Makes `j` the engine's journal, writing what the previous one still has pending.
+    fn use_journal(&self, j: Journal) {
         let pos = self.journal_pos.lock();
         let mut slot = self.journal.lock();
         Self::flush_waiting(&mut slot, &self.journal_errors);
         slot.journal = Some(j);
         slot.next = *pos;
         self.has_journal.store(true, Ordering::Release);
-        Ok(report)
     }
 
     /// Writes what is still waiting (positions whose writer is gone are skipped and counted
@@ -1040,6 +1358,22 @@ impl Engine {
     }
 
     /// Closes the journal (syncing it unless its durability is `Never`).
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Policy, Profile};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-close-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.create_journal(&path, Durability::Never)?;
+    /// engine.register(Profile::builder("a", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.close_journal();
+    /// // Not journaled: the journal is closed.
+    /// engine.register(Profile::builder("b", "finance", "personal", "autonomous", 10).build()?)?;
+    /// assert_eq!(airisk::journal::verify(&path).unwrap(), 2); // the session marker and "a"
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn close_journal(&self) {
         let _pos = self.journal_pos.lock();
         let mut slot = self.journal.lock();
@@ -1049,6 +1383,22 @@ impl Engine {
     }
 
     /// Forces the journal's records to stable storage, if a journal is open.
+    ///
+    /// ```
+    /// use airisk::{Durability, Engine, Policy, Profile};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-sync-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.sync_journal()?; // no journal: nothing to do
+    /// engine.create_journal(&path, Durability::EveryN(1000))?;
+    /// engine.register(Profile::builder("a", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.sync_journal()?; // on disk now, before the 1000th record
+    /// assert_eq!(airisk::journal::verify(&path).unwrap(), 2);
+    /// # engine.close_journal();
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`].
@@ -1068,6 +1418,24 @@ impl Engine {
     /// reload while another thread observes) may reach it in either order: their `seq`
     /// gives the order in which the engine decided them. The queue ([`Engine::drain`]) is
     /// always in `seq` order.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile, Transition};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let seen: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    /// let to = seen.clone();
+    /// engine.set_sink(Some(Arc::new(move |t: &Transition| to.lock().unwrap().push(t.clone()))));
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// // Delivered to the sink, in seq order, and not queued.
+    /// let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|t| t.seq).collect();
+    /// assert_eq!(seqs, [1, 2]); // the rule's transition, then the system's
+    /// assert_eq!(engine.queued(), 0);
+    /// engine.set_sink(None); // back to the queue
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn set_sink(&self, sink: Option<Sink>) {
         let mut s = self.sink.write();
         self.has_sink.store(sink.is_some(), Ordering::Release);
@@ -1075,6 +1443,24 @@ impl Engine {
     }
 
     /// Moves every queued transition into `out` (appending), oldest first; returns how many.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(engine.drain(&mut out), 2);
+    /// assert_eq!((out[0].scope, out[0].rule_id.as_deref()), (Scope::Rule, Some("safety-incidents")));
+    /// assert_eq!((out[1].scope, out[1].to), (Scope::System, engine.system_level(bot)?));
+    /// assert_eq!(engine.drain(&mut out), 0); // the queue is empty now
+    /// # use airisk::Scope;
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn drain(&self, out: &mut Vec<Transition>) -> usize {
         let mut q = self.queue.lock();
         let n = q.items.len();
@@ -1083,6 +1469,23 @@ impl Engine {
     }
 
     /// Moves up to `max` queued transitions into `out`, oldest first; returns how many.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(engine.drain_up_to(&mut out, 1), 1);
+    /// assert_eq!(engine.queued(), 1);
+    /// assert_eq!(engine.drain_up_to(&mut out, 10), 1);
+    /// assert_eq!(out.iter().map(|t| t.seq).collect::<Vec<_>>(), [1, 2]);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn drain_up_to(&self, out: &mut Vec<Transition>, max: usize) -> usize {
         let mut q = self.queue.lock();
         let n = q.items.len().min(max);
@@ -1144,6 +1547,16 @@ impl Engine {
     /// The report of the last successful [`Engine::reload`] — or of the migration of a
     /// snapshot restored under another policy ([`Engine::restore`],
     /// [`Engine::restore_system`]) when that came later; `None` before any.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// assert!(engine.last_reload_report().is_none());
+    /// let report = engine.reload(Policy::default_policy())?;
+    /// assert_eq!(engine.last_reload_report(), Some(report));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn last_reload_report(&self) -> Option<ReloadReport> {
         self.last_reload.lock().clone()
     }
@@ -1301,6 +1714,18 @@ impl Engine {
 
     /// Removes the silence `id` (journaled).
     ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Silence};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// engine.silence(Silence { id: "upgrade".into(), system: Some("bot".into()), category: None,
+    ///     rule: None, starts: 0, ends: 3_600_000, reason: None, by: None })?;
+    /// engine.unsilence("upgrade")?;
+    /// assert!(engine.silences().is_empty());
+    /// assert!(matches!(engine.unsilence("upgrade"), Err(Error::Silence(_))));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Silence`] if no silence has this id.
     pub fn unsilence(&self, id: &str) -> Result<()> {
@@ -1324,6 +1749,26 @@ impl Engine {
     /// Sets (or with `None`, removes) the incident-event sink. With a sink, incident events
     /// go to it instead of the incident queue, each right after the transition that caused
     /// it (when a transition sink is set too).
+    ///
+    /// ```
+    /// use airisk::{Engine, IncidentEvent, IncidentEventKind, Policy, Profile};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let opened: Arc<Mutex<Vec<String>>> = Arc::default();
+    /// let to = opened.clone();
+    /// engine.set_incident_sink(Some(Arc::new(move |e: &IncidentEvent| {
+    ///     if e.event == IncidentEventKind::Opened {
+    ///         to.lock().unwrap().push(e.incident.to_string());
+    ///     }
+    /// })));
+    /// let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    ///                                            "autonomous", 10).build()?)?;
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// assert_eq!(*opened.lock().unwrap(), ["bot/physical_safety/1"]);
+    /// assert_eq!(engine.queued_incidents(), 0);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn set_incident_sink(&self, sink: Option<IncidentSink>) {
         let mut s = self.incident_sink.write();
         self.has_incident_sink
@@ -1333,6 +1778,25 @@ impl Engine {
 
     /// Moves every queued incident event into `out` (appending), oldest first; returns how
     /// many.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// use airisk::IncidentEventKind;
+    /// let mut events = Vec::new();
+    /// assert_eq!(engine.drain_incidents(&mut events), 1);
+    /// let opened = &events[0];
+    /// assert_eq!(opened.event, IncidentEventKind::Opened);
+    /// assert_eq!((&*opened.incident, &*opened.category), ("bot/physical_safety/1", "physical_safety"));
+    /// assert_eq!(opened.system, bot);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn drain_incidents(&self, out: &mut Vec<IncidentEvent>) -> usize {
         let mut q = self.incident_queue.lock();
         let n = q.items.len();
@@ -1356,6 +1820,22 @@ impl Engine {
     /// Every incident that is not closed (open, or resolved and awaiting its final report),
     /// systems in registration order, each system's in the order they opened. Closed
     /// incidents live on in the event stream (and the journal), not in the engine.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// use airisk::IncidentState;
+    /// let open = engine.incidents();
+    /// assert_eq!(open.len(), 1);
+    /// assert_eq!((&*open[0].id, open[0].state, open[0].opened_at), ("bot/physical_safety/1", IncidentState::Open, t0));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn incidents(&self) -> Vec<Incident> {
         let n = self.count.load(Ordering::Acquire);
         let mut out = Vec::new();
@@ -1372,6 +1852,23 @@ impl Engine {
     }
 
     /// The incident with this id, if it is not closed.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// let incident = engine.incident("bot/physical_safety/1").expect("opened by the observation");
+    /// assert_eq!(incident.system, bot);
+    /// // What is owed, and by when: an acknowledgement first.
+    /// assert!(incident.owed.iter().all(|o| o.due.by > t0 && !o.overdue));
+    /// assert!(engine.incident("bot/physical_safety/2").is_none());
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn incident(&self, id: &str) -> Option<Incident> {
         let h = self.system(system_of(id)?)?;
         let shard = self.shard(h).lock();
@@ -1414,6 +1911,25 @@ impl Engine {
     /// Acknowledges incident `id` at `ts_ms` (the caller's time; moves no clock), by `by`.
     /// Allowed once per incident, with or without `ack_within_s`.
     ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// use airisk::Error;
+    /// engine.acknowledge("bot/physical_safety/1", t0 + 60_000, "duty officer")?;
+    /// let ack = engine.incident("bot/physical_safety/1").unwrap().acknowledged.unwrap();
+    /// assert_eq!((ack.ts, &*ack.by), (t0 + 60_000, "duty officer"));
+    /// // Once only; and only an incident that exists.
+    /// assert!(matches!(engine.acknowledge("bot/physical_safety/1", t0 + 120_000, "x"), Err(Error::NotDue(_))));
+    /// assert!(matches!(engine.acknowledge("bot/nothing/1", t0, "x"), Err(Error::UnknownIncident(_))));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownIncident`] (no such incident, or it is closed), [`Error::NotDue`]
     /// (already acknowledged).
@@ -1424,6 +1940,25 @@ impl Engine {
     /// Files report `kind` of incident `id` at `ts_ms` (the caller's time; moves no clock)
     /// with the caller's `reference`. Filing at or after the deadline is allowed and marked
     /// late. Filing the final report closes the incident.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// use airisk::{Error, ReportKind};
+    /// let id = "bot/physical_safety/1";
+    /// engine.file_report(id, ReportKind::Initial, t0 + 600_000, "SZ-2026-0017")?;
+    /// let filed = &engine.incident(id).unwrap().filed[0];
+    /// assert_eq!((filed.report, &*filed.reference, filed.late), (ReportKind::Initial, "SZ-2026-0017", false));
+    /// // The final report is owed only once the incident is resolved.
+    /// assert!(matches!(engine.file_report(id, ReportKind::Final, t0 + 700_000, "x"), Err(Error::NotDue(_))));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownIncident`] (no such incident, or it is closed), [`Error::NotDue`]
@@ -1442,6 +1977,18 @@ impl Engine {
 
     /// The current level of a system.
     ///
+    /// ```
+    /// use airisk::{Engine, Level, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// assert_eq!(engine.system_level(bot)?, Level::None);
+    /// let level = engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// assert!(level > Level::None);
+    /// assert_eq!(engine.system_level(bot)?, level);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn system_level(&self, h: SystemHandle) -> Result<Level> {
@@ -1450,6 +1997,27 @@ impl Engine {
     }
 
     /// The current level of every rule of a system, in rule order.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// use airisk::Level;
+    /// let levels = engine.rule_levels(bot)?;
+    /// let policy = engine.policy();
+    /// assert_eq!(levels.len(), policy.rules().len());
+    /// // Named by zipping with the policy's rules.
+    /// let raised: Vec<(&str, Level)> = policy.rules().iter().map(|r| &*r.id).zip(levels)
+    ///     .filter(|(_, l)| *l > Level::None).collect();
+    /// assert_eq!(raised.len(), 1);
+    /// assert_eq!(raised[0], ("safety-incidents", engine.system_level(bot)?));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSystem`].
@@ -1470,6 +2038,21 @@ impl Engine {
 
     /// The system's watermark (largest time seen), if any.
     ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::builder("bot", "finance", "personal", "autonomous", 10).build()?)?;
+    /// assert_eq!(engine.watermark(bot)?, None);
+    /// let interactions = engine.lookup_signal("interactions")?;
+    /// engine.observe(bot, interactions, 1.0, 120_000)?;
+    /// engine.observe(bot, interactions, 1.0, 60_000)?; // late, but within the ring
+    /// assert_eq!(engine.watermark(bot)?, Some(120_000));
+    /// engine.tick(180_000);
+    /// assert_eq!(engine.watermark(bot)?, Some(180_000));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn watermark(&self, h: SystemHandle) -> Result<Option<i64>> {
@@ -1483,6 +2066,17 @@ impl Engine {
     }
 
     /// Handles of the registered systems, in registration order.
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let p = |id: &str| Profile::builder(id, "finance", "personal", "autonomous", 10).build();
+    /// let (a, b, c) = (engine.register(p("a")?)?, engine.register(p("b")?)?, engine.register(p("c")?)?);
+    /// engine.deregister(b)?;
+    /// assert_eq!(engine.systems(), [a, c]);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn systems(&self) -> Vec<SystemHandle> {
         let reg = self.registry.read();
         let mut v: Vec<SystemHandle> = reg.ids.values().map(|&h| SystemHandle(h)).collect();
@@ -1491,6 +2085,23 @@ impl Engine {
     }
 
     /// The engine's counters.
+    ///
+    /// ```
+    /// # use airisk::{Engine, Policy, Profile};
+    /// # let engine = Engine::new(Policy::default_policy());
+    /// # let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    /// #                                            "autonomous", 10).build()?)?;
+    /// # let t0 = 1_764_374_400_000;
+    /// // A safety incident at t0 raises the bot's safety rule and the bot itself, and opens an
+    /// // incident (the default policy opens one at orange).
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, t0)?;
+    /// let signal = engine.lookup_signal("interactions")?;
+    /// assert!(engine.observe(bot, signal, -1.0, t0).is_err()); // a negative counter
+    /// let s = engine.stats();
+    /// assert_eq!((s.systems, s.observed, s.rejected_invalid), (1, 1, 1));
+    /// assert_eq!((s.transitions, s.incident_events, s.dropped), (2, 1, 0));
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn stats(&self) -> Stats {
         let mut s = Stats::default();
         for sh in self.shards.iter() {

@@ -43,10 +43,15 @@ pub enum Error {
     /// No registered system has this handle (or it was deregistered).
     #[error("unknown system handle {0}")]
     UnknownSystem(u32),
-    /// No registered system has this id.
-    #[error("unknown system id {0:?}")]
+    /// No registered system has this id: the id, quoted, and a suggestion when a
+    /// registered id is close (`"bus 17"; did you mean "bus-17"?`; see
+    /// [`Engine::lookup_system`](crate::Engine::lookup_system)).
+    #[error("unknown system id {0}")]
     UnknownSystemId(String),
-    /// The policy defines no signal with this id or index.
+    /// The policy defines no signal with this id or index: the index as a number, or the
+    /// name, quoted, and a suggestion when a signal's name is close
+    /// (`"interactons"; did you mean "interactions"?`; see
+    /// [`Engine::lookup_signal`](crate::Engine::lookup_signal)).
     #[error("unknown signal {0}")]
     UnknownSignal(String),
     /// An observation's value is not acceptable (non-finite, or a negative counter).

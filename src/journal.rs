@@ -32,7 +32,9 @@
 //! on, the chain links to the previous head, and the marker says where the new session
 //! begins, so a transition `seq` that starts again at 1 (it counts the transitions of one
 //! engine) is never ambiguous: a record is named by its `record` number, or by its session
-//! and `seq`. [`IfExists::Refuse`] makes opening an existing file an error instead.
+//! and `seq`. [`IfExists::Refuse`] makes opening an existing file that holds records an
+//! error instead, and [`Journal::create`] (for an engine,
+//! [`Engine::create_journal`](crate::Engine::create_journal)) one that exists at all.
 //!
 //! # Truncation
 //! A hash chain cannot tell a journal cut at a record boundary from one that simply ended
@@ -404,7 +406,7 @@ impl Journal {
         durability: Durability,
         if_exists: IfExists,
     ) -> Result<(Journal, OpenReport)> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
@@ -422,6 +424,52 @@ impl Journal {
                 )));
             }
         }
+        Journal::start(file, path, durability)
+    }
+
+    /// Creates a new journal at `path` and starts its first session; a file already at
+    /// `path` (even an empty one) is an error and is left untouched. Whether the file
+    /// exists is decided by the file system when the file is created (`O_EXCL`), so two
+    /// writers racing for one path cannot both succeed.
+    ///
+    /// ```
+    /// use airisk::journal::{Durability, Journal};
+    ///
+    /// let path = std::env::temp_dir().join(format!("airisk-doc-create-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let (journal, report) = Journal::create(&path, Durability::Never)?;
+    /// assert_eq!((report.records, report.session), (0, 1));
+    /// drop(journal);
+    /// let err = Journal::create(&path, Durability::Never).unwrap_err();
+    /// assert!(matches!(err, airisk::Error::Io(ref m) if m.contains("already exists")));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path when a file exists there, or when the file cannot be
+    /// created or written.
+    pub fn create(path: &Path, durability: Durability) -> Result<(Journal, OpenReport)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                Error::Io(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "journal {} already exists; a new journal was asked for, so it is neither continued nor overwritten",
+                        path.display()
+                    )
+                } else {
+                    format!("{}: {e}", path.display())
+                })
+            })?;
+        Journal::start(file, path, durability)
+    }
+
+    /// Verifies what `file` holds (truncating a torn last line), then starts a session.
+    fn start(mut file: File, path: &Path, durability: Durability) -> Result<(Journal, OpenReport)> {
         let s = scan(&mut file, |_, _| {}).map_err(|b| {
             Error::State(format!(
                 "journal {} is broken at line {}: {}",

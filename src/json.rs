@@ -17,6 +17,16 @@ pub(crate) fn parse_strict(text: &str) -> Result<Value, String> {
     Ok(v)
 }
 
+/// Deserialises one JSON value, rejecting duplicate keys in any object: for a value inside
+/// a larger document (the profile or policy of an event line); [`parse_strict`] reads a
+/// whole document. The error is [`DUPLICATE_KEY`] and the key, quoted.
+pub(crate) fn deserialize_strict<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    StrictValue::deserialize_from(d)
+}
+
+/// How the error of a duplicate key begins.
+pub(crate) const DUPLICATE_KEY: &str = "duplicate key ";
+
 struct StrictValue(Value);
 
 impl StrictValue {
@@ -75,7 +85,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
             if m.contains_key(&k) {
-                return Err(de::Error::custom(format_args!("duplicate key {k:?}")));
+                return Err(de::Error::custom(format_args!("{DUPLICATE_KEY}{k:?}")));
             }
             let StrictValue(v) = map.next_value()?;
             m.insert(k, v);

@@ -442,6 +442,23 @@ impl Engine {
     /// The engine's whole state as bytes: every system (profile, grade, handle), windows,
     /// rule states with their timers, system levels, `seq`, stats and the queued
     /// transitions. Taken at one consistent point (all shard locks held).
+    ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let engine = Engine::new(Policy::default_policy());
+    /// let bot = engine.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    ///                                            "autonomous", 10).build()?)?;
+    /// engine.observe(bot, engine.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// let bytes = engine.snapshot();
+    /// // The restored engine is the same engine: levels, incidents, counters, queue.
+    /// let copy = Engine::restore(Policy::default_policy(), &bytes)?;
+    /// assert_eq!(copy.system_level(bot)?, engine.system_level(bot)?);
+    /// assert_eq!(copy.incidents(), engine.incidents());
+    /// assert_eq!(copy.stats(), engine.stats());
+    /// assert_eq!(copy.queued(), engine.queued());
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     pub fn snapshot(&self) -> Vec<u8> {
         let reg = self.registry.read();
         let shards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
@@ -570,6 +587,23 @@ impl Engine {
     /// One system's state (profile, grade, windows, rule states, level) as bytes, to move it
     /// to another engine with [`Engine::restore_system`]. The system stays registered here.
     ///
+    /// ```
+    /// use airisk::{Engine, Policy, Profile};
+    ///
+    /// let here = Engine::new(Policy::default_policy());
+    /// let bot = here.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    ///                                          "autonomous", 10).build()?)?;
+    /// here.observe(bot, here.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// let bytes = here.snapshot_system(bot)?;
+    /// let there = Engine::new(Policy::default_policy());
+    /// let moved = there.restore_system(&bytes)?;
+    /// assert_eq!(there.system_level(moved)?, here.system_level(bot)?);
+    /// assert_eq!(there.rule_levels(moved)?, here.rule_levels(bot)?);
+    /// // Still registered here: deregister it to complete a move.
+    /// here.deregister(bot)?;
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownSystem`].
     pub fn snapshot_system(&self, h: SystemHandle) -> Result<Vec<u8>> {
@@ -600,6 +634,25 @@ impl Engine {
     /// (`"reason": "policy_reload"`) and the system line follows; silences naming what this
     /// policy lacks are dropped. [`Engine::last_reload_report`] then says what the
     /// migration did.
+    ///
+    /// ```
+    /// use airisk::{Engine, Error, Policy, Profile};
+    ///
+    /// let here = Engine::new(Policy::default_policy());
+    /// let bot = here.register(Profile::builder("bot", "healthcare_clinical", "sensitive_personal",
+    ///                                          "autonomous", 10).build()?)?;
+    /// here.observe(bot, here.lookup_signal("safety_incidents")?, 1.0, 0)?;
+    /// let bytes = here.snapshot_system(bot)?;
+    /// let there = Engine::new(Policy::default_policy());
+    /// let moved = there.restore_system(&bytes)?;
+    /// // Its open incident came along, and can be acknowledged there.
+    /// there.acknowledge("bot/physical_safety/1", 60_000, "duty officer")?;
+    /// // Once per engine; and damaged bytes are refused.
+    /// assert!(matches!(there.restore_system(&bytes), Err(Error::Duplicate(_))));
+    /// assert!(matches!(there.restore_system(&bytes[..bytes.len() - 1]), Err(Error::State(_))));
+    /// assert_eq!(there.systems(), [moved]);
+    /// # Ok::<(), airisk::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::State`] (corrupt, an unknown format version, or a version-2 export of

@@ -1,7 +1,7 @@
 //! Classification (分类分级): hand-computed cases for every factor, floors, mitigations,
 //! negative totals, unknown ids, and the boundary score at each min_score.
 
-use airisk::{Error, FactorKind, Policy, Profile, classify};
+use airisk::{Error, FactorKind, Issue, Policy, Profile, classify};
 use serde_json::{Value, json};
 
 fn policy() -> Policy {
@@ -422,6 +422,88 @@ fn suggestions_catch_typos_case_and_abbreviations_only() {
 }
 
 #[test]
+fn suggestions_catch_prefixes_and_substrings_in_a_fixed_order() {
+    use airisk::suggest;
+    // The default policy's sectors.
+    let policy = Policy::default_policy();
+    let sectors: Vec<String> = policy
+        .source()
+        .pointer("/classification/sectors")
+        .and_then(|v| v.as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let s = |x: &str| suggest(x, sectors.iter().map(String::as_str));
+    // A prefix of a value beats a later whole word ("public_health") and the longer value
+    // with the same prefix ("healthcare_patient_services").
+    assert_eq!(s("health"), Some("healthcare_clinical"));
+    assert_eq!(s("Health"), Some("healthcare_clinical"));
+    assert_eq!(s("fin"), Some("finance"));
+    assert_eq!(s("educ"), Some("education"));
+    // A later word, a prefix of a later word, a substring.
+    assert_eq!(s("robotics"), Some("embodied_robotics"));
+    assert_eq!(s("robot"), Some("embodied_robotics"));
+    assert_eq!(s("obotic"), Some("embodied_robotics"));
+    // Too short to mean anything: no prefix under 3 characters, no substring under 4.
+    assert_eq!(s("fi"), None);
+    assert_eq!(s("bot"), None);
+
+    let v = [
+        "care_home",
+        "elderly_care",
+        "healthcare",
+        "health",
+        "health_data",
+        "x_health_y",
+    ];
+    let order =
+        |found: &str, candidates: &[&'static str]| suggest(found, candidates.iter().copied());
+    // Each rule beats every later one, whatever the order of the values.
+    for (found, expected, rest) in [
+        ("health", "health", &v[..]),
+        (
+            "healht",
+            "health",
+            &["health_data", "healthcare", "health"][..],
+        ),
+        (
+            "health",
+            "health_data",
+            &["x_health_y", "healthcare", "health_data"][..],
+        ),
+        ("health", "healthcare", &["x_health_y", "healthcare"][..]),
+        (
+            "care",
+            "care_home",
+            &["healthcare", "elderly_care", "care_home"][..],
+        ),
+        ("care", "elderly_care", &["healthcare", "elderly_care"][..]),
+        ("heal", "x_health_y", &["xhealthy", "x_health_y"][..]),
+    ] {
+        assert_eq!(order(found, rest), Some(expected), "{found} among {rest:?}");
+        let reversed: Vec<&'static str> = rest.iter().rev().copied().collect();
+        assert_eq!(
+            order(found, &reversed),
+            Some(expected),
+            "{found} among {reversed:?}"
+        );
+    }
+    // Within a rule the shortest value wins, then the earlier one.
+    assert_eq!(
+        order("heal", &["healthcare_x", "healthcare"]),
+        Some("healthcare")
+    );
+    assert_eq!(
+        order("fina", &["finance_x", "finances", "finance"]),
+        Some("finance")
+    );
+    assert_eq!(order("fina", &["financex", "finances"]), Some("financex"));
+    assert_eq!(order("fina", &["finances", "financex"]), Some("finances"));
+    // Separators and case are normalised on both sides (system ids are not snake case).
+    assert_eq!(order("bus 17", &["Bus-17", "bus-71"]), Some("Bus-17"));
+    assert_eq!(order("BUS-7", &["bus-17", "Bus-7"]), Some("Bus-7"));
+}
+
+#[test]
 fn a_built_profile_equals_the_parsed_one_and_is_checked_the_same_way() {
     let built = Profile::builder("bot", "healthcare", "personal", "autonomous", 10)
         .capability("generative")
@@ -457,4 +539,96 @@ fn a_built_profile_equals_the_parsed_one_and_is_checked_the_same_way() {
         Err(Error::Profile(i)) => assert_eq!(i.path, "capabilities"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_value_listed_twice_is_refused_wherever_the_profile_comes_from() {
+    let p = policy();
+    let doc = |caps: &str, groups: &str, mits: &str| {
+        format!(
+            r#"{{"id": "bot", "sector": "retail", "data": "public", "autonomy": "autonomous",
+                "users": 1, "capabilities": {caps}, "vulnerable_groups": {groups},
+                "mitigations": {mits}}}"#
+        )
+    };
+    // A repeated mitigation would lower the score twice: refused, naming both indexes.
+    let text = doc(
+        "[]",
+        "[]",
+        r#"["big_mitigation", "human_review_process", "big_mitigation"]"#,
+    );
+    let expected = Issue {
+        path: "mitigations[2]".into(),
+        reason: r#"mitigation "big_mitigation" is listed twice (also at mitigations[0]); list each once"#
+            .into(),
+    };
+    assert_eq!(
+        Profile::from_json(&text),
+        Err(Error::Profile(expected.clone()))
+    );
+    assert_eq!(Profile::parse(&text, Some(&p)), Err(vec![expected.clone()]));
+    assert_eq!(Profile::parse(&text, None), Err(vec![expected.clone()]));
+    // Every list, every repeat, in field order; a repeated unknown id is unknown once.
+    let text = doc(
+        r#"["generative", "generative", "biometric", "generative"]"#,
+        r#"["minors", "elderly", "elderly"]"#,
+        r#"["prayer", "prayer"]"#,
+    );
+    let issues = Profile::parse(&text, Some(&p)).unwrap_err();
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "capabilities[1]",
+            "capabilities[3]",
+            "vulnerable_groups[2]",
+            "mitigations[1]",
+            "mitigations[0]"
+        ]
+    );
+    assert_eq!(
+        issues[1].reason,
+        r#"capability "generative" is listed twice (also at capabilities[0]); list each once"#
+    );
+    assert_eq!(
+        issues[2].reason,
+        r#"vulnerable group "elderly" is listed twice (also at vulnerable_groups[1]); list each once"#
+    );
+    assert!(
+        issues[4]
+            .reason
+            .starts_with(r#"unknown mitigation "prayer""#)
+    );
+
+    // Built in code, or with the fields set directly: the same check.
+    let built = Profile::builder("bot", "retail", "public", "autonomous", 1)
+        .capability("biometric")
+        .capability("biometric")
+        .build();
+    let first = Error::Profile(Issue {
+        path: "capabilities[1]".into(),
+        reason:
+            r#"capability "biometric" is listed twice (also at capabilities[0]); list each once"#
+                .into(),
+    });
+    assert_eq!(built, Err(first.clone()));
+    let mut direct = Profile::builder("bot", "retail", "public", "autonomous", 1)
+        .capability("biometric")
+        .build()
+        .unwrap();
+    assert_eq!(classify(&p, &direct).unwrap().score, 2 + 2);
+    direct.capabilities.push("biometric".into());
+    assert_eq!(direct.check(), Err(first.clone()));
+    assert_eq!(classify(&p, &direct), Err(first.clone()));
+    assert_eq!(airisk::profile_issues(&p, &direct).len(), 1);
+    let engine = airisk::Engine::new(p.clone());
+    assert_eq!(engine.register(direct.clone()), Err(first.clone()));
+    assert_eq!(engine.stats().systems, 0);
+    // The same id in different lists is no repeat.
+    let text = doc(
+        r#"["generative"]"#,
+        r#"["minors"]"#,
+        r#"["human_review_process"]"#,
+    );
+    assert!(Profile::parse(&text, Some(&p)).is_ok());
 }

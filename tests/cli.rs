@@ -91,6 +91,32 @@ fn validate_accepts_the_default_policy() {
 }
 
 #[test]
+fn validate_summary_counts_in_singular_and_plural() {
+    let d = tmp_dir();
+    let mut p: Value =
+        serde_json::from_str(include_str!("../examples/policy/minimal.json")).unwrap();
+    // One signal, one rule over one bucket.
+    p["signals"] = json!([{"id": "errors", "kind": "counter", "category": "reliability"}]);
+    p["rules"] = json!([{"id": "errors", "signal": "errors", "aggregate": "sum",
+        "window_ms": 60000, "thresholds": {"low": [1, 2, 3, 4], "high": [1, 2, 3, 4]}}]);
+    let one = write(&d, "one.json", &p.to_string());
+    let o = run(&["validate", one.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        err(&o).ends_with(" — 2 grades, 1 category, 1 signal, 1 rule, 1 bucket per system\n"),
+        "{}",
+        err(&o)
+    );
+    let o = run(&["validate", "seeds/policy/default.json"]);
+    assert!(
+        err(&o)
+            .contains(" — 5 grades, 19 categories, 41 signals, 35 rules, 452 buckets per system"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
 fn validate_lists_every_problem_with_its_json_path() {
     let mut p: Value = serde_json::from_str(include_str!("../seeds/policy/default.json")).unwrap();
     // Two problems: thresholds that decrease for direction "above", and an unknown field.
@@ -295,6 +321,88 @@ fn classify_reports_every_problem_of_a_profile_once_in_plain_words() {
     for jargon in ["expected u64", "invalid type", "`"] {
         assert!(!e.contains(jargon), "{e}");
     }
+}
+
+#[test]
+fn duplicate_keys_and_repeated_list_values_are_refused_by_every_command() {
+    let d = tmp_dir();
+    let prof = r#"{"id": "bot", "sector": "finance", "sector": "education", "data": "personal", "autonomy": "autonomous", "users": 1}"#;
+    let dup_key = write(&d, "dup-key.json", prof);
+    let twice = write(
+        &d,
+        "twice.json",
+        r#"{"id": "bot", "sector": "finance", "capabilities": ["generative", "profiling", "generative"],
+            "data": "personal", "autonomy": "autonomous", "users": 1}"#,
+    );
+    // classify: a file profile.
+    let o = run(&["classify", dup_key.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        err(&o),
+        format!(
+            "{}: invalid JSON: duplicate key \"sector\" at line 1 column 43\n",
+            dup_key.display()
+        )
+    );
+    let o = run(&["classify", twice.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        err(&o),
+        format!(
+            "{}: capabilities[2]: capability \"generative\" is listed twice (also at capabilities[0]); list each once\n",
+            twice.display()
+        )
+    );
+    // replay: inline profiles and policies.
+    let log = [
+        format!(r#"{{"op": "register", "ts": 0, "profile": {prof}}}"#),
+        r#"{"op": "register", "ts": 0, "profile": {"id": "b", "sector": "finance", "data": "personal", "autonomy": "autonomous", "users": 1, "mitigations": ["bias_audit", "bias_audit"]}}"#.to_owned(),
+        r#"{"op": "reload", "ts": 1, "policy": {"schema": 1, "schema": 1}}"#.to_owned(),
+    ];
+    let o = run_stdin(&["replay", "-"], &(log.join("\n") + "\n"));
+    assert_eq!(code(&o), 1);
+    let e = err(&o);
+    let lines: Vec<&str> = e.lines().take(3).collect();
+    assert_eq!(
+        lines,
+        [
+            "<stdin>:1: invalid profile: profile: invalid JSON: duplicate key \"sector\" at column 82 [invalid_profile]",
+            "<stdin>:2: invalid profile: profile.mitigations[1]: mitigation \"bias_audit\" is listed twice (also at mitigations[0]); list each once [invalid_profile]",
+            "<stdin>:3: the reload's policy is invalid: policy: invalid JSON: duplicate key \"schema\" at column 58 [reload_refused]",
+        ],
+        "{e}"
+    );
+    assert!(e.contains("systems      0 systems at the end"), "{e}");
+    // test: an inline profile of a test file.
+    let t = format!(r#"{{"tests": [{{"name": "dup", "profiles": [{prof}]}}]}}"#);
+    let f = write(&d, "dup-tests.json", &t);
+    let o = run(&["test", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        out(&o).starts_with(&format!(
+            "{}: invalid test file: tests[0].profiles[0]: duplicate key \"sector\" at line 1 column 83\n",
+            f.display()
+        )),
+        "{}",
+        out(&o)
+    );
+    // diff --profiles: a profile of the folder.
+    let dir = d.join("profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "bot.json", prof);
+    let o = run(&[
+        "diff",
+        "seeds/policy/default.json",
+        "seeds/policy/default.json",
+        "--profiles",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        err(&o).contains("bot.json: invalid JSON: duplicate key \"sector\" at line 1 column 43"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -733,6 +841,25 @@ fn replay_decodes_json_escapes_in_ids_and_tolerates_crlf() {
     assert_eq!(code(&o), 0, "{}", err(&o));
     let first: Value = serde_json::from_str(out(&o).lines().next().unwrap()).unwrap();
     assert_eq!(first["system"], "bus \"7\"");
+}
+
+#[test]
+fn replay_summary_counts_one_event_in_the_singular() {
+    let o = run_stdin(
+        &["replay", "-"],
+        &format!("{}\n", register_line("autonomous-bus")),
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        err(&o).contains("\nthroughput   1 event in "),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        err(&o).contains("\nsystems      1 system at the end"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]

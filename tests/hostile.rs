@@ -151,6 +151,9 @@ fn duplicate_keys_anywhere() {
         r#"{"schema": 1, "categories": [{"id": "a", "id": "b"}]}"#,
     ] {
         assert!(matches!(policy_err(text), Error::Json(m) if m.contains("duplicate key")));
+        // Through serde too (a policy embedded in a caller's own configuration).
+        let e = serde_json::from_str::<Policy>(text).unwrap_err();
+        assert!(e.to_string().starts_with("duplicate key"), "{e}");
     }
     assert!(
         Profile::from_json(

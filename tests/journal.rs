@@ -115,6 +115,100 @@ fn refusing_an_existing_journal_leaves_it_untouched() {
 }
 
 #[test]
+fn create_journal_starts_a_new_file_and_refuses_any_existing_one() {
+    let e = Engine::new(policy(json!([rule(json!({}))])));
+    // A fresh path: a new journal, session 1, recording as open_journal does.
+    let p = tmp("create");
+    let rep = e.create_journal(&p, Durability::Never).unwrap();
+    assert_eq!(
+        rep,
+        journal::OpenReport {
+            records: 0,
+            truncated_bytes: 0,
+            session: 1
+        }
+    );
+    e.register(profile("a", false)).unwrap();
+    e.sync_journal().unwrap();
+    let before = std::fs::read(&p).unwrap();
+    assert_eq!(journal::verify(&p).unwrap(), 2);
+
+    // The same path again: refused with an i/o error naming it; the file is untouched and
+    // the open journal stays open (the next registration lands in it).
+    let err = e.create_journal(&p, Durability::Never).unwrap_err();
+    match &err {
+        airisk::Error::Io(m) => {
+            assert!(m.contains(&*p.to_string_lossy()), "{m}");
+            assert!(m.contains("already exists"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    e.register(profile("b", false)).unwrap();
+    e.sync_journal().unwrap();
+    assert_eq!(journal::verify(&p).unwrap(), 3);
+
+    // An empty file is refused too (open_journal, or IfExists::Refuse, would take it).
+    let empty = tmp("create-empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(
+        e.create_journal(&empty, Durability::Never),
+        Err(airisk::Error::Io(_))
+    ));
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+    e.register(profile("c", false)).unwrap();
+    e.close_journal();
+    assert_eq!(journal::verify(&p).unwrap(), 4);
+
+    // open_journal is unchanged: it continues the file in a new session.
+    let rep = e.open_journal(&p, Durability::Never).unwrap();
+    assert_eq!((rep.records, rep.session), (4, 2));
+    e.close_journal();
+    // A path that cannot be created: an i/o error naming it.
+    let bad = std::path::Path::new("/nonexistent-dir/journal.jsonl");
+    match e.create_journal(bad, Durability::Never) {
+        Err(airisk::Error::Io(m)) => {
+            assert!(m.starts_with("/nonexistent-dir/journal.jsonl: "), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    for f in [&p, &empty] {
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
+fn two_engines_racing_to_create_one_journal_cannot_both_win() {
+    let p = tmp("race");
+    for round in 0..20 {
+        let _ = std::fs::remove_file(&p);
+        let engines: Vec<Engine> = (0..4)
+            .map(|_| Engine::new(policy(json!([rule(json!({}))]))))
+            .collect();
+        let wins = std::thread::scope(|s| {
+            let hs: Vec<_> = engines
+                .iter()
+                .map(|e| s.spawn(|| e.create_journal(&p, Durability::Never).is_ok()))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|won| *won)
+                .count()
+        });
+        assert_eq!(wins, 1, "round {round}");
+        for e in &engines {
+            e.close_journal();
+        }
+        assert_eq!(
+            journal::verify(&p).unwrap(),
+            1,
+            "round {round}: one session marker"
+        );
+    }
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
 fn a_cut_at_a_record_boundary_is_caught_by_an_anchor() {
     let p = tmp("anchor");
     let n = fill(&p, Durability::Never);

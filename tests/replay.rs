@@ -152,6 +152,23 @@ fn parse_line_is_strict_and_precise() {
             ErrorKind::InvalidProfile,
             "profile",
         ),
+        // A duplicate key inside an inline profile or policy is refused, as the profile
+        // and policy loaders refuse one in a file (it used to keep the last value).
+        (
+            r#"{"op":"register","profile":{"id":"x","sector":"finance","sector":"education","data":"d","autonomy":"a","users":1}}"#,
+            ErrorKind::InvalidProfile,
+            r#"invalid profile: profile: invalid JSON: duplicate key "sector" at column 64"#,
+        ),
+        (
+            r#"{"op":"register","profile":{"id":"x","capabilities":["a","a"],"sector":"s","data":"d","autonomy":"a","users":1}}"#,
+            ErrorKind::InvalidProfile,
+            r#"profile.capabilities[1]: capability "a" is listed twice (also at capabilities[0])"#,
+        ),
+        (
+            r#"{"op":"reload","ts":5,"policy":{"schema":1,"grades":[{"id":"a","id":"b"}]}}"#,
+            ErrorKind::ReloadRefused,
+            r#"the reload's policy is invalid: policy.grades[0]: invalid JSON: duplicate key "id" at column 67"#,
+        ),
     ];
     for (line, kind, needle) in cases {
         let e = parse_line(line.as_bytes()).unwrap_err();

@@ -758,6 +758,14 @@ fn documents_both_refuse() {
             "a number among capabilities",
             profile(&|d| d["capabilities"] = json!([1])),
         ),
+        (
+            "a capability listed twice",
+            profile(&|d| d["capabilities"] = json!(["generative", "generative"])),
+        ),
+        (
+            "a mitigation listed twice",
+            profile(&|d| d["mitigations"] = json!(["bias_audit", "bias_audit"])),
+        ),
     ] {
         assert!(
             Profile::from_value(d.clone()).is_err(),

@@ -451,15 +451,16 @@ fn cmd_validate(a: ValidateArgs) -> CmdResult {
             for w in p.warnings() {
                 eprintln!("warning: {w}");
             }
+            let n = |n: usize, one, many| plural(n as u64, one, many);
             eprintln!(
-                "{}: policy {} — {} grades, {} categories, {} signals, {} rules, {} buckets per system",
+                "{}: policy {} — {}, {}, {}, {}, {} per system",
                 path.display(),
                 p.version().unwrap_or("(no policy_version)"),
-                p.grades().len(),
-                p.categories().len(),
-                p.signals().len(),
-                p.rules().len(),
-                p.buckets_per_system()
+                n(p.grades().len(), "grade", "grades"),
+                n(p.categories().len(), "category", "categories"),
+                n(p.signals().len(), "signal", "signals"),
+                n(p.rules().len(), "rule", "rules"),
+                plural(p.buckets_per_system(), "bucket", "buckets")
             );
             Ok(())
         }
@@ -788,10 +789,10 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
             .map_err(|e| Fail::Msg(format!("journal {}: {e}", jpath.display())))?;
         if rep.truncated_bytes > 0 {
             eprintln!(
-                "journal      {}: truncated a torn last record ({} bytes); {} records kept",
+                "journal      {}: truncated a torn last record ({}); {} kept",
                 jpath.display(),
-                rep.truncated_bytes,
-                rep.records
+                plural(rep.truncated_bytes, "byte", "bytes"),
+                plural(rep.records, "record", "records")
             );
         }
     }
@@ -816,8 +817,9 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         let errors = engine.stats().journal_errors;
         if errors > 0 {
             return Err(Fail::Msg(format!(
-                "journal {}: {errors} records could not be written",
-                jpath.display()
+                "journal {}: {} could not be written",
+                jpath.display(),
+                plural(errors, "record", "records")
             )));
         }
         // Re-read: the count and head to anchor outside, and a check of what was written.
@@ -906,10 +908,15 @@ fn cmd_verify(a: VerifyArgs) -> CmdResult {
             println!("head {}", v.head);
             if let Some(n) = a.expect_count {
                 if v.records > n {
+                    let added = v.records - n;
                     eprintln!(
-                        "{}: the anchor holds; {} records were added after record {n}",
+                        "{}: the anchor holds; {} added after record {n}",
                         file.display(),
-                        v.records - n
+                        if added == 1 {
+                            "1 record was".to_owned()
+                        } else {
+                            format!("{added} records were")
+                        }
                     );
                 }
             }
@@ -966,7 +973,7 @@ fn print_summary(
         s.registered,
         s.observed,
         if s.observations != s.observed {
-            format!(" ({} values)", s.observations)
+            format!(" ({})", plural(s.observations, "value", "values"))
         } else {
             String::new()
         },
@@ -1117,8 +1124,8 @@ fn print_summary(
     };
     let _ = writeln!(
         e,
-        "throughput   {} events in {:.3} s = {:.2} M events/s ({:.1} MB/s)",
-        s.events,
+        "throughput   {} in {:.3} s = {:.2} M events/s ({:.1} MB/s)",
+        plural(s.events, "event", "events"),
         secs,
         rate / 1e6,
         if secs > 0.0 {

@@ -6,9 +6,8 @@
 
 use super::boundary::{boundary, boundary_value, copy_truncated, out, reference, slice, str_arg};
 use super::status::{
-    AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_LIMIT, AIRISK_ERR_UNKNOWN_SIGNAL,
-    AIRISK_ERR_UNKNOWN_SYSTEM, Detail, Fail, airisk_status, last_error_text, set_last_error,
-    status_name,
+    AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_LIMIT, Detail, Fail, airisk_status,
+    last_error_text, set_last_error, status_name,
 };
 use super::strings::{Strings, report_of};
 use super::types::{
@@ -518,24 +517,16 @@ pub unsafe extern "C" fn airisk_system_lookup(
     })
 }
 
-/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM`.
+/// The handle of the registered system `id`, else `AIRISK_ERR_UNKNOWN_SYSTEM` (the message
+/// suggests a close id).
 fn lookup_system(e: &airisk_engine, id: &str) -> Result<SystemHandle, Fail> {
-    e.engine.system(id).ok_or_else(|| {
-        Fail::new(
-            AIRISK_ERR_UNKNOWN_SYSTEM,
-            format!("no registered system has the id {id:?}"),
-        )
-    })
+    Ok(e.engine.lookup_system(id)?)
 }
 
-/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL`.
+/// The index of the signal `name`, else `AIRISK_ERR_UNKNOWN_SIGNAL` (the message suggests
+/// a close name).
 fn lookup_signal(e: &airisk_engine, name: &str) -> Result<SignalId, Fail> {
-    e.engine.signal(name).ok_or_else(|| {
-        Fail::new(
-            AIRISK_ERR_UNKNOWN_SIGNAL,
-            format!("the policy defines no signal {name:?}"),
-        )
-    })
+    Ok(e.engine.lookup_signal(name)?)
 }
 
 /// The index of the signal named `(name, len)` in the policy, for `airisk_observe`. On
@@ -985,6 +976,34 @@ pub unsafe extern "C" fn airisk_journal_open(
         // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
         let (e, path) = unsafe { (engine(e)?, str_arg(path, len, "path")?) };
         e.engine.open_journal(
+            std::path::Path::new(path),
+            crate::journal::Durability::from_u32(durability),
+        )?;
+        Ok(())
+    })
+}
+
+/// `airisk_journal_open` for a new journal only: creates the file at the UTF-8 path
+/// `(path, len)` and starts recording in it. When a file exists at the path (even an empty
+/// one) it fails with `AIRISK_ERR_IO` (`airisk_last_error` names the path), leaves the file
+/// untouched and changes nothing: a journal already open stays open. Whether the file
+/// exists is decided atomically when it is created, so two processes racing for one path
+/// cannot both succeed. `durability` as in `airisk_journal_open`. Errors:
+/// `AIRISK_ERR_NULL`, `AIRISK_ERR_UTF8`, `AIRISK_ERR_IO`. Thread-safe.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `path` NULL or `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn airisk_journal_create(
+    e: *mut airisk_engine,
+    path: *const c_char,
+    len: usize,
+    durability: u32,
+) -> airisk_status {
+    boundary("airisk_journal_create", || {
+        // SAFETY: the caller guarantees each pointer is NULL or valid (see # Safety).
+        let (e, path) = unsafe { (engine(e)?, str_arg(path, len, "path")?) };
+        e.engine.create_journal(
             std::path::Path::new(path),
             crate::journal::Durability::from_u32(durability),
         )?;

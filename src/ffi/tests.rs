@@ -255,6 +255,47 @@ fn lengths_beyond_isize_max_are_invalid_arguments() {
 }
 
 #[test]
+fn unknown_names_suggest_the_one_probably_meant() {
+    let e = Eng::new();
+    e.register(BOT);
+    let mut u = 0xABCD_u32;
+    let (p, n) = s("interactons");
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { airisk_signal(e.0, p, n, &mut u) },
+        AIRISK_ERR_UNKNOWN_SIGNAL
+    );
+    assert!(
+        last_error().ends_with(r#"unknown signal "interactons"; did you mean "interactions"?"#),
+        "{}",
+        last_error()
+    );
+    let (p, n) = s("BOT");
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { airisk_system_lookup(e.0, p, n, &mut u) },
+        AIRISK_ERR_UNKNOWN_SYSTEM
+    );
+    assert!(
+        last_error().ends_with(r#"unknown system id "BOT"; did you mean "bot"?"#),
+        "{}",
+        last_error()
+    );
+    let (p, n) = s("zzz");
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { airisk_system_lookup(e.0, p, n, &mut u) },
+        AIRISK_ERR_UNKNOWN_SYSTEM
+    );
+    assert!(
+        last_error().ends_with(r#"unknown system id "zzz""#),
+        "{}",
+        last_error()
+    );
+    assert_eq!(u, 0xABCD);
+}
+
+#[test]
 fn unknown_codes_and_handles() {
     assert_eq!(cstr(airisk_status_str(-1)), "unknown status");
     assert_eq!(cstr(airisk_status_str(i32::MAX)), "unknown status");

@@ -268,11 +268,12 @@ impl serde::Serialize for Policy {
     }
 }
 
-/// Deserialises a policy document and validates it ([`Policy::from_value`]); validation
-/// problems become one serde error listing them with their paths.
+/// Deserialises a policy document and validates it ([`Policy::from_value`]); a duplicate
+/// key in any object is an error (as in [`Policy::from_json`]), and validation problems
+/// become one serde error listing them with their paths.
 impl<'de> serde::Deserialize<'de> for Policy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
+        let v = crate::json::deserialize_strict(d)?;
         Policy::from_value(v).map_err(serde::de::Error::custom)
     }
 }

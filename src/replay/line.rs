@@ -356,7 +356,7 @@ struct RawLine<'a> {
     signal: Option<Str<'a>>,
     #[serde(default, deserialize_with = "present")]
     value: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_strict")]
     profile: Option<serde_json::Value>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     incident: Option<Str<'a>>,
@@ -380,7 +380,7 @@ struct RawLine<'a> {
     reason: Option<Str<'a>>,
     #[serde(borrow, default, deserialize_with = "present_values")]
     values: Option<Vec<(Str<'a>, f64)>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_strict")]
     policy: Option<serde_json::Value>,
     #[serde(borrow, default, deserialize_with = "present_str")]
     policy_file: Option<Str<'a>>,
@@ -474,6 +474,11 @@ const OPS: &[(&str, &[&str])] = &[
 
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// A JSON value with no duplicate key in any of its objects (a profile, a policy).
+fn present_strict<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    crate::json::deserialize_strict(d).map(Some)
 }
 
 fn present_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'a>>, D::Error> {
@@ -604,6 +609,26 @@ fn parse_full(text: &str) -> Result<Option<Event<'_>>, LineError> {
                 let mut de = serde_json::Deserializer::from_str(text);
                 if let Err(pe) = serde_path_to_error::deserialize::<_, RawLine<'_>>(&mut de) {
                     let path = pe.path().to_string();
+                    // A duplicate key in a profile or a policy is what the profile and
+                    // policy loaders call it (the line itself is well formed).
+                    if msg.starts_with(crate::json::DUPLICATE_KEY) {
+                        let msg = format!("{path}: invalid JSON: {msg}");
+                        match path.split(['.', '[']).next() {
+                            Some("profile") => {
+                                return Err(LineError::new(
+                                    ErrorKind::InvalidProfile,
+                                    format!("invalid profile: {msg}"),
+                                ));
+                            }
+                            Some("policy") => {
+                                return Err(LineError::new(
+                                    ErrorKind::ReloadRefused,
+                                    format!("the reload's policy is invalid: {msg}"),
+                                ));
+                            }
+                            _ => {}
+                        }
+                    }
                     if path != "." && !path.is_empty() {
                         msg = format!("field `{path}`: {msg}");
                     }

@@ -285,6 +285,12 @@ void test_state() {
     other.journal_close();
     CHECK(other.stats().journal_errors == 0);
     CHECK(status_of([&] { other.journal_open("/nonexistent-dir/j", 1); }) == AIRISK_ERR_IO);
+    // A new journal only: the existing file is refused and left as it was.
+    CHECK(status_of([&] { other.journal_create(path, 0); }) == AIRISK_ERR_IO);
+    std::remove(path.c_str());
+    other.journal_create(path, 0);
+    other.journal_close();
+    CHECK(status_of([&] { other.journal_create(path, 0); }) == AIRISK_ERR_IO);
     std::remove(path.c_str());
 }
 

@@ -193,6 +193,38 @@ int main(void) {
     airisk_stats js;
     CHECK_OK(airisk_engine_stats(r, &js));
     CHECK(js.journal_errors == 0);
+
+    /* A new journal only: an existing file, even empty, is refused and left untouched,
+     * and the journal already open stays open. */
+    CHECK_STATUS(AIRISK_ERR_IO, airisk_journal_create(r, path, strlen(path), 0));
+    CHECK_DETAIL_HAS("already exists");
+    CHECK_DETAIL_HAS(path);
+    CHECK(file_size(path) == size_open);
+    unlink(path);
+    CHECK_OK(airisk_journal_create(r, path, strlen(path), 0));
+    long size_new = file_size(path);
+    CHECK(size_new > 0); /* the session marker */
+    CHECK_OK(airisk_observe(r, b, g, 0.0, 6000, &lvl)); /* yellow -> none */
+    CHECK_OK(airisk_journal_sync(r));
+    long size_rec = file_size(path);
+    CHECK(size_rec > size_new);
+    char other[300];
+    snprintf(other, sizeof other, "%s.empty", path);
+    FILE *empty = fopen(other, "w");
+    CHECK(empty != NULL);
+    if (empty) {
+        fclose(empty);
+    }
+    CHECK_STATUS(AIRISK_ERR_IO, airisk_journal_create(r, other, strlen(other), 0));
+    CHECK(file_size(other) == 0);
+    CHECK_OK(airisk_observe(r, b, g, 25.0, 6500, &lvl)); /* none -> yellow */
+    CHECK_OK(airisk_journal_sync(r));
+    CHECK(file_size(path) > size_rec); /* still journaling into the first one */
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_journal_create(NULL, path, strlen(path), 0));
+    CHECK_STATUS(AIRISK_ERR_NULL, airisk_journal_create(r, NULL, 3, 0));
+    CHECK_STATUS(AIRISK_ERR_UTF8, airisk_journal_create(r, "\xff\xfe", 2, 0));
+    CHECK_OK(airisk_journal_close(r));
+    unlink(other);
     unlink(path);
 
     test_system_snapshot(r, e);

@@ -1,4 +1,4 @@
-//! Helpers shared by the subcommands: time formatting and HTML escaping.
+//! Helpers shared by the subcommands: time formatting, HTML escaping, strict JSON.
 
 use std::fmt::Write as _;
 
@@ -125,6 +125,73 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// The first duplicate key in any object of the JSON document `text`, as the profile and
+/// policy loaders report one: `tests[0].profiles[1]: duplicate key "sector" at line 7
+/// column 31` (the path of the object, then where the repeated key ends). `Ok` for a
+/// document with none (or one that is not well-formed JSON: the reader that follows says
+/// why).
+pub fn check_duplicate_keys(text: &str) -> Result<(), String> {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Unique;
+    impl<'de> serde::Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Unique)
+        }
+    }
+    impl<'de> Visitor<'de> for Unique {
+        type Value = Unique;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+            while seq.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate key {k:?}"
+                    )));
+                }
+                map.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, Unique>(&mut de) {
+        Err(e) if e.inner().is_data() => {
+            let path = e.path().to_string();
+            if path == "." || path.is_empty() {
+                Err(e.into_inner().to_string())
+            } else {
+                Err(format!("{path}: {}", e.into_inner()))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +213,23 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_anywhere_with_their_path() {
+        assert_eq!(
+            check_duplicate_keys(r#"{"a": [1, {"b": 2}], "c": {"a": 1}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_duplicate_keys(r#"{"a": 1, "a": 2}"#),
+            Err(r#"duplicate key "a" at line 1 column 12"#.into())
+        );
+        assert_eq!(
+            check_duplicate_keys("{\"t\": [{}, {\"p\": [{\"x\": 1,\n \"x\": 1}]}]}"),
+            Err(r#"t[1].p[0]: duplicate key "x" at line 2 column 4"#.into())
+        );
+        // Not JSON: left to the reader that follows.
+        assert_eq!(check_duplicate_keys("{"), Ok(()));
     }
 }

@@ -92,7 +92,8 @@ fn profiles(dir: &Path) -> Result<Vec<Profile>, String> {
         if v.get("id").is_none() {
             continue;
         }
-        out.push(Profile::from_value(v).map_err(|e| format!("{}: {e}", p.display()))?);
+        // Read again as a profile document: duplicate keys are errors, as in `classify`.
+        out.push(Profile::from_json(&text).map_err(|e| format!("{}: {e}", p.display()))?);
     }
     Ok(out)
 }

@@ -877,11 +877,10 @@ impl Tracker {
                 );
             }
             if t.evidence_omitted > 0 {
-                let _ = writeln!(
-                    m,
-                    "\n{} later transitions are not listed.",
-                    t.evidence_omitted
-                );
+                let _ = match t.evidence_omitted {
+                    1 => writeln!(m, "\n1 later transition is not listed."),
+                    n => writeln!(m, "\n{n} later transitions are not listed."),
+                };
             }
         }
         m.push_str("\n## 应对措施 Measures the responses called for\n\n");
@@ -939,7 +938,10 @@ impl Tracker {
             );
         }
         if t.timeline_omitted > 0 {
-            let _ = writeln!(m, "\n{} later events are not listed.", t.timeline_omitted);
+            let _ = match t.timeline_omitted {
+                1 => writeln!(m, "\n1 later event is not listed."),
+                n => writeln!(m, "\n{n} later events are not listed."),
+            };
         }
         let _ = write!(
             m,

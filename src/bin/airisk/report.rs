@@ -1571,11 +1571,16 @@ impl Collector {
         let mut c = Counts::default();
         c.add(&rows);
         let raised: u64 = c.raised.iter().sum();
+        let events = if raised == 1 {
+            "warning event"
+        } else {
+            "warning events"
+        };
         meta.push(match tx.0 {
-            Lang::En => format!("{raised} warning events, {} cleared", c.cleared),
+            Lang::En => format!("{raised} {events}, {} cleared", c.cleared),
             Lang::Zh => format!("{raised} 次预警事件，{} 次解除", c.cleared),
             Lang::Both => format!(
-                "{raised} warning events, {} cleared · {raised} 次预警，{} 次解除",
+                "{raised} {events}, {} cleared · {raised} 次预警，{} 次解除",
                 c.cleared, c.cleared
             ),
         });

@@ -8,7 +8,7 @@
 //! (exactly at a time) or forbids (within an interval), and likewise the incident events it
 //! expects or forbids. See the README section "Policy tests".
 
-use crate::common::{duration, num, when};
+use crate::common::{check_duplicate_keys, duration, num, when};
 use crate::{Fail, read_text};
 use airisk::replay::{Emitted, Event, Replayer, parse_line};
 use airisk::{
@@ -823,6 +823,12 @@ pub fn cmd_test(files: &[PathBuf], verbose: bool) -> Result<(), Fail> {
     let mut out = std::io::stdout().lock();
     for path in files {
         let text = read_text(path)?;
+        // Inline profiles, policies and events are read as strictly as their own files.
+        if let Err(e) = check_duplicate_keys(&text) {
+            let _ = writeln!(out, "{}: invalid test file: {e}", path.display());
+            failed += 1;
+            continue;
+        }
         let file: TestFile = {
             let mut de = serde_json::Deserializer::from_str(&text);
             match serde_path_to_error::deserialize(&mut de) {
