@@ -27,12 +27,8 @@ fn main() -> Result<(), airisk::Error> {
     let bot = engine.register(profile)?;
 
     // Signals are looked up once by name; observing uses the ids (no string hashing).
-    let interactions = engine
-        .signal("interactions")
-        .expect("a signal of the default policy");
-    let flagged = engine
-        .signal("hallucination_flagged")
-        .expect("a signal of the default policy");
+    let interactions = engine.lookup_signal("interactions")?;
+    let flagged = engine.lookup_signal("hallucination_flagged")?;
 
     // One 5-minute period per step: 100 answers, 12 of them flagged as hallucinated, sent
     // together (observe_many applies both, then evaluates the rate once).
