@@ -87,7 +87,7 @@ def judge(r, goal, higher_is_better):
 
 # 1. Peer: regorus, its fastest evaluator.
 for op, group, a_bench, goal_op in [
-    ("classify a parsed profile (12 seed profiles)", "peer_classify", "airisk", "classify"),
+    ("classify a parsed profile (the seed profiles)", "peer_classify", "airisk", "classify"),
     ("level decision, `hallucination-rate` (80 inputs)", "peer_level", "airisk_observe", "level"),
 ]:
     a = est(group, a_bench)
