@@ -11,7 +11,8 @@
 //!   `per` (skipped when that is 0); for a counter, the bucket's sum (0 when empty); for a
 //!   gauge, the bucket's mean (skipped when empty).
 //! - `ewma` (α): s = x for the first input, then s ← α·x + (1 − α)·s. m empty buckets of a
-//!   counter at once: s·(1 − α)^m (`powi`), or 0 when no input came before.
+//!   counter at once: s·(1 − α)^m (`powi`; `powf` past 2³¹ buckets), or 0 when no input
+//!   came before.
 //! - `cusum` (μ, k, side): S starts at 0; up: S ← max(0, S + x − μ − k); down:
 //!   S ← max(0, S + μ − k − x). m empty buckets of a counter (x = 0) at once:
 //!   max(0, S + m·c) with c = −μ − k (up) or μ − k (down).
@@ -66,12 +67,15 @@ fn feed(d: &Detector, stat: f64, consumed: u64, x: f64) -> f64 {
 fn feed_zeros(d: &Detector, stat: f64, consumed: u64, m: u64) -> f64 {
     match *d {
         Detector::Ewma { alpha } => {
-            if consumed == 0 || m > i32::MAX as u64 {
-                // No input before: the first is 0 and so is every later one. Or so many
-                // zeros that (1 − α)^m is 0 in f64.
+            if consumed == 0 {
+                // No input before: the first is 0 and so is every later one.
                 0.0
+            } else if let Ok(m) = i32::try_from(m) {
+                stat * (1.0 - alpha).powi(m)
             } else {
-                stat * (1.0 - alpha).powi(m as i32)
+                // More than 2³¹ buckets at once, past `powi`'s exponent. (1 − α)^m is not 0
+                // in f64 for every α: with α = 10⁻⁹ it is e^(−α·m) ≈ 0.12 at m = 2³¹.
+                stat * (1.0 - alpha).powf(m as f64)
             }
         }
         Detector::Cusum {

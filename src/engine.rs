@@ -2244,8 +2244,14 @@ mod tests {
             eb.observe(s0, n, 1.0, 1).unwrap();
             done_b.send(()).unwrap();
         });
-        // Wait until B has numbered its transition (it then waits for the journal).
+        // Wait until B has numbered its transition (it then waits for the journal); a
+        // bound, so an engine that never raises fails here instead of hanging.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while e.stats().transitions < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B's observation raised no transition"
+            );
             std::thread::yield_now();
         }
         // Thread C: a quiet observation of another system of the same shard.

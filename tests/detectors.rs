@@ -112,6 +112,42 @@ fn a_jump_closes_a_million_empty_buckets_at_once_counters_feed_zeros_gauges_skip
     assert_eq!(got("cusum"), vec![(Level::Orange, Some(500_000.0))]);
 }
 
+/// A jump of more than 2³¹ empty buckets (past what `powi` takes as an exponent): a
+/// counter's EWMA still decays by (1 − α)^m, which is 0 in f64 for α = ½ and about
+/// 8·e^(−α·m) ≈ 0.934 for α = 10⁻⁹ (not 0: α·m ≈ 2.1), and the exponent never wraps round
+/// to a negative one.
+#[test]
+fn a_jump_of_more_than_two_to_the_31_buckets_decays_by_the_closed_form() {
+    let m: i64 = (1 << 31) + 10;
+    for alpha in [0.5f64, 1e-9] {
+        let (e, h) = engine(json!([
+            {"id": "e", "signal": "n", "aggregate": "ewma", "alpha": alpha,
+             "thresholds": th([json!(1), json!(100), json!(200), json!(300)])}
+        ]));
+        obs(&e, h, "n", 8.0, 0);
+        e.tick(1000); // closes bucket 0: s = 8 → blue
+        assert_eq!(moves(&e, "e"), vec![(1000, N, B, Some(8.0))]);
+        // Closes bucket 1 (empty: x = 0, s = (1 − α)·8), then m more empty buckets at once.
+        let t = (m + 2) * 1000;
+        e.tick(t);
+        let s = (1.0 - alpha) * 8.0 * (1.0 - alpha).powf(m as f64);
+        let got = moves(&e, "e");
+        assert_eq!(got.len(), 1, "{alpha}: {got:?}");
+        let (ts, from, to, v) = got[0];
+        assert_eq!((ts, from, to), (t, B, N), "{alpha}");
+        let v = v.unwrap();
+        if alpha == 0.5 {
+            assert_eq!(v, 0.0);
+        } else {
+            assert!((v - s).abs() <= 1e-12 * s, "{v} vs {s}");
+            assert!(
+                (v - 8.0 * (-alpha * (m + 1) as f64).exp()).abs() < 1e-6,
+                "{v}"
+            );
+        }
+    }
+}
+
 #[test]
 fn rate_inputs_skip_buckets_without_denominator_and_min_samples_warms_up() {
     // EWMA of k/n per bucket, α = ½, defined after 2 inputs.

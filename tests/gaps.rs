@@ -5,7 +5,7 @@
 mod common;
 use airisk::{Action, Actions, Engine, Level, Scope, Transition};
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
 // ---------- Wilson with for_ms ----------
@@ -275,6 +275,19 @@ fn actions_collect_from_an_iterator() {
     assert_eq!(all, Actions(255));
 }
 
+/// An `Actions` set is empty exactly when it holds no action (`Actions::EMPTY`), for every
+/// set of the eight actions.
+#[test]
+fn actions_are_empty_only_without_an_action() {
+    assert!(Actions::EMPTY.is_empty());
+    for bits in 1..=255u32 {
+        let a = Actions(bits);
+        assert!(!a.is_empty(), "{a:?}");
+        assert!(a.iter().next().is_some(), "{a:?}");
+    }
+    assert_eq!(Actions::EMPTY.iter().count(), 0);
+}
+
 /// `Actions` serialises as the list of action names in bit order and deserialises back, for
 /// every set; unknown names are refused.
 #[test]
@@ -292,4 +305,153 @@ fn actions_serde_round_trip() {
         r#"["log","public_notice"]"#
     );
     assert!(serde_json::from_str::<Actions>(r#"["reboot"]"#).is_err());
+}
+
+// ---------- rules that start again at a reload: their private windows ----------
+
+/// Rule-scope transitions as (rule, ts, from, to, value).
+fn moves_by_rule(t: &T) -> Vec<(String, i64, Level, Level, Option<f64>)> {
+    t.drain()
+        .into_iter()
+        .filter(|x| x.scope == Scope::Rule)
+        .map(|x| (x.rule_id.unwrap().to_string(), x.ts, x.from, x.to, x.value))
+        .collect()
+}
+
+fn never() -> Value {
+    json!({"low": [1e9, null, null, null], "high": [1e9, null, null, null]})
+}
+
+/// A rule added by a reload "starts empty": while its window still reaches back before the
+/// reload, it reads only what arrived since (its private window), although its signal's
+/// ring, carried over for a kept rule (thresholds that nothing here meets), still holds the
+/// older observations. `count` counts only the observations since.
+#[test]
+fn a_count_rule_added_by_a_reload_counts_only_what_arrived_since() {
+    let keep = json!([rule(
+        json!({"id": "kept", "aggregate": "count", "signal": "n",
+        "window_ms": 5000, "thresholds": never()})
+    )]);
+    let t = T::new(keep.clone());
+    for ts in [0, 100, 200, 300, 400] {
+        t.obs("n", 1.0, ts);
+    }
+    let mut rules = keep.as_array().unwrap().clone();
+    rules.push(rule(
+        json!({"id": "added", "aggregate": "count", "signal": "n",
+        "window_ms": 5000, "thresholds": {"low": [3, null, null, null],
+        "high": [3, null, null, null]}}),
+    ));
+    let report = t.engine.reload(policy(Value::Array(rules))).unwrap();
+    assert_eq!(report.added, vec!["added".to_string()]);
+    // The shared window holds 5 + 1, 5 + 2; the private one 1, 2, then 3.
+    t.obs("n", 1.0, 1000);
+    t.obs("n", 1.0, 1100);
+    assert!(moves_by_rule(&t).is_empty(), "count 2 since the reload");
+    t.obs("n", 1.0, 1200);
+    assert_eq!(
+        moves_by_rule(&t),
+        vec![("added".to_string(), 1200, N, B, Some(3.0))]
+    );
+}
+
+/// `min` and `max` after a reload are those of the observations since: the older extremes
+/// (−10 and 50) in the shared ring are not theirs.
+#[test]
+fn min_and_max_rules_added_by_a_reload_read_only_what_arrived_since() {
+    let keep = json!([rule(
+        json!({"id": "kept", "aggregate": "max", "window_ms": 5000,
+        "thresholds": never()})
+    )]);
+    let thresholds = json!({"low": [2, 10, null, null], "high": [2, 10, null, null]});
+    for (aggregate, want) in [("max", 4.0), ("min", 3.0)] {
+        let t = T::new(keep.clone());
+        t.obs("g", -10.0, 0);
+        t.obs("g", 50.0, 100);
+        let mut rules = keep.as_array().unwrap().clone();
+        rules.push(rule(
+            json!({"id": "added", "aggregate": aggregate, "window_ms": 5000,
+            "thresholds": thresholds}),
+        ));
+        t.engine.reload(policy(Value::Array(rules))).unwrap();
+        t.obs("g", 3.0, 1000);
+        t.obs("g", 4.0, 1100);
+        // Above 2 (blue), below 10 (yellow): blue at 1000 with the value of that moment.
+        assert_eq!(
+            moves_by_rule(&t),
+            vec![("added".to_string(), 1000, N, B, Some(3.0))],
+            "{aggregate}"
+        );
+        let levels = t.engine.rule_levels(t.sys).unwrap();
+        assert_eq!(levels.last(), Some(&B), "{aggregate}");
+        // Five buckets after the reload the shared window holds only later data: the same.
+        t.obs("g", want, 5000);
+        assert!(moves_by_rule(&t).is_empty(), "{aggregate}");
+    }
+}
+
+/// `rate` after a reload divides the flagged events since by the events since (k = 2,
+/// n = 4: 0.5, below 0.6; then 0.75), not by the events before it (n = 10, k = 1).
+#[test]
+fn a_rate_rule_added_by_a_reload_divides_what_arrived_since() {
+    let keep = json!([
+        rule(
+            json!({"id": "kept-n", "aggregate": "sum", "signal": "n", "window_ms": 5000,
+            "thresholds": never()})
+        ),
+        rule(
+            json!({"id": "kept-k", "aggregate": "sum", "signal": "k", "window_ms": 5000,
+            "thresholds": never()})
+        )
+    ]);
+    let t = T::new(keep.clone());
+    t.obs("n", 10.0, 0);
+    t.obs("k", 1.0, 0);
+    let mut rules = keep.as_array().unwrap().clone();
+    rules.push(rule(
+        json!({"id": "added", "aggregate": "rate", "signal": "k", "per": "n",
+        "window_ms": 5000,
+        "thresholds": {"low": [0.6, null, null, null], "high": [0.6, null, null, null]}}),
+    ));
+    t.engine.reload(policy(Value::Array(rules))).unwrap();
+    t.obs("n", 4.0, 1000);
+    t.obs("k", 2.0, 1100);
+    assert!(moves_by_rule(&t).is_empty(), "2 / 4 = 0.5 < 0.6");
+    t.obs("k", 1.0, 1200);
+    assert_eq!(
+        moves_by_rule(&t),
+        vec![("added".to_string(), 1200, N, B, Some(0.75))]
+    );
+}
+
+/// A `rate` "below" added by a reload, `on_empty: "clear"`: events since the reload but no
+/// flagged one is a rate of 0 (met), not an empty window.
+#[test]
+fn a_rate_below_added_by_a_reload_with_events_but_no_flagged_one_is_zero() {
+    let keep = json!([
+        rule(
+            json!({"id": "kept-n", "aggregate": "sum", "signal": "n", "window_ms": 5000,
+            "thresholds": never()})
+        ),
+        rule(
+            json!({"id": "kept-k", "aggregate": "sum", "signal": "k", "window_ms": 5000,
+            "thresholds": never()})
+        )
+    ]);
+    let t = T::new(keep.clone());
+    t.obs("n", 10.0, 0);
+    t.obs("k", 10.0, 0);
+    let mut rules = keep.as_array().unwrap().clone();
+    rules.push(rule(
+        json!({"id": "added", "aggregate": "rate", "signal": "k", "per": "n",
+        "window_ms": 5000, "direction": "below", "on_empty": "clear",
+        "thresholds": {"low": [0.5, 0.25, null, null], "high": [0.5, 0.25, null, null]}}),
+    ));
+    t.engine.reload(policy(Value::Array(rules))).unwrap();
+    // Shared: 10 / 14 ≈ 0.71, not met; private: 0 / 4 = 0 ≤ 0.25: yellow.
+    t.obs("n", 4.0, 1000);
+    assert_eq!(
+        moves_by_rule(&t),
+        vec![("added".to_string(), 1000, N, Y, Some(0.0))]
+    );
 }

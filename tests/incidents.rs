@@ -129,6 +129,31 @@ fn opens_at_exactly_open_at_not_below() {
     assert_eq!(inc.state, IncidentState::Open);
     assert_eq!(inc.opened_at, 2000);
     assert_eq!(t.e.incidents().len(), 1);
+    // `to_json` is that object on one line.
+    let line = e.to_json();
+    assert!(!line.contains('\n'), "{line}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).unwrap(),
+        serde_json::to_value(e).unwrap()
+    );
+}
+
+/// The report kinds' JSON names (`report` lines of a replay log, `report_filed` events,
+/// `due`), each parsed back by `from_name`; no other name parses.
+#[test]
+fn report_kinds_have_their_json_names() {
+    for (k, name) in [
+        (ReportKind::Initial, "initial"),
+        (ReportKind::Update, "update"),
+        (ReportKind::Final, "final"),
+    ] {
+        assert_eq!(k.name(), name);
+        assert_eq!(ReportKind::from_name(name), Some(k));
+        assert_eq!(serde_json::to_value(k).unwrap(), json!(name));
+    }
+    for other in ["ack", "Initial", "", "initial "] {
+        assert_eq!(ReportKind::from_name(other), None, "{other:?}");
+    }
 }
 
 #[test]

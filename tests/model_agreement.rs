@@ -668,7 +668,9 @@ fn run(case: &Case) -> Result<(), String> {
 fn engine_agrees_with_the_model() {
     let mut runner = TestRunner::new(Config {
         cases: env_or("AIRISK_MODEL_CASES", DEFAULT_CASES),
-        max_shrink_iters: 20_000,
+        // `AIRISK_MODEL_SHRINK_ITERS=0` reports the first failing case unshrunk (mutation
+        // runs only need to know that a case fails).
+        max_shrink_iters: env_or("AIRISK_MODEL_SHRINK_ITERS", 20_000),
         ..Config::default()
     });
     let result = runner.run(&case(env_or("AIRISK_MODEL_OPS", DEFAULT_OPS).max(1)), |c| {

@@ -987,17 +987,25 @@ fn incidents_through_the_c_api() {
         filed: airisk_status,
     }
     unsafe extern "C" fn on_event(ev: *const airisk_incident_event, user: *mut c_void) {
-        // SAFETY: `user` is the test's `St`; `ev` is valid during the call.
-        let (st, ev) = unsafe { (&mut *user.cast::<St>(), &*ev) };
-        st.kinds.push(ev.event);
+        // The callback is re-entered (the report filed below is delivered to it before that
+        // call returns), so no `&mut St` lives across the call: each access to the state goes
+        // through the raw pointer (a reference held across it is invalidated by the inner
+        // call's; Miri reports that as undefined behaviour).
+        let st = user.cast::<St>();
+        // SAFETY: `ev` is valid during the call.
+        let ev = unsafe { &*ev };
+        // SAFETY: `user` is the test's `St`; no reference to it is live here.
+        unsafe { (*st).kinds.push(ev.event) };
         if ev.event == AIRISK_INCIDENT_RESOLVED {
             assert_eq!(ev.due, AIRISK_DUE_FINAL);
             // SAFETY: the incident string is valid until the engine is freed.
             let id = unsafe { CStr::from_ptr(ev.incident) }.to_bytes();
+            // SAFETY: as above.
+            let e = unsafe { (*st).e };
             // SAFETY: valid pointers; re-entrant calls are allowed.
-            st.filed = unsafe {
+            let filed = unsafe {
                 airisk_file_report(
-                    st.e,
+                    e,
                     id.as_ptr().cast(),
                     id.len(),
                     ev.due,
@@ -1006,6 +1014,8 @@ fn incidents_through_the_c_api() {
                     1,
                 )
             };
+            // SAFETY: as above (the inner calls have returned).
+            unsafe { (*st).filed = filed };
         }
     }
     let mut st = St {
