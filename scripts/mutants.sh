@@ -37,13 +37,20 @@ if [ ${#files[@]} -eq 0 ]; then
     src/classify.rs src/system.rs)
 fi
 
+# `--lib` and the listed test targets that exist.
+targets() {
+  local t
+  printf '%s\n' --lib
+  for t in "$@"; do
+    [ -f "tests/$t.rs" ] && printf '%s\n' --test "$t"
+  done
+}
 # The targets that check evaluation semantics.
-evaluation_tests=(--lib --test engine_semantics --test gaps --test detectors
-  --test model_agreement --test model_findings --test properties --test batches
-  --test silences --test incidents --test design_example)
+mapfile -t evaluation_tests < <(targets engine_semantics gaps detectors model_agreement \
+  model_findings properties batches silences incidents reload design_example)
 # Classification is checked by its own targets.
-classify_tests=(--lib --test classification --test default_policy --test policy_validation
-  --test fingerprint --test model_agreement)
+mapfile -t classify_tests < <(targets classification default_policy policy_validation \
+  fingerprint model_agreement)
 
 export AIRISK_MODEL_CASES="${AIRISK_MODEL_CASES:-150}"
 # A failing property test is enough to catch a mutant: no shrinking (which can take minutes).

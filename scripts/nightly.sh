@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks that need a nightly Rust toolchain (docs/testing.md; .ci/run runs them when
-# AIRISK_CI_NIGHTLY=1):
+# Checks that need a nightly Rust toolchain (docs/testing.md; .ci/run runs them unless
+# AIRISK_CI_NIGHTLY=0):
 #
 #   miri  Miri (Stacked Borrows, data races) on the library's unit tests: the C ABI
 #         (src/ffi: pointers, strings handed to C, callbacks re-entering the engine), the

@@ -38,6 +38,144 @@ fn prof(over: Value) -> Profile {
     Profile::from_json(&p.to_string()).unwrap()
 }
 
+// ---------- profile documents: limits, required fields, every problem ----------
+
+/// A minimal profile document padded with spaces to `len` bytes.
+fn doc_of_len(len: usize) -> String {
+    let body =
+        r#""id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous", "users": 0}"#;
+    let pad = len - body.len() - 1;
+    format!("{{{}{body}", " ".repeat(pad))
+}
+
+/// The size limits are inclusive: a document of exactly `MAX_PROFILE_BYTES` bytes and a
+/// list of exactly `MAX_PROFILE_LIST` (distinct) entries are accepted, one byte or one
+/// entry more is refused with the limit named, by `from_json` and by `parse` alike.
+#[test]
+fn profile_size_limits_are_inclusive() {
+    let max = airisk::MAX_PROFILE_BYTES;
+    let exact = doc_of_len(max);
+    assert_eq!(exact.len(), max);
+    assert_eq!(Profile::from_json(&exact).unwrap().id, "x");
+    assert_eq!(Profile::parse(&exact, Some(&policy())).unwrap().id, "x");
+    let over = doc_of_len(max + 1);
+    let want = format!("profile is {} bytes; at most {max} are accepted", max + 1);
+    match Profile::from_json(&over) {
+        Err(Error::Limit(m)) => assert_eq!(m, want),
+        other => panic!("{other:?}"),
+    }
+    let issues = Profile::parse(&over, None).unwrap_err();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(
+        (issues[0].path.as_str(), issues[0].reason.as_str()),
+        ("", &*want)
+    );
+
+    let n = airisk::MAX_PROFILE_LIST;
+    let with_list = |n: usize| {
+        json!({"id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous",
+               "users": 0, "capabilities": (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>()})
+        .to_string()
+    };
+    assert_eq!(
+        Profile::from_json(&with_list(n))
+            .unwrap()
+            .capabilities
+            .len(),
+        n
+    );
+    let want = format!("{} entries; at most {n} are allowed", n + 1);
+    match Profile::from_json(&with_list(n + 1)) {
+        Err(Error::Profile(i)) => {
+            assert_eq!((i.path.as_str(), &*i.reason), ("capabilities", &*want))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The builder's check: the same limit, the same words.
+    let mut b = Profile::builder("x", "retail", "public", "autonomous", 0);
+    for i in 0..n {
+        b = b.capability(format!("c{i}"));
+    }
+    assert_eq!(b.clone().build().unwrap().capabilities.len(), n);
+    match b.capability(format!("c{n}")).build() {
+        Err(Error::Profile(i)) => {
+            assert_eq!((i.path.as_str(), &*i.reason), ("capabilities", &*want))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `null` is "absent" only for the optional fields; a required field given as `null` is a
+/// wrong type, and an optional one given as `null` is absent.
+#[test]
+fn null_is_absent_only_for_optional_profile_fields() {
+    let issues = Profile::parse(
+        r#"{"id": null, "sector": "retail", "data": "public", "autonomy": "autonomous",
+            "users": 0, "name": null, "operator": null}"#,
+        None,
+    )
+    .unwrap_err();
+    let got: Vec<(&str, &str)> = issues
+        .iter()
+        .map(|i| (i.path.as_str(), i.reason.as_str()))
+        .collect();
+    assert_eq!(got, [("id", "id must be a string, found null")]);
+    let p = Profile::from_json(
+        r#"{"id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous",
+            "users": 0, "name": null, "operator": null}"#,
+    )
+    .unwrap();
+    assert_eq!((p.name, p.operator), (None, None));
+}
+
+/// `parse` succeeds exactly when there is no problem, and with a policy an unknown id is a
+/// problem even though the document is otherwise well formed.
+#[test]
+fn parse_succeeds_only_without_problems() {
+    let good = r#"{"id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous", "users": 0}"#;
+    assert_eq!(
+        Profile::parse(good, Some(&policy())).unwrap().sector,
+        "retail"
+    );
+    let unknown = good.replace("retail", "retale");
+    assert_eq!(Profile::parse(&unknown, None).unwrap().sector, "retale");
+    let issues = Profile::parse(&unknown, Some(&policy())).unwrap_err();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].path, "sector");
+    assert!(
+        issues[0].reason.starts_with(r#"unknown sector "retale""#),
+        "{}",
+        issues[0].reason
+    );
+}
+
+/// `users` beyond u64 is named as such; a negative one is "≥ 0".
+#[test]
+fn users_out_of_range_say_which_way() {
+    let users = |v: &str| {
+        let doc = format!(
+            r#"{{"id": "x", "sector": "retail", "data": "public", "autonomy": "autonomous", "users": {v}}}"#
+        );
+        let issues = Profile::parse(&doc, None).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "users");
+        issues[0].reason.clone()
+    };
+    assert_eq!(
+        users("1e20"),
+        format!(
+            "users must be a whole number from 0 to {}, found 1e+20",
+            u64::MAX
+        )
+    );
+    assert_eq!(
+        users("-1e20"),
+        "users must be a whole number ≥ 0, found -1e+20"
+    );
+    assert_eq!(users("-3"), "users must be a whole number ≥ 0, found -3");
+    assert_eq!(users("2.5"), "users must be a whole number ≥ 0, found 2.5");
+}
+
 fn score_grade(over: Value) -> (i64, String) {
     let c = classify(&policy(), &prof(over)).unwrap();
     (c.score, c.grade.to_string())

@@ -455,3 +455,34 @@ fn a_rate_below_added_by_a_reload_with_events_but_no_flagged_one_is_zero() {
         vec![("added".to_string(), 1000, N, Y, Some(0.0))]
     );
 }
+
+/// A `silence_ms` rule added by a reload measures the silence from the reload (the
+/// watermark then), not from the signal's last observation before it: the old heartbeat at
+/// 0 would make it red at once at 12 000.
+#[test]
+fn a_silence_rule_added_by_a_reload_counts_from_the_reload() {
+    let keep = json!([rule(
+        json!({"id": "kept", "window_ms": 1000, "thresholds": never()})
+    )]);
+    let t = T::new(keep.clone());
+    t.obs("hb", 1.0, 0);
+    t.obs("g", 0.0, 10_000);
+    let mut rules = keep.as_array().unwrap().clone();
+    rules.push(json!({"id": "added", "category": "c3", "signal": "hb",
+        "aggregate": "silence_ms",
+        "thresholds": {"low": [3000, 6000, 9000, 12000], "high": [3000, 6000, 9000, 12000]}}));
+    t.engine.reload(policy(Value::Array(rules))).unwrap();
+    t.engine.tick(12_000);
+    assert!(moves_by_rule(&t).is_empty(), "2 000 ms since the reload");
+    t.engine.tick(13_000);
+    assert_eq!(
+        moves_by_rule(&t),
+        vec![("added".to_string(), 13_000, N, B, Some(3000.0))]
+    );
+    // A heartbeat ends the private window; the silence counts from it again.
+    t.obs("hb", 1.0, 14_000);
+    assert_eq!(
+        moves_by_rule(&t),
+        vec![("added".to_string(), 14_000, B, N, Some(0.0))]
+    );
+}
