@@ -2317,4 +2317,79 @@ mod tests {
         assert!(crate::journal::verify(&path).is_ok());
         let _ = std::fs::remove_file(&path);
     }
+
+    /// A reload's private windows (of the rules it added or restarted) last only until the
+    /// shared state says the same, then go: a windowed rule's once its window holds only
+    /// buckets opened after the reload (checked when the watermark enters a bucket, a tick
+    /// included), a `silence_ms` rule's at the first observation of its signal at or after
+    /// the reload (at that observation, not at the next bucket). Kept longer they would
+    /// only cost memory, snapshot bytes and a slower evaluation of every later observation,
+    /// so no transition shows it: this test looks at the system's state.
+    #[test]
+    fn a_reloads_private_windows_are_dropped_once_the_shared_state_agrees() {
+        let policy = |extra: &str| {
+            Policy::from_json(&format!(
+                r#"{{"schema": 1, "categories": [{{"id": "c"}}],
+                "grades": [{{"id": "low"}}, {{"id": "high", "min_score": 5}}],
+                "classification": {{"sectors": {{"s": 0}}, "data": {{"public": 0}}, "autonomy": {{"a": 0}}}},
+                "bucket_ms": 1000,
+                "signals": [{{"id": "n", "kind": "counter", "category": "c"}},
+                            {{"id": "hb", "kind": "gauge", "category": "c"}}],
+                "rules": [{{"id": "r", "signal": "n", "aggregate": "count", "window_ms": 3000,
+                            "thresholds": {{"low": [20, null, null, null], "high": [20, null, null, null]}}}}
+                          {extra}]}}"#
+            ))
+            .unwrap()
+        };
+        let e = Engine::new(policy(""));
+        let h = e
+            .register(
+                Profile::from_json(
+                    r#"{"id": "s", "sector": "s", "data": "public", "autonomy": "a", "users": 1}"#,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let fresh = |e: &Engine| -> Vec<u32> {
+            let shard = e.shard(h).lock();
+            let slot = shard.systems[(h.0 >> SHARD_BITS) as usize]
+                .as_ref()
+                .unwrap();
+            slot.fresh.iter().map(|f| f.rule).collect()
+        };
+        let (n, hb) = (e.signal("n").unwrap(), e.signal("hb").unwrap());
+        e.observe(h, n, 1.0, 0).unwrap();
+        e.observe(h, hb, 1.0, 0).unwrap();
+        e.observe(h, n, 1.0, 10_000).unwrap();
+        e.reload(policy(
+            r#", {"id": "wide", "signal": "n", "aggregate": "count", "window_ms": 3000,
+                  "thresholds": {"low": [50, null, null, null], "high": [50, null, null, null]}},
+                {"id": "quiet", "signal": "hb", "aggregate": "silence_ms",
+                  "thresholds": {"low": [60000, null, null, null], "high": [60000, null, null, null]}}"#,
+        ))
+        .unwrap();
+        // `wide` shares the ring of `n` (kept, same size) with `r`, which holds what came
+        // before the reload: it counts in a private window.
+        assert_eq!(fresh(&e), [1, 2], "both added rules start private windows");
+        // Bucket 11: the reload's bucket (10) is still inside `wide`'s window, and no
+        // heartbeat since the reload.
+        e.observe(h, n, 1.0, 11_000).unwrap();
+        assert_eq!(fresh(&e), [1, 2]);
+        // A heartbeat after the reload, in the same bucket: `quiet` reads the shared
+        // last heartbeat from now on.
+        e.observe(h, hb, 1.0, 11_500).unwrap();
+        assert_eq!(fresh(&e), [1], "dropped at the heartbeat");
+        e.observe(h, n, 1.0, 12_999).unwrap();
+        assert_eq!(
+            fresh(&e),
+            [1],
+            "bucket 12: the window 10..=12 still has bucket 10"
+        );
+        // Bucket 13: `wide`'s window is buckets 11..=13, all after the reload.
+        e.tick(13_000);
+        assert!(
+            fresh(&e).is_empty(),
+            "dropped when the watermark entered bucket 13"
+        );
+    }
 }
