@@ -486,3 +486,29 @@ fn a_silence_rule_added_by_a_reload_counts_from_the_reload() {
         vec![("added".to_string(), 14_000, B, N, Some(0.0))]
     );
 }
+
+// ---------- escalation across more than 64 categories ----------
+
+/// Escalation counts distinct categories: two categories whose indexes differ by 64
+/// (c1 and c65 of 70) are two, not one. The engine keeps the categories seen as bits of
+/// several words; a policy with at most 64 categories uses only the first word.
+#[test]
+fn escalation_counts_categories_64_apart_as_two() {
+    let mut doc = policy_doc(json!([
+        rule(json!({"id": "a", "category": "c1"})),
+        rule(json!({"id": "b", "category": "c65", "signal": "n", "aggregate": "sum"}))
+    ]));
+    // Categories c1..c70: c1 has index 0, c65 index 64.
+    doc["categories"] = (1..=70).map(|i| json!({"id": format!("c{i}")})).collect();
+    doc["escalation"] = json!({"min_categories": 2, "at_least": "blue", "raise_by": 1});
+    let t = T::with(
+        airisk::Policy::from_value(doc).unwrap(),
+        airisk::EngineOptions::default(),
+    );
+    assert_eq!(t.obs("g", 1.0, 0), B, "one category at blue: no escalation");
+    assert_eq!(
+        t.obs("n", 1.0, 0),
+        Y,
+        "c1 and c65 at blue: two categories, raised one level"
+    );
+}
