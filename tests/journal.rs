@@ -362,3 +362,58 @@ fn a_torn_last_line_is_truncated_on_open_and_the_rest_kept() {
     e.register(profile("z", false)).unwrap();
     assert_eq!(journal::verify(&p).unwrap(), n + 2);
 }
+
+/// A line that is not a record (garbage, an empty line, an object without the record
+/// fields, a record cut short of its hash) is reported at its line by `verify`, and
+/// `Journal::open` refuses to continue such a journal, naming the line and leaving the file
+/// as it was.
+#[test]
+fn a_line_that_is_not_a_record_is_broken_at_its_line() {
+    let p = tmp("garbage");
+    fill(&p, Durability::Never);
+    let orig = lines(&p);
+    let cut = orig[3][..orig[3].len() / 2].to_string();
+    for bad in [
+        "not json",
+        "",
+        "{}",
+        "{\"kind\":\"transition\"}",
+        cut.as_str(),
+    ] {
+        let mut l = orig.clone();
+        l.insert(3, bad.to_string());
+        write(&p, &l);
+        let b = journal::verify(&p).unwrap_err();
+        assert_eq!(b.line, 4, "{bad:?}: {}", b.reason);
+        let before = std::fs::read(&p).unwrap();
+        let err = Journal::open(&p, Durability::Never).unwrap_err();
+        assert!(
+            matches!(err, airisk::Error::State(ref m) if m.contains("broken at line 4")),
+            "{bad:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), before, "{bad:?}");
+    }
+}
+
+/// An opened journal knows its record count and head (the last record's hash): those of
+/// the file plus the session marker it writes on open, the same as `verify_chain` finds.
+#[test]
+fn an_open_journal_reports_its_records_and_head() {
+    let p = tmp("head");
+    let n = fill(&p, Durability::Never);
+    let before = journal::verify_chain(&p, None).unwrap();
+    assert_eq!(before.records, n);
+    let (j, rep) = Journal::open(&p, Durability::EveryRecord).unwrap();
+    assert_eq!(rep.records, n);
+    assert_eq!(j.records(), n + 1, "the session marker");
+    assert_ne!(j.head(), before.head);
+    let after = journal::verify_chain(&p, None).unwrap();
+    assert_eq!(
+        (j.records(), j.head()),
+        (after.records, after.head.as_str())
+    );
+    // The marker links to the head before it.
+    let last: serde_json::Value = serde_json::from_str(lines(&p).last().unwrap()).unwrap();
+    assert_eq!(last["prev"], before.head.as_str());
+    assert_eq!(last["hash"], j.head());
+}
