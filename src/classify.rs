@@ -458,16 +458,20 @@ fn read_profile(
         Some(v) => match v.as_u64() {
             Some(n) => Some(n),
             None => {
-                let why = if v.as_i64().is_none()
-                    && v.as_f64().is_some_and(|f| f.fract() == 0.0 && f > 0.0)
-                {
-                    format!(
+                // 2^64: the first whole number beyond u64::MAX.
+                const BEYOND: f64 = 18_446_744_073_709_551_616.0;
+                let why = match v.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f >= BEYOND => format!(
                         "users must be a whole number from 0 to {}, found {}",
                         u64::MAX,
                         shown(v)
-                    )
-                } else {
-                    format!("users must be a whole number ≥ 0, found {}", shown(v))
+                    ),
+                    // 1000.0 or 1e3: a whole number in range, written as a float.
+                    Some(f) if f.fract() == 0.0 && f >= 0.0 => format!(
+                        "users must be written as a whole number without a fraction or exponent, found {}",
+                        shown(v)
+                    ),
+                    _ => format!("users must be a whole number ≥ 0, found {}", shown(v)),
                 };
                 e("users".into(), why);
                 None

@@ -174,6 +174,24 @@ fn users_out_of_range_say_which_way() {
     );
     assert_eq!(users("-3"), "users must be a whole number ≥ 0, found -3");
     assert_eq!(users("2.5"), "users must be a whole number ≥ 0, found 2.5");
+    // Whole numbers in range written as floats: what to change is the notation.
+    for (v, shown) in [
+        ("1000.0", "1000.0"),
+        ("1e3", "1000.0"),
+        ("0.0", "0.0"),
+        ("-0.0", "-0.0"),
+    ] {
+        assert_eq!(
+            users(v),
+            format!(
+                "users must be written as a whole number without a fraction or exponent, found {shown}"
+            ),
+            "{v}"
+        );
+    }
+    // 2^64 is the first whole number out of range; 2^64 − 2048 (the float below it) is in.
+    assert!(users("18446744073709551616").contains("from 0 to"));
+    assert!(users("18446744073709549568.0").contains("without a fraction"));
 }
 
 fn score_grade(over: Value) -> (i64, String) {
