@@ -236,3 +236,71 @@ proptest! {
         prop_assert_eq!(batched.1, single.1);
     }
 }
+
+/// A batch of more than 8 values (the engine gathers up to 8 on the stack, more on the
+/// heap) is one evaluation like any other: with 12 signals each read by its own rule, the
+/// batch gives the transitions of its values observed one by one, and a repeated or stale
+/// entry among 9 still rejects the whole batch.
+#[test]
+fn batches_of_more_than_8_values_evaluate_like_small_ones() {
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    let mut doc = policy_doc(json!(
+        names
+            .iter()
+            .map(|s| rule(
+                json!({"id": format!("sum-{s}"), "signal": s, "aggregate": "sum",
+                "thresholds": {"low": [2, 4, 6, 8], "high": [2, 4, 6, 8]}})
+            ))
+            .collect::<Vec<_>>()
+    ));
+    doc["signals"] = names
+        .iter()
+        .map(|s| json!({"id": s, "kind": "counter", "category": "c1"}))
+        .collect();
+    let p = airisk::Policy::from_value(doc).unwrap();
+    let run = |batched: bool| {
+        let e = Engine::new(p.clone());
+        let h = e.register(profile("x", false)).unwrap();
+        let sigs: Vec<SignalId> = names.iter().map(|s| sig(&e, s)).collect();
+        for (t, scale) in [(0i64, 1.0), (1000, 2.0), (2000, 0.5)] {
+            let values: Vec<(SignalId, f64)> = sigs
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (s, scale * i as f64))
+                .collect();
+            if batched {
+                e.observe_many(h, &values, t).unwrap();
+            } else {
+                for &(s, v) in &values {
+                    e.observe(h, s, v, t).unwrap();
+                }
+            }
+        }
+        (e, h, sigs)
+    };
+    let (batched, h, sigs) = run(true);
+    let (single, ..) = run(false);
+    let (b, s) = (drain(&batched), drain(&single));
+    let rules = |t: &[Transition]| -> Vec<_> {
+        t.iter()
+            .filter(|x| x.rule.is_some())
+            .map(|x| (x.rule_id.clone(), x.ts, x.from, x.to, x.value))
+            .collect()
+    };
+    assert!(rules(&b).len() > 12, "{}", rules(&b).len());
+    assert_eq!(rules(&b), rules(&s));
+    assert_eq!(
+        batched.rule_levels(h).unwrap(),
+        single.rule_levels(h).unwrap()
+    );
+    // 9 values, one signal twice: nothing applied.
+    let mut nine: Vec<(SignalId, f64)> = sigs[..8].iter().map(|&s| (s, 100.0)).collect();
+    nine.push((sigs[0], 1.0));
+    let before = batched.stats().observed;
+    assert!(matches!(
+        batched.observe_many(h, &nine, 3000),
+        Err(Error::Value { .. })
+    ));
+    assert_eq!(batched.stats().observed, before);
+    assert!(drain(&batched).is_empty());
+}
