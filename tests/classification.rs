@@ -788,3 +788,34 @@ fn a_value_listed_twice_is_refused_wherever_the_profile_comes_from() {
     );
     assert!(Profile::parse(&text, Some(&p)).is_ok());
 }
+
+/// Every mitigation a policy offers, on a profile with no capability or group: each is one
+/// factor of the explanation, in the profile's order, and the score is the sum of the
+/// factors (the explanation's length is computed from the profile's lists).
+#[test]
+fn a_profile_with_every_mitigation_lists_each_as_a_factor() {
+    let p = Policy::default_policy();
+    let all: Vec<String> = p.source()["classification"]["mitigations"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(all.len() > 4, "{}", all.len());
+    let profile = Profile::from_json(
+        &json!({"id": "x", "sector": "scientific_research", "data": "public",
+                "autonomy": "human_in_the_loop", "users": 0, "mitigations": all})
+        .to_string(),
+    )
+    .unwrap();
+    let c = classify(&p, &profile).unwrap();
+    let mitigations: Vec<String> = c
+        .factors
+        .iter()
+        .filter(|f| f.kind == FactorKind::Mitigation)
+        .map(|f| f.id.to_string())
+        .collect();
+    assert_eq!(mitigations, all);
+    assert_eq!(c.factors.len(), 3 + all.len());
+    assert_eq!(c.score, c.factors.iter().map(|f| f.points).sum::<i64>());
+}
