@@ -657,3 +657,39 @@ fn snapshots_carry_incidents() {
         .file_report("a/c1/1", ReportKind::Initial, 2, "R")
         .unwrap();
 }
+
+/// Each kind of output goes to its own sink or, without one, to its own queue, whatever
+/// the other kind does: with only a transition sink the incident events queue, with only
+/// an incident sink the transitions queue, and nothing reaches both or neither.
+#[test]
+fn one_sink_set_the_other_kind_still_queues() {
+    use std::sync::{Arc, Mutex};
+    // A transition sink only.
+    let t = T::std();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    t.e.set_sink(Some(Arc::new(move |x: &Transition| {
+        s.lock().unwrap().push(x.seq)
+    })));
+    t.obs("g", 3.0, 1000);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "the rule's and the system's transitions"
+    );
+    assert_eq!(t.e.queued(), 0);
+    assert_eq!(t.e.queued_incidents(), 1);
+    assert_eq!(t.brief()[0].0, K::Opened);
+    // An incident sink only.
+    let t = T::std();
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let o = opened.clone();
+    t.e.set_incident_sink(Some(Arc::new(move |e: &IncidentEvent| {
+        o.lock().unwrap().push(e.incident.to_string())
+    })));
+    t.obs("g", 3.0, 1000);
+    assert_eq!(*opened.lock().unwrap(), ["a/c1/1"]);
+    assert_eq!(t.e.queued_incidents(), 0);
+    assert_eq!(t.e.queued(), 2);
+    assert_eq!(t.transitions().len(), 2);
+}

@@ -95,3 +95,37 @@ fn threads_on_disjoint_and_shared_systems() {
         all.len()
     );
 }
+
+/// With an incident sink set and no transition sink, the transitions still queue in `seq`
+/// order: each is queued while its number is taken, not after the shard lock is released
+/// (where another thread's later transition could overtake it).
+#[test]
+fn with_only_an_incident_sink_the_transition_queue_stays_in_seq_order() {
+    let e = Arc::new(Engine::new(policy(json!([rule(
+        json!({"id": "max-g", "window_ms": 1000})
+    )]))));
+    e.set_incident_sink(Some(Arc::new(|_: &airisk::IncidentEvent| {})));
+    let hs: Vec<_> = (0..64)
+        .map(|i| e.register(profile(&format!("s{i}"), false)).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..3usize {
+            let (e, hs) = (e.clone(), hs.clone());
+            s.spawn(move || {
+                let g = e.signal("g").unwrap();
+                for i in 0..40_000i64 {
+                    // Each thread its own systems (different shards); levels flip often.
+                    let h = hs[t * 21 + (i as usize % 21)];
+                    e.observe(h, g, ((i / 21) % 5) as f64, i).unwrap();
+                }
+            });
+        }
+    });
+    let mut all = Vec::new();
+    e.drain(&mut all);
+    assert!(all.len() > 1000, "{}", all.len());
+    assert_eq!(e.stats().transitions, all.len() as u64);
+    for (i, t) in all.iter().enumerate() {
+        assert_eq!(t.seq, i as u64 + 1, "queue out of seq order at {i}");
+    }
+}
