@@ -789,33 +789,41 @@ fn a_value_listed_twice_is_refused_wherever_the_profile_comes_from() {
     assert!(Profile::parse(&text, Some(&p)).is_ok());
 }
 
-/// Every mitigation a policy offers, on a profile with no capability or group: each is one
-/// factor of the explanation, in the profile's order, and the score is the sum of the
-/// factors (the explanation's length is computed from the profile's lists).
+/// Every value of one list (capabilities, vulnerable groups, mitigations) on a profile
+/// with nothing in the other lists: each is one factor of the explanation, in the
+/// profile's order, and the score is the sum of the factors. (The default policy, with
+/// three more vulnerable groups so that every list is longer than the other factors.)
 #[test]
-fn a_profile_with_every_mitigation_lists_each_as_a_factor() {
-    let p = Policy::default_policy();
-    let all: Vec<String> = p.source()["classification"]["mitigations"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert!(all.len() > 4, "{}", all.len());
-    let profile = Profile::from_json(
-        &json!({"id": "x", "sector": "scientific_research", "data": "public",
-                "autonomy": "human_in_the_loop", "users": 0, "mitigations": all})
-        .to_string(),
-    )
-    .unwrap();
-    let c = classify(&p, &profile).unwrap();
-    let mitigations: Vec<String> = c
-        .factors
-        .iter()
-        .filter(|f| f.kind == FactorKind::Mitigation)
-        .map(|f| f.id.to_string())
-        .collect();
-    assert_eq!(mitigations, all);
-    assert_eq!(c.factors.len(), 3 + all.len());
-    assert_eq!(c.score, c.factors.iter().map(|f| f.points).sum::<i64>());
+fn a_profile_with_every_value_of_a_list_lists_each_as_a_factor() {
+    let mut doc = Policy::default_policy().source().clone();
+    for g in ["g1", "g2", "g3"] {
+        doc["classification"]["vulnerable_groups"][g] = json!(1);
+    }
+    let p = Policy::from_value(doc).unwrap();
+    for (list, kind) in [
+        ("capabilities", FactorKind::Capability),
+        ("vulnerable_groups", FactorKind::VulnerableGroup),
+        ("mitigations", FactorKind::Mitigation),
+    ] {
+        let all: Vec<String> = p.source()["classification"][list]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert!(all.len() > 4, "{list}: {}", all.len());
+        let mut doc = json!({"id": "x", "sector": "scientific_research", "data": "public",
+                             "autonomy": "human_in_the_loop", "users": 0});
+        doc[list] = json!(all);
+        let c = classify(&p, &Profile::from_value(doc).unwrap()).unwrap();
+        let listed: Vec<String> = c
+            .factors
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.id.to_string())
+            .collect();
+        assert_eq!(listed, all, "{list}");
+        assert_eq!(c.factors.len(), 3 + all.len(), "{list}");
+        assert_eq!(c.score, c.factors.iter().map(|f| f.points).sum::<i64>());
+    }
 }
