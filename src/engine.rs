@@ -2245,8 +2245,10 @@ mod tests {
             done_b.send(()).unwrap();
         });
         // Wait until B has numbered its transition (it then waits for the journal); a
-        // bound, so an engine that never raises fails here instead of hanging.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // bound, so an engine that never raises fails here instead of hanging. (Under Miri
+        // the whole test takes about 20 s of real time: a longer bound there.)
+        let bound = Duration::from_secs(if cfg!(miri) { 600 } else { 30 });
+        let deadline = std::time::Instant::now() + bound;
         while e.stats().transitions < 2 {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -2262,12 +2264,12 @@ mod tests {
             done_c.send(()).unwrap();
         });
         assert!(
-            c_done.recv_timeout(Duration::from_secs(30)).is_ok(),
+            c_done.recv_timeout(bound).is_ok(),
             "an observation of the same shard waited for the journal"
         );
         assert!(b_done.try_recv().is_err(), "B waits for the journal");
         drop(held);
-        b_done.recv_timeout(Duration::from_secs(30)).unwrap();
+        b_done.recv_timeout(bound).unwrap();
         b.join().unwrap();
         c.join().unwrap();
         e.close_journal();
