@@ -63,6 +63,8 @@ for f in "${files[@]}"; do
   name="$(basename "$f" .rs)"
   case "$f" in
     src/classify.rs) tests=("${classify_tests[@]}") ;;
+    # The engine's numbering of outputs also keeps each queue in seq order across threads.
+    src/engine.rs) tests=("${evaluation_tests[@]}" --test stress) ;;
     *) tests=("${evaluation_tests[@]}") ;;
   esac
   args=(--file "$f" --jobs "${MUTANTS_JOBS:-1}" --timeout "${MUTANTS_TIMEOUT:-60}"
