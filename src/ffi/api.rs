@@ -4,7 +4,9 @@
 //! checks every pointer before using it. Out-pointers are checked before any work is done,
 //! so a call that fails changes nothing and writes nothing.
 
-use super::boundary::{boundary, boundary_value, copy_truncated, out, reference, slice, str_arg};
+use super::boundary::{
+    boundary, boundary_value, copy_truncated, out, reference, slice, str_arg, write_text,
+};
 use super::status::{
     AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_LIMIT, Detail, Fail, airisk_status,
     last_error_text, set_last_error, status_name,
@@ -417,21 +419,8 @@ pub unsafe extern "C" fn airisk_classify_explain(
                 format!("cannot serialise the classification: {err}"),
             )
         })?;
-        if cap <= json.len() {
-            out_len.write(json.len());
-            return Err(Fail::new(
-                AIRISK_ERR_BUFFER,
-                format!(
-                    "the explanation needs {} bytes plus the NUL; `cap` is {cap}",
-                    json.len()
-                ),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (cap > json.len() ≥ 0) and valid for `cap` bytes;
-        // `cap > json.len()` so the whole text and its NUL fit.
-        unsafe { copy_truncated(&json, buf, cap) };
-        out_len.write(json.len());
-        Ok(())
+        // SAFETY: `buf` is non-NULL when `cap > 0` (checked above) and valid for `cap` bytes.
+        unsafe { write_text(&json, "the explanation", buf, cap, out_len) }
     })
 }
 

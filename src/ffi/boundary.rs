@@ -1,8 +1,8 @@
 //! The panic boundary and the pointer / string helpers every export goes through.
 
 use super::status::{
-    AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_PANIC, AIRISK_ERR_UTF8, AIRISK_OK, Detail, Fail,
-    airisk_status, set_last_error,
+    AIRISK_ERR_BUFFER, AIRISK_ERR_INVALID_ARGUMENT, AIRISK_ERR_PANIC, AIRISK_ERR_UTF8, AIRISK_OK,
+    Detail, Fail, airisk_status, set_last_error,
 };
 use std::any::Any;
 use std::ffi::c_char;
@@ -173,6 +173,37 @@ pub(crate) unsafe fn str_arg<'a>(
             ),
         )
     })
+}
+
+/// Hands a whole text to C: with room for it and its NUL, copies it into `(buf, cap)` and
+/// writes its length to `out_len`; without, writes only the length it needs and fails with
+/// `AIRISK_ERR_BUFFER` ("`what` needs N bytes plus the NUL"), leaving `buf` untouched.
+///
+/// # Safety
+/// If `cap > 0`, `buf` must be non-NULL (the caller checks it first) and valid for writes of
+/// `cap` bytes.
+pub(crate) unsafe fn write_text(
+    text: &str,
+    what: &str,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: Out<usize>,
+) -> Result<(), Fail> {
+    if cap <= text.len() {
+        out_len.write(text.len());
+        return Err(Fail::new(
+            AIRISK_ERR_BUFFER,
+            format!(
+                "{what} needs {} bytes plus the NUL; `cap` is {cap}",
+                text.len()
+            ),
+        ));
+    }
+    // SAFETY: `cap > text.len() ≥ 0`, so `buf` is non-NULL and valid for `cap` bytes (this
+    // function's contract), and the whole text and its NUL fit.
+    unsafe { copy_truncated(text, buf, cap) };
+    out_len.write(text.len());
+    Ok(())
 }
 
 /// Copies `text` into `(buf, cap)` NUL-terminated, truncated to `cap - 1` bytes at a UTF-8

@@ -3,10 +3,8 @@
 //! `airisk_unsilence`.
 
 use super::api::{airisk_engine, engine};
-use super::boundary::{boundary, copy_truncated, out, slice, str_arg};
-use super::status::{
-    AIRISK_ERR_BUFFER, AIRISK_ERR_INTERNAL, AIRISK_ERR_JSON, AIRISK_ERR_LIMIT, Fail, airisk_status,
-};
+use super::boundary::{boundary, out, slice, str_arg, write_text};
+use super::status::{AIRISK_ERR_INTERNAL, AIRISK_ERR_JSON, AIRISK_ERR_LIMIT, Fail, airisk_status};
 use super::types::airisk_level;
 use crate::error::Error;
 use crate::handle::{SignalId, SystemHandle};
@@ -151,21 +149,8 @@ pub unsafe extern "C" fn airisk_last_reload_report(
                 format!("cannot serialise the report: {err}"),
             )
         })?;
-        if cap <= json.len() {
-            out_len.write(json.len());
-            return Err(Fail::new(
-                AIRISK_ERR_BUFFER,
-                format!(
-                    "the report needs {} bytes plus the NUL; `cap` is {cap}",
-                    json.len()
-                ),
-            ));
-        }
-        // SAFETY: `buf` is non-NULL (cap > json.len() ≥ 0) and valid for `cap` bytes;
-        // `cap > json.len()` so the whole text and its NUL fit.
-        unsafe { copy_truncated(&json, buf, cap) };
-        out_len.write(json.len());
-        Ok(())
+        // SAFETY: `buf` is non-NULL when `cap > 0` (checked above) and valid for `cap` bytes.
+        unsafe { write_text(&json, "the report", buf, cap, out_len) }
     })
 }
 
